@@ -1,0 +1,1 @@
+"""The ``enhance`` command line: a thin click layer over :mod:`enhance`."""

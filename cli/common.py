@@ -1,0 +1,52 @@
+"""Helpers shared by the subcommands: error translation, progress, batch summaries."""
+
+import contextlib
+import sys
+
+import click
+
+
+@contextlib.contextmanager
+def library_errors():
+    """Turn the library's exceptions into one-line ``click.ClickException`` messages."""
+    from enhance.errors import EnhanceError
+
+    try:
+        yield
+    except EnhanceError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def progress_bar(total, *, quiet, unit="image"):
+    """A tqdm bar on stderr (or nothing when quiet); returns a per-result callback and a closer."""
+    if quiet:
+        return (lambda result: None), (lambda: None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def update(result):
+        bar.set_postfix_str(result.status, refresh=False)
+        bar.update(1)
+
+    return update, bar.close
+
+
+def run_folder_job(job, source, *, quiet, **kwargs):
+    """Run a folder job of :mod:`enhance.jobs` with a progress bar; exit 1 if any file failed."""
+    from enhance import batch
+
+    with library_errors():
+        _, files = batch.discover(source, exclude=[kwargs.get("out_dir", ".")])
+        update, close = progress_bar(len(files), quiet=quiet)
+        try:
+            result = job(source, progress=update, **kwargs)
+        finally:
+            close()
+    if kwargs.get("dry_run"):
+        for r in result.results:
+            click.echo(f"{r.status}: {r.input} -> {r.output}")
+    click.echo(result.summary(), err=not result.ok)
+    if not result.ok:
+        sys.exit(1)
+    return result

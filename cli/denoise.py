@@ -1,0 +1,30 @@
+"""``enhance denoise``: a folder through a classical denoiser."""
+
+import click
+
+from .common import run_folder_job
+
+
+@click.command()
+@click.argument("source")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--method", default="bm3d", show_default=True,
+              help="A classical method (enhance denoise --list shows them).")
+@click.option("--sigma", type=float, help="Noise std in [0, 1] units (default: estimated per image).")
+@click.option("--exposure", type=float, help="Low-light methods: the known exposure (e.g. 0.1).")
+@click.option("--format", "output_format", default="keep", show_default=True,
+              type=click.Choice(["keep", "png16", "tiff16", "npy"]),
+              help="keep = each output in its input's format, dtype and header.")
+@click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
+@click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--list", "list_methods", is_flag=True, is_eager=True,
+              help="List the methods and exit.", expose_value=True)
+def denoise(source, out_dir, method, sigma, exposure, output_format, overwrite, dry_run,
+            quiet, list_methods):
+    """Denoise every image in SOURCE into OUT_DIR with a classical METHOD."""
+    from enhance.jobs import denoise_folder
+
+    run_folder_job(denoise_folder, source, out_dir=out_dir, method=method, sigma=sigma,
+                   exposure=exposure, output_format=output_format, overwrite=overwrite,
+                   dry_run=dry_run, quiet=quiet)

@@ -1,0 +1,45 @@
+"""The ``enhance`` command group.
+
+Subcommands live in their own modules and are imported only when invoked, so ``enhance --help``
+answers at once without importing TensorFlow, Keras or even NumPy.
+"""
+
+import importlib
+
+import click
+
+#: name -> (module, function, one-line help shown by ``enhance --help``)
+COMMANDS = {
+    "degrade": ("cli.degrade", "degrade", "Write degraded copies of images (the spec's noise models)."),
+    "denoise": ("cli.denoise", "denoise", "Denoise images with a classical method (BM3D, NLM, Lee, ...)."),
+    "score": ("cli.score", "score", "PSNR and SSIM of restored images against references."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="enhance")
+def cli():
+    """Restore medical images with Keras models and score them against classical denoisers.
+
+    Images are read as float pixels in [0, 1] (8/16-bit PNG and TIFF, DICOM, NIfTI, NumPy) and
+    written back in their own format, atomically; folder jobs mirror the input layout, skip
+    finished files when run again and list what failed at the end.
+    """

@@ -1,0 +1,59 @@
+"""``enhance score``: PSNR and SSIM of a folder of results against a folder of references."""
+
+import csv
+import json
+import math
+import sys
+
+import click
+
+from .common import library_errors
+
+
+@click.command()
+@click.argument("reference")
+@click.argument("test")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write per-file scores as CSV.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write scores and summary as JSON.")
+@click.option("--data-range", type=float, default=1.0, show_default=True,
+              help="Data range of the [0, 1] pixels the files are read into.")
+def score(reference, test, csv_path, json_path, data_range):
+    """Score every image in TEST against the image with the same relative path in REFERENCE.
+
+    Files pair by relative path without extension (scan.dcm pairs with scan.png). Prints PSNR
+    (dB) and SSIM per file, then the mean and its 95% confidence interval.
+    """
+    from enhance.jobs import score_folders
+
+    with library_errors():
+        report = score_folders(reference, test, data_range=data_range)
+        summary = report.summary()
+    width = max(len(r.relpath) for r in report.rows)
+    click.echo(f"{'file':<{width}}  {'PSNR':>8}  {'SSIM':>7}")
+    for row in report.scored:
+        click.echo(f"{row.relpath:<{width}}  {row.psnr:8.3f}  {row.ssim:7.4f}")
+    if report.scored:
+        p, s = summary["psnr"], summary["ssim"]
+        click.echo(
+            f"mean over {summary['n']} images: PSNR {p[0]:.3f} dB (95% CI {p[1]:.3f} to {p[2]:.3f}), "
+            f"SSIM {s[0]:.4f} (95% CI {s[1]:.4f} to {s[2]:.4f})"
+        )
+    rows = [dict(r.__dict__) for r in report.rows]
+    if csv_path:
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    if json_path:
+        clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
+        payload = {"rows": [{k: clean(v) for k, v in r.items()} for r in rows],
+                   "summary": {k: ([clean(x) for x in v] if isinstance(v, tuple) else v)
+                               for k, v in summary.items()},
+                   "data_range": data_range}
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+    if report.failed:
+        click.echo(f"{len(report.failed)} file(s) not scored:", err=True)
+        for row in report.failed:
+            click.echo(f"  {row.error}", err=True)
+        sys.exit(1)

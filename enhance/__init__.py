@@ -1,0 +1,52 @@
+"""enhance: restore medical images with Keras models, scored against classical denoisers.
+
+The public API is imported lazily, so that ``import enhance`` (and ``enhance --help``) never
+loads TensorFlow; Keras is imported only when a model is built, loaded or trained.
+
+>>> import enhance
+>>> image = enhance.read_image("samples/t1_coronal.png")            # doctest: +SKIP
+>>> noisy = enhance.degrade(image.pixels, "gaussian25", seed=0)      # doctest: +SKIP
+>>> clean = enhance.denoise(noisy, "bm3d", sigma=25 / 255)           # doctest: +SKIP
+>>> enhance.psnr(image.pixels, clean, data_range=1.0)                # doctest: +SKIP
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    # image I/O
+    "Image": "enhance.io",
+    "read_image": "enhance.io",
+    "write_image": "enhance.io",
+    # degradations of the shared spec
+    "degrade": "enhance.degrade",
+    # scores
+    "psnr": "enhance.metrics",
+    "ssim": "enhance.metrics",
+    "estimate_noise": "enhance.metrics",
+    # classical baselines
+    "denoise": "enhance.baselines",
+    "list_baselines": "enhance.baselines",
+    # models
+    "load_model_dir": "enhance.modeldir",
+    "enhance_image": "enhance.predict",
+    # errors
+    "EnhanceError": "enhance.errors",
+    "UnreadableImage": "enhance.errors",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'enhance' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,352 @@
+"""The in-memory image (:class:`Image`, :class:`ImageMeta`) and the one dtype/range policy.
+
+Every reader turns the stored values ``raw`` of a file into float32 ``pixels`` in [0, 1]
+through one affine map, recorded in the image's :class:`ImageMeta` so that a writer can
+invert it exactly::
+
+    raw = lo + pixels * (hi - lo)          (inverted images: raw = hi - pixels * (hi - lo))
+
+How ``lo`` and ``hi`` are chosen (:func:`value_range`):
+
+* integer data of at most 16 bits map the full range of their dtype: uint8 0..255,
+  uint16 0..65535, int8 -128..127, int16 -32768..32767 (bool 0..1);
+* DICOM maps the range of its stored bits instead (``BitsStored``, ``PixelRepresentation``;
+  12-bit unsigned is 0..4095, 12-bit signed -2048..2047) so that CT and MR are not squeezed
+  into a sliver of [0, 1]; data outside that range (an inconsistent header) fall back to
+  the full dtype range;
+* float data, and integers wider than 16 bits, map their own finite min..max (recorded;
+  a constant image has lo == hi and reads as all zeros, written back as that constant).
+  NaN reads as 0.
+
+Integer values of up to 24 bits survive float32 exactly, so read -> write -> read is
+bit-exact for 8- and 16-bit integer data (PNG, TIFF, DICOM, NIfTI, .npy). Float data and
+wider integers round-trip to float32 precision (relative error ~6e-8 of hi - lo).
+
+When writing (:func:`to_raw`), pixels are first cleaned (NaN -> 0) and clipped to [0, 1],
+then mapped to ``raw`` in float64 and, for integer dtypes, rounded half to even
+(:func:`numpy.rint`) and clipped to the dtype's range.
+
+DICOM ``MONOCHROME1`` (and TIFF ``MINISWHITE``) images are stored inverted (bright = low);
+their meta has ``invert=True`` so that in ``pixels`` bright is always high.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from enhance.errors import ShapeMismatch
+
+__all__ = ["Image", "ImageMeta", "WritePlan", "value_range", "to_unit", "to_raw", "dtype_range"]
+
+#: Integer data with at most this many bits map their dtype's (or stored bits') full range.
+MAX_FULL_RANGE_BITS = 16
+
+_COLOR_NAMES = {1: "gray", 3: "rgb", 4: "rgba"}
+
+
+def dtype_range(dtype, bits=None, signed=None):
+    """Return the full value range ``(lo, hi)`` of an integer dtype or of a number of bits.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        An integer or bool dtype.
+    bits : int, optional
+        Number of significant bits (DICOM ``BitsStored``); default: all bits of `dtype`.
+    signed : bool, optional
+        Whether the values are two's complement; default: the signedness of `dtype`.
+
+    Returns
+    -------
+    lo, hi : float
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return 0.0, 1.0
+    if bits is None:
+        bits = dtype.itemsize * 8
+    if signed is None:
+        signed = dtype.kind == "i"
+    if signed:
+        return float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+    return 0.0, float(2**bits - 1)
+
+
+def value_range(raw, *, bits=None, signed=None):
+    """Return ``(lo, hi)`` such that ``pixels = (raw - lo) / (hi - lo)`` (the module's policy).
+
+    Parameters
+    ----------
+    raw : ndarray
+        Stored values as read from a file.
+    bits : int, optional
+        Stored bits (DICOM ``BitsStored``) for integer data; default: the dtype's bits.
+    signed : bool, optional
+        Whether the stored bits are signed; default: the dtype's signedness.
+
+    Returns
+    -------
+    lo, hi : float
+    """
+    raw = np.asarray(raw)
+    kind = raw.dtype.kind
+    if kind == "b":
+        return 0.0, 1.0
+    if kind in "iu":
+        nbits = bits if bits is not None else raw.dtype.itemsize * 8
+        if nbits <= MAX_FULL_RANGE_BITS:
+            lo, hi = dtype_range(raw.dtype, nbits, signed)
+            if raw.size and (raw.min() < lo or raw.max() > hi):
+                lo, hi = dtype_range(raw.dtype)
+            return lo, hi
+        finite = raw
+    elif kind == "f":
+        finite = raw[np.isfinite(raw)] if raw.size else raw
+    else:
+        raise TypeError(f"unsupported pixel dtype {raw.dtype}")
+    if finite.size == 0:
+        return 0.0, 0.0
+    return float(finite.min()), float(finite.max())
+
+
+def to_unit(raw, lo, hi, *, invert=False):
+    """Map stored values to float32 pixels in [0, 1] (``(raw - lo) / (hi - lo)``).
+
+    Parameters
+    ----------
+    raw : ndarray
+        Stored values.
+    lo, hi : float
+        The range mapped to 0 and 1 (see :func:`value_range`).
+    invert : bool, optional
+        Map ``hi`` to 0 and ``lo`` to 1 (MONOCHROME1).
+
+    Returns
+    -------
+    pixels : ndarray of float32
+        Same shape as `raw`; NaN becomes 0; a constant range (``lo == hi``) gives zeros.
+    """
+    raw = np.asarray(raw)
+    small_int = raw.dtype.kind in "biu" and raw.dtype.itemsize <= 2
+    work = np.float32 if small_int else np.float64
+    x = raw.astype(work)
+    scale = float(hi) - float(lo)
+    if scale == 0:
+        return np.zeros(raw.shape, np.float32)
+    if invert:
+        p = (work(hi) - x) / work(scale)
+    else:
+        p = (x - work(lo)) / work(scale)
+    p = np.nan_to_num(p, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(p, 0.0, 1.0, out=p).astype(np.float32, copy=False)
+
+
+def to_raw(pixels, dtype, lo, hi, *, invert=False):
+    """Map pixels in [0, 1] back to stored values of `dtype` (the inverse of :func:`to_unit`).
+
+    Parameters
+    ----------
+    pixels : ndarray
+        Float pixels; NaN becomes 0, values are clipped to [0, 1].
+    dtype : dtype-like
+        Output dtype.
+    lo, hi : float
+        The range that 0 and 1 map to.
+    invert : bool, optional
+        Map 0 to ``hi`` and 1 to ``lo`` (MONOCHROME1).
+
+    Returns
+    -------
+    raw : ndarray of `dtype`
+        Integer dtypes are rounded half to even and clipped to the dtype's range.
+    """
+    dtype = np.dtype(dtype)
+    p = np.nan_to_num(np.asarray(pixels, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(p, 0.0, 1.0, out=p)
+    scale = float(hi) - float(lo)
+    raw = float(hi) - p * scale if invert else float(lo) + p * scale
+    if dtype.kind == "b":
+        return np.rint(raw) >= 1
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        np.rint(raw, out=raw)
+        np.clip(raw, max(info.min, min(lo, hi)), min(info.max, max(lo, hi)), out=raw)
+        return raw.astype(dtype)
+    return raw.astype(dtype)
+
+
+@dataclass(eq=False)
+class ImageMeta:
+    """Everything needed to write pixels back in the format, dtype and range they came from.
+
+    Attributes
+    ----------
+    format : str
+        One of ``'png'``, ``'jpeg'``, ``'tiff'``, ``'dicom'``, ``'nifti'``, ``'npy'``.
+    dtype : numpy.dtype
+        The stored dtype of the source.
+    lo, hi : float
+        The affine map ``raw = lo + pixels * (hi - lo)`` (see the module docstring).
+    path : str or None
+        The source file.
+    invert : bool
+        Stored inverted (DICOM MONOCHROME1, TIFF MINISWHITE): ``raw = hi - pixels * (hi - lo)``.
+    is_stack : bool
+        ``pixels`` has a leading frame/slice/page axis.
+    channels : int
+        1 (grayscale), 3 (RGB) or 4 (RGBA), the size of the trailing axis when > 1.
+    extra : dict
+        Format-specific payload. DICOM: ``dataset`` (the pydicom Dataset without its pixel
+        data), ``transfer_syntax``, ``photometric``, ``bits_allocated``, ``bits_stored``,
+        ``rescale`` (slope, intercept). NIfTI: ``header``, ``affine``, ``axis``, ``ndim``,
+        ``slope``, ``inter``, ``image_class``. TIFF: ``photometric``, ``resolution``,
+        ``resolutionunit``, ``compression``.
+    """
+
+    format: str
+    dtype: np.dtype
+    lo: float
+    hi: float
+    path: str | None = None
+    invert: bool = False
+    is_stack: bool = False
+    channels: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.dtype = np.dtype(self.dtype)
+        self.lo = float(self.lo)
+        self.hi = float(self.hi)
+
+    @property
+    def color(self):
+        """``'gray'``, ``'rgb'`` or ``'rgba'``."""
+        return _COLOR_NAMES.get(self.channels, f"{self.channels}-channel")
+
+    def to_unit(self, raw):
+        """Map stored values of this source to pixels in [0, 1] (see :func:`to_unit`)."""
+        return to_unit(raw, self.lo, self.hi, invert=self.invert)
+
+    def to_raw(self, pixels):
+        """Map pixels in [0, 1] to stored values of this source (see :func:`to_raw`)."""
+        return to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)
+
+    def replace(self, **changes):
+        """Return a copy with some fields changed (the payload dict is shared, not copied)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _layout_ndim(is_stack, channels):
+    return 2 + int(bool(is_stack)) + int(channels > 1)
+
+
+@dataclass(eq=False)
+class Image:
+    """Float32 pixels in [0, 1] and the :class:`ImageMeta` to write them back.
+
+    Attributes
+    ----------
+    pixels : ndarray of float32
+        (H, W) grayscale, (H, W, C) colour with C = 3 or 4, (N, H, W) or (N, H, W, C) stacks.
+    meta : ImageMeta
+    """
+
+    pixels: np.ndarray
+    meta: ImageMeta
+
+    @property
+    def shape(self):
+        """Shape of :attr:`pixels`."""
+        return self.pixels.shape
+
+    @property
+    def is_stack(self):
+        """Whether :attr:`pixels` has a leading frame axis."""
+        return self.meta.is_stack
+
+    @property
+    def channels(self):
+        """1, 3 or 4."""
+        return self.meta.channels
+
+    @property
+    def n_frames(self):
+        """Number of 2-D planes (1 unless a stack)."""
+        return self.pixels.shape[0] if self.meta.is_stack else 1
+
+    @property
+    def frames(self):
+        """The 2-D planes as a list of views: (H, W) or (H, W, C) each."""
+        if self.meta.is_stack:
+            return [self.pixels[i] for i in range(self.pixels.shape[0])]
+        return [self.pixels]
+
+    def raw(self):
+        """Return the pixels as stored values of the source's dtype (``meta.to_raw``)."""
+        return self.meta.to_raw(self.pixels)
+
+    def with_pixels(self, pixels):
+        """Return an image with other pixels and the same meta.
+
+        Parameters
+        ----------
+        pixels : array_like
+            New pixels in [0, 1], with the same layout (stack or not, channel count) as
+            :attr:`pixels`; height, width and frame count may differ.
+
+        Returns
+        -------
+        Image
+
+        Raises
+        ------
+        ShapeMismatch
+            If the layout differs.
+        """
+        new = np.asarray(pixels, dtype=np.float32)
+        want = _layout_ndim(self.meta.is_stack, self.meta.channels)
+        if new.ndim != want or (self.meta.channels > 1 and new.shape[-1] != self.meta.channels):
+            raise ShapeMismatch(
+                f"new pixels of shape {new.shape} do not fit an image of shape {self.pixels.shape}"
+            )
+        return Image(new, self.meta)
+
+
+@dataclass(eq=False)
+class WritePlan:
+    """How a writer must store pixels: resolved by :func:`enhance.io.write_image`.
+
+    Attributes
+    ----------
+    format : str
+    dtype : numpy.dtype
+    lo, hi : float
+    invert : bool
+    is_stack : bool
+    channels : int
+    meta : ImageMeta or None
+        The source's meta when it has the same format (header, payload), else None.
+    derivation : str or None
+        Description of the processing, for DICOM's DerivationDescription.
+    path : str
+        The destination, for messages.
+    """
+
+    format: str
+    dtype: np.dtype
+    lo: float
+    hi: float
+    invert: bool = False
+    is_stack: bool = False
+    channels: int = 1
+    meta: ImageMeta | None = None
+    derivation: str | None = None
+    path: str = ""
+
+    def to_raw(self, pixels):
+        """Map pixels in [0, 1] to stored values (see :func:`to_raw`)."""
+        return to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)

@@ -1,0 +1,52 @@
+"""Apply a 2-D function to every plane of an image: frames of a stack, channels of a colour image.
+
+The degradations of the spec and the classical denoisers are defined on 2-D grayscale images;
+colour images are processed channel by channel and stacks (multi-page TIFF, multi-frame DICOM,
+NIfTI volumes) frame by frame, in C order (frame, then channel).
+"""
+
+import numpy as np
+
+
+def iter_plane_indices(shape, *, is_stack):
+    """Yield index tuples selecting each 2-D plane of an array of ``shape``.
+
+    ``shape`` is (H, W), (H, W, C), (N, H, W) or (N, H, W, C); ``is_stack`` tells (N, H, W)
+    from (H, W, C).
+    """
+    ndim = len(shape)
+    frames = range(shape[0]) if is_stack else [None]
+    colour = ndim - (1 if is_stack else 0) == 3
+    channels = range(shape[-1]) if colour else [None]
+    for f in frames:
+        for c in channels:
+            index = () if f is None else (f,)
+            index += (slice(None), slice(None))
+            if c is not None:
+                index += (c,)
+            yield index
+
+
+def map_planes(function, pixels, *, is_stack=False):
+    """Return ``function(plane)`` for every 2-D plane of ``pixels``, stacked back in place.
+
+    Parameters
+    ----------
+    function : callable
+        Takes and returns a 2-D float array of the same shape.
+    pixels : ndarray
+        (H, W), (H, W, C), (N, H, W) or (N, H, W, C).
+    is_stack : bool, keyword-only
+        Whether the first axis is a stack of frames.
+
+    Returns
+    -------
+    ndarray of float32, same shape as ``pixels``.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        return np.asarray(function(pixels), dtype=np.float32)
+    out = np.empty(pixels.shape, dtype=np.float32)
+    for index in iter_plane_indices(pixels.shape, is_stack=is_stack):
+        out[index] = function(pixels[index])
+    return out

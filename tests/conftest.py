@@ -1,0 +1,27 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.fixture
+def real_folder(tmp_path):
+    """A small folder of real images in three formats: 16-bit PNG, 8-bit PNG in a subfolder, DICOM."""
+    import cv2
+
+    folder = tmp_path / "clean"
+    (folder / "us").mkdir(parents=True)
+    t1 = cv2.imread(str(SAMPLES / "t1_coronal.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(folder / "t1.png"), t1[64:192, 64:192])
+    echo = cv2.imread(str(SAMPLES / "echo_frame00.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(folder / "us" / "echo.png"), echo[40:136, 100:196])
+    shutil.copy(SAMPLES / "ct_small.dcm", folder / "ct.dcm")
+    return folder
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,120 @@
+import json
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pytest
+
+from enhance import batch
+from enhance.errors import EnhanceError, UnreadableImage
+
+
+def make_tree(root):
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "b").mkdir()
+    np.save(root / "x.npy", np.zeros((4, 4)))
+    np.save(root / "a" / "y.npy", np.zeros((4, 4)))
+    np.save(root / "a" / "b" / "z.npy", np.zeros((4, 4)))
+    (root / ".hidden.npy").write_bytes(b"")
+    (root / "notes.txt").write_text("not an image")
+    (root / "a" / ".out.npy.part").write_bytes(b"")
+
+
+def test_discover_folder_is_recursive_sorted_and_skips_hidden_and_unsupported(tmp_path):
+    make_tree(tmp_path)
+    root, files = batch.discover(tmp_path)
+    assert root == tmp_path
+    assert [str(f.relpath) for f in files] == ["a/b/z.npy", "a/y.npy", "x.npy"]
+
+
+def test_discover_file_and_glob(tmp_path):
+    make_tree(tmp_path)
+    root, files = batch.discover(tmp_path / "a" / "y.npy")
+    assert root == tmp_path / "a" and [f.relpath for f in files] == [PurePosixPath("y.npy")]
+    root, files = batch.discover(str(tmp_path / "a" / "**" / "*.npy"))
+    assert root == tmp_path / "a"
+    assert [str(f.relpath) for f in files] == ["b/z.npy", "y.npy"]
+
+
+def test_discover_errors_name_the_source(tmp_path):
+    with pytest.raises(EnhanceError, match="missing"):
+        batch.discover(tmp_path / "missing")
+    with pytest.raises(EnhanceError, match="no image file"):
+        batch.discover(str(tmp_path / "*.png"))
+
+
+def test_discover_excludes_output_folder(tmp_path):
+    make_tree(tmp_path)
+    _, files = batch.discover(tmp_path, exclude=[tmp_path / "a"])
+    assert [str(f.relpath) for f in files] == ["x.npy"]
+
+
+def test_output_inside_input_is_refused(tmp_path):
+    with pytest.raises(EnhanceError, match="inside the input"):
+        batch.check_output_dir(tmp_path, tmp_path / "out")
+    with pytest.raises(EnhanceError, match="inside the input"):
+        batch.check_output_dir(tmp_path, tmp_path)
+    batch.check_output_dir(tmp_path / "in", tmp_path / "out")
+
+
+def test_output_path_mirrors_layout_and_never_escapes(tmp_path):
+    out = tmp_path / "out"
+    assert batch.output_path(out, "a/b.dcm") == (out / "a" / "b.dcm").resolve()
+    assert batch.output_path(out, "a/b.dcm", suffix=".png") == (out / "a" / "b.png").resolve()
+    assert batch.output_path(out, "v.nii.gz", suffix=".tif") == (out / "v.tif").resolve()
+    with pytest.raises(EnhanceError, match="outside"):
+        batch.output_path(out, "../evil.png")
+
+
+def test_run_batch_goes_on_after_a_failure_skips_finished_and_logs(tmp_path):
+    make_tree(tmp_path / "in")
+    _, files = batch.discover(tmp_path / "in")
+    out = tmp_path / "out"
+    calls = []
+
+    def process(item, target):
+        calls.append(item.relpath)
+        if item.relpath.name == "y.npy":
+            raise UnreadableImage(item.path, "broken on purpose")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("ok")
+        return {"answer": 42}
+
+    def output_for(item):
+        return batch.output_path(out, item.relpath)
+
+    result = batch.run_batch(files, out, process, output_for=output_for)
+    assert [r.status for r in result.results] == ["done", "failed", "done"]
+    assert not result.ok
+    assert "y.npy: broken on purpose" in result.summary()
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and records[0]["answer"] == 42 and records[1]["status"] == "failed"
+
+    calls.clear()
+    again = batch.run_batch(files, out, process, output_for=output_for)
+    assert [r.status for r in again.results] == ["skipped", "failed", "skipped"]
+    assert calls == [PurePosixPath("a/y.npy")]
+
+    calls.clear()
+    batch.run_batch(files, out, process, output_for=output_for, overwrite=True)
+    assert len(calls) == 3
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    make_tree(tmp_path / "in")
+    _, files = batch.discover(tmp_path / "in")
+    out = tmp_path / "out"
+    result = batch.run_batch(
+        files, out, lambda item, target: pytest.fail("processed in a dry run"),
+        output_for=lambda item: batch.output_path(out, item.relpath), dry_run=True,
+    )
+    assert [r.status for r in result.results] == ["planned"] * 3
+    assert not out.exists()
+
+
+def test_manifest_ignores_a_line_cut_by_a_kill(tmp_path):
+    m = batch.Manifest(tmp_path / "m.jsonl")
+    m.append({"input": "a", "status": "failed"})
+    m.append({"input": "a", "status": "done"})
+    with open(m.path, "a") as fh:
+        fh.write('{"input": "b", "sta')
+    assert m.records() == [{"input": "a", "status": "done"}]
