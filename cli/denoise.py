@@ -5,6 +5,16 @@ import click
 from .common import run_folder_job
 
 
+def _list_methods(ctx, param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from enhance.baselines import list_baselines
+
+    for entry in list_baselines():
+        click.echo(f"{entry.name:<16} {','.join(entry.tasks):<26} {entry.description}")
+    ctx.exit()
+
+
 @click.command()
 @click.argument("source")
 @click.argument("out_dir", type=click.Path(file_okay=False))
@@ -18,10 +28,9 @@ from .common import run_folder_job
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--list", "list_methods", is_flag=True, is_eager=True,
-              help="List the methods and exit.", expose_value=True)
-def denoise(source, out_dir, method, sigma, exposure, output_format, overwrite, dry_run,
-            quiet, list_methods):
+@click.option("--list", is_flag=True, is_eager=True, expose_value=False, callback=_list_methods,
+              help="List the methods with the tasks they suit, and exit.")
+def denoise(source, out_dir, method, sigma, exposure, output_format, overwrite, dry_run, quiet):
     """Denoise every image in SOURCE into OUT_DIR with a classical METHOD."""
     from enhance.jobs import denoise_folder
 

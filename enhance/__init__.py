@@ -5,7 +5,8 @@ loads TensorFlow; Keras is imported only when a model is built, loaded or traine
 
 >>> import enhance
 >>> image = enhance.read_image("samples/t1_coronal.png")            # doctest: +SKIP
->>> noisy = enhance.degrade(image.pixels, "gaussian25", seed=0)      # doctest: +SKIP
+>>> from enhance.degrade import degrade                              # the spec's noise models
+>>> noisy = degrade(image.pixels, "gaussian25", seed=0)              # doctest: +SKIP
 >>> clean = enhance.denoise(noisy, "bm3d", sigma=25 / 255)           # doctest: +SKIP
 >>> enhance.psnr(image.pixels, clean, data_range=1.0)                # doctest: +SKIP
 """
@@ -19,8 +20,6 @@ _PUBLIC = {
     "Image": "enhance.io",
     "read_image": "enhance.io",
     "write_image": "enhance.io",
-    # degradations of the shared spec
-    "degrade": "enhance.degrade",
     # scores
     "psnr": "enhance.metrics",
     "ssim": "enhance.metrics",

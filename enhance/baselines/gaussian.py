@@ -49,15 +49,30 @@ def gaussian_filter(image, *, sigma=None, width=None):
 
 @per_channel
 def median(image, *, sigma=None, size=None):
-    """Median filter over a square window.
+    """Median filter over a square window (reflect boundary).
 
-    Size rule (the usual practice, e.g. Gonzalez & Woods): 3 x 3 for moderate noise
-    (``sigma <= 40/255``), 5 x 5 for strong noise (``sigma <= 0.3``), 7 x 7 beyond (speckle).
-    ``size=`` fixes it.
+    Size rule (usual practice, e.g. Gonzalez & Woods): 3 x 3 for moderate noise
+    (``sigma <= 0.2``), 5 x 5 for strong noise (``sigma <= 0.3``), 7 x 7 beyond. When ``sigma`` is
+    not given it is estimated, and the noise is also checked for spatial correlation (speckle
+    grain spanning several pixels): if the median 5 x 5 local standard deviation exceeds twice
+    the finest-scale wavelet estimate (:func:`enhance.metrics.estimate_noise`), the finest
+    scale misses most of the noise, and the window is at least 5 x 5 so that it covers a grain.
+    ``size=`` fixes the window.
     """
+    from ..metrics import estimate_noise
+
     if size is None:
-        s = resolve_sigma(image, sigma)
-        size = 3 if s <= 40 / 255 else (5 if s <= 0.3 else 7)
+        if sigma is not None:
+            s, correlated = resolve_sigma(image, sigma), False
+        else:
+            fine = estimate_noise(image)
+            m = ndi.uniform_filter(image, 5, mode="reflect")
+            local = float(np.median(np.sqrt(np.maximum(
+                ndi.uniform_filter(image * image, 5, mode="reflect") - m * m, 0.0))))
+            s, correlated = max(fine, local), local > 2.0 * fine
+        size = 3 if s <= 0.2 else (5 if s <= 0.3 else 7)
+        if correlated:
+            size = max(size, 5)
     return ndi.median_filter(image, size=int(size), mode="reflect")
 
 
