@@ -18,18 +18,27 @@ def library_errors():
 
 
 def progress_bar(total, *, quiet, unit="image"):
-    """A tqdm bar on stderr (or nothing when quiet); returns a per-result callback and a closer."""
+    """A tqdm bar on stderr, opened at the first result (so that an early error prints alone).
+
+    Returns a per-result callback and a closer; both do nothing when ``quiet``.
+    """
     if quiet:
         return (lambda result: None), (lambda: None)
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+    bars = []
 
     def update(result):
-        bar.set_postfix_str(result.status, refresh=False)
-        bar.update(1)
+        if not bars:
+            from tqdm import tqdm
 
-    return update, bar.close
+            bars.append(tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True))
+        bars[0].set_postfix_str(result.status, refresh=False)
+        bars[0].update(1)
+
+    def close():
+        for bar in bars:
+            bar.close()
+
+    return update, close
 
 
 def run_folder_job(job, source, *, quiet, **kwargs):

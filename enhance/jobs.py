@@ -249,12 +249,26 @@ def score_images(reference, test, *, is_stack=False, data_range=1.0):
     return float(p), s
 
 
+def _in_scale_of(reference, test):
+    """The test pixels in the reference's [0, 1] scale.
+
+    Grayscale DICOM and NIfTI map their own min..max to [0, 1], so a derived file of the same
+    format and dtype (a denoised scan, whose extremes moved) is compared through its stored
+    values mapped by the reference's range; other formats map fixed ranges already.
+    """
+    ref, tst = reference.meta, test.meta
+    if ref.format == tst.format and ref.format in ("dicom", "nifti") and ref.dtype == tst.dtype:
+        return ref.to_unit(test.raw())
+    return test.pixels
+
+
 def score_folders(reference_dir, test_dir, *, data_range=1.0):
     """Score every image of ``test_dir`` against the image of ``reference_dir`` at the same path.
 
     Files are paired by relative path without the extension (a ``scan.dcm`` reference pairs
-    with a ``scan.png`` output of ``enhance degrade``). Pixels are compared in the package's [0, 1]
-    scale, so ``data_range`` is 1.0 unless the caller knows better.
+    with a ``scan.png`` output of ``enhance degrade``). Pixels are compared in the reference's
+    [0, 1] scale (see :func:`_in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
+    better.
 
     Returns
     -------
@@ -290,7 +304,7 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0):
                 ref_image = read_image(ref.path)
                 test_image = read_image(item.path)
                 row.psnr, row.ssim = score_images(
-                    ref_image.pixels, test_image.pixels,
+                    ref_image.pixels, _in_scale_of(ref_image, test_image),
                     is_stack=ref_image.meta.is_stack, data_range=data_range,
                 )
             except ShapeMismatch as error:

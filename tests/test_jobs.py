@@ -87,6 +87,12 @@ def test_denoise_keeps_dicom_format_as_derived_image(real_folder, tmp_path):
     assert "median" in ds.DerivationDescription
     assert ds.SOPInstanceUID != original.SOPInstanceUID
     assert ds.pixel_array.dtype == original.pixel_array.dtype
+    # the score compares the derived scan in the reference's scale (its stored values)
+    report = jobs.score_folders(real_folder / "ct.dcm", tmp_path / "out")
+    ref = original.pixel_array.astype(np.float64)
+    span = ref.max() - ref.min()
+    mse = np.mean(((ds.pixel_array - ref) / span) ** 2)
+    assert report.rows[0].psnr == pytest.approx(10 * np.log10(1 / mse), abs=1e-3)
 
 
 def test_unknown_method_and_output_in_input_are_refused(real_folder, tmp_path):

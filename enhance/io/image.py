@@ -10,10 +10,11 @@ How ``lo`` and ``hi`` are chosen (:func:`value_range`):
 
 * integer data of at most 16 bits map the full range of their dtype: uint8 0..255,
   uint16 0..65535, int8 -128..127, int16 -32768..32767 (bool 0..1);
-* DICOM maps the range of its stored bits instead (``BitsStored``, ``PixelRepresentation``;
-  12-bit unsigned is 0..4095, 12-bit signed -2048..2047) so that CT and MR are not squeezed
-  into a sliver of [0, 1]; data outside that range (an inconsistent header) fall back to
-  the full dtype range;
+* grayscale scanner data — DICOM and NIfTI — map their own min..max instead: a CT stored as
+  signed 16-bit with values 128..2191 would otherwise fill 3% of [0, 1], and every noise level,
+  model and baseline would see a flat image. The range is recorded, so writing back is exact.
+  Colour DICOM (e.g. ultrasound RGB) maps the range of its stored bits (``BitsStored``,
+  ``PixelRepresentation``); data outside that range fall back to the full dtype range;
 * float data, and integers wider than 16 bits, map their own finite min..max (recorded;
   a constant image has lo == hi and reads as all zeros, written back as that constant).
   NaN reads as 0.
@@ -76,7 +77,7 @@ def dtype_range(dtype, bits=None, signed=None):
     return 0.0, float(2**bits - 1)
 
 
-def value_range(raw, *, bits=None, signed=None):
+def value_range(raw, *, bits=None, signed=None, own=False):
     """Return ``(lo, hi)`` such that ``pixels = (raw - lo) / (hi - lo)`` (the module's policy).
 
     Parameters
@@ -87,6 +88,8 @@ def value_range(raw, *, bits=None, signed=None):
         Stored bits (DICOM ``BitsStored``) for integer data; default: the dtype's bits.
     signed : bool, optional
         Whether the stored bits are signed; default: the dtype's signedness.
+    own : bool, optional
+        Map the data's own min..max whatever the dtype (grayscale DICOM and NIfTI).
 
     Returns
     -------
@@ -96,7 +99,9 @@ def value_range(raw, *, bits=None, signed=None):
     kind = raw.dtype.kind
     if kind == "b":
         return 0.0, 1.0
-    if kind in "iu":
+    if kind in "iu" and own:
+        finite = raw
+    elif kind in "iu":
         nbits = bits if bits is not None else raw.dtype.itemsize * 8
         if nbits <= MAX_FULL_RANGE_BITS:
             lo, hi = dtype_range(raw.dtype, nbits, signed)
@@ -218,9 +223,17 @@ class ImageMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.dtype = np.dtype(self.dtype)
+        dtype = np.dtype(self.dtype)
+        self.dtype = dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
         self.lo = float(self.lo)
         self.hi = float(self.hi)
+
+    def __repr__(self):
+        return (
+            f"ImageMeta(format={self.format!r}, dtype={self.dtype.name}, lo={self.lo:g}, "
+            f"hi={self.hi:g}, invert={self.invert}, is_stack={self.is_stack}, "
+            f"channels={self.channels}, path={self.path!r}, extra=[{', '.join(self.extra)}])"
+        )
 
     @property
     def color(self):
@@ -257,6 +270,12 @@ class Image:
 
     pixels: np.ndarray
     meta: ImageMeta
+
+    def __repr__(self):
+        return (
+            f"Image(shape={self.pixels.shape}, format={self.meta.format!r}, "
+            f"dtype={self.meta.dtype.name}, is_stack={self.meta.is_stack})"
+        )
 
     @property
     def shape(self):

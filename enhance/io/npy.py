@@ -1,0 +1,65 @@
+"""NumPy ``.npy`` arrays (``allow_pickle=False``): 2-D images, colour images, stacks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from enhance.errors import UnreadableImage, UnwritableImage
+from enhance.io.image import Image, ImageMeta, value_range
+
+__all__ = ["read_npy", "write_npy"]
+
+
+def read_npy(path, *, axis=2):
+    """Read a ``.npy`` array of bool, integer or float values.
+
+    (H, W) is grayscale; (H, W, C) with C = 3 or 4 is colour, any other 3-D array a stack
+    (N, H, W); (N, H, W, C) a colour stack. A trailing axis of size 1 is dropped.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    axis : int, optional
+        Ignored (the first axis is the stack axis).
+
+    Returns
+    -------
+    Image
+    """
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise UnreadableImage(path, "not a .npy file (bad signature)")
+    try:
+        raw = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        msg = str(exc)
+        if "pickle" in msg.lower():
+            raise UnreadableImage(path, "unsupported .npy file (pickled objects)") from exc
+        raise UnreadableImage(path, f"truncated or corrupt .npy file ({msg})") from exc
+    if not isinstance(raw, np.ndarray):
+        raise UnreadableImage(path, "not a .npy array file")
+    if raw.dtype.kind not in "biuf":
+        raise UnreadableImage(path, f"unsupported .npy dtype {raw.dtype}")
+    if raw.dtype.byteorder not in ("=", "|"):
+        raw = raw.astype(raw.dtype.newbyteorder("="))
+    if raw.ndim >= 3 and raw.shape[-1] == 1:
+        raw = raw[..., 0]
+    if raw.ndim == 2:
+        is_stack, channels = False, 1
+    elif raw.ndim == 3:
+        colour = raw.shape[-1] in (3, 4)
+        is_stack, channels = not colour, raw.shape[-1] if colour else 1
+    elif raw.ndim == 4 and raw.shape[-1] in (3, 4):
+        is_stack, channels = True, raw.shape[-1]
+    else:
+        raise UnreadableImage(path, f"unsupported .npy shape {raw.shape} (need 2-D to 4-D images)")
+    lo, hi = value_range(raw)
+    meta = ImageMeta("npy", raw.dtype, lo, hi, path=str(path), is_stack=is_stack, channels=channels)
+    return Image(meta.to_unit(raw), meta)
+
+
+def write_npy(f, pixels, plan):
+    """Write `pixels` (as `plan.dtype`, mapped to lo..hi) as ``.npy`` to the open file `f`."""
+    if plan.dtype.kind not in "biuf":
+        raise UnwritableImage(plan.path, f"cannot write {plan.dtype} .npy")
+    np.save(f, plan.to_raw(pixels), allow_pickle=False)
