@@ -13,6 +13,8 @@ COMMANDS = {
     "degrade": ("cli.degrade", "degrade", "Write degraded copies of images (the spec's noise models)."),
     "denoise": ("cli.denoise", "denoise", "Denoise images with a classical method (BM3D, NLM, Lee, ...)."),
     "score": ("cli.score", "score", "PSNR and SSIM of restored images against references."),
+    "bench": ("cli.bench", "bench", "Benchmark methods on clean images: degrade, restore, score, report."),
+    "train": ("cli.train", "train", "Train a denoiser (dncnn, dae, gan) into a model directory."),
 }
 
 

@@ -1,0 +1,96 @@
+"""``enhance train``: train a denoiser (dncnn, dae, gan) into a model directory.
+
+Every field of :class:`enhance.training.TrainConfig` is an option, so the command a model card
+records (``TrainConfig.command``) runs again as it is.
+"""
+
+import dataclasses
+import json
+
+import click
+
+from .common import library_errors
+
+#: TrainConfig fields that are plain arguments of the command.
+_MAIN = ("arch", "task", "steps", "seed")
+
+
+def _config_fields():
+    # enhance.training imports keras only inside functions, so --help stays light
+    from enhance.training import TrainConfig
+
+    return [f for f in dataclasses.fields(TrainConfig) if f.name not in _MAIN]
+
+
+def _parse(field, text):
+    if text is None:
+        return None
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    if isinstance(default, dict):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise click.BadParameter(f"not JSON: {error}", param_hint=f"--{field.name}") from None
+        if not isinstance(value, dict):
+            raise click.BadParameter("expected a JSON object", param_hint=f"--{field.name}")
+        return value
+    if isinstance(default, bool) or field.name == "jit_compile":
+        low = text.strip().lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+        if field.name == "jit_compile" and low == "auto":
+            return "auto"
+        raise click.BadParameter(f"expected true or false, got {text!r}", param_hint=f"--{field.name}")
+    if isinstance(default, int) and not isinstance(default, bool):
+        return int(text)
+    if isinstance(default, float) or field.name == "lr":
+        return float(text)
+    return text
+
+
+def _with_config_options(command):
+    for field in reversed(_config_fields()):
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        shown = json.dumps(default) if isinstance(default, dict) else default
+        command = click.option(
+            f"--{field.name.replace('_', '-')}", field.name, default=None, metavar="VALUE",
+            help=f"TrainConfig.{field.name} (default {shown}).",
+        )(command)
+    return command
+
+
+@click.command()
+@click.option("--arch", type=click.Choice(["dncnn", "dae", "gan"]), default="dncnn", show_default=True)
+@click.option("--task", type=click.Choice(["gaussian", "lowlight", "speckle"]), default="gaussian",
+              show_default=True)
+@click.option("--data", default="medical-v1", show_default=True,
+              help="A recipe of offline medical images (medical-v1) or a folder of clean images.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run folder: the best model directory, checkpoints and history.csv go here.")
+@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--restart", is_flag=True, help="Discard a saved run in --out instead of resuming it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_with_config_options
+def train(arch, task, data, out_dir, steps, seed, restart, quiet, **options):
+    """Train a network on clean images degraded on the fly by the spec's models.
+
+    A run started again with the same --out resumes from its last checkpoint. The best model by
+    validation PSNR is written as a model directory (config.json, model.weights.h5, card.json)
+    that `enhance run --model` and `enhance bench --models` take.
+    """
+    from enhance.training import TrainConfig, train as run_training
+
+    fields = {f.name: f for f in _config_fields()}
+    values = {name: _parse(fields[name], text) for name, text in options.items() if text is not None}
+    with library_errors():
+        config = TrainConfig(arch=arch, task=task, steps=steps, seed=seed, **values)
+        result = run_training(config, data=data, out_dir=out_dir, resume=not restart,
+                              progress=False if quiet else None)
+    best = "n/a" if result.best_psnr is None else f"{result.best_psnr:.3f} dB"
+    click.echo(
+        f"{result.steps_done} steps in {result.wall_time_s:.0f} s; best validation PSNR {best}; "
+        f"model directory: {result.model_dir}"
+    )
