@@ -5,6 +5,7 @@ answers at once without importing TensorFlow, Keras or even NumPy.
 """
 
 import importlib
+import os
 
 import click
 
@@ -45,3 +46,5 @@ def cli():
     written back in their own format, atomically; folder jobs mirror the input layout, skip
     finished files when run again and list what failed at the end.
     """
+    # keep TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) off the terminal
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,152 @@
+"""Run a loaded model on an image of any size: tiles, batches, out-of-memory back-off.
+
+Keras (and its backend) is imported only when a model actually runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import EnhanceError
+from .tasks import finish_output, prepare_input
+from .tiling import margin_for, plan_tiles
+
+__all__ = ["enhance_image", "run_network", "AUTO_TILE_PIXELS", "DEFAULT_TILE", "MIN_TILE"]
+
+#: Images with more pixels than this are tiled even when no tile size is given.
+AUTO_TILE_PIXELS = 1024 * 1024
+#: Core size of a tile when tiling is automatic.
+DEFAULT_TILE = 512
+#: The out-of-memory back-off never goes below this core size.
+MIN_TILE = 32
+
+
+def _is_out_of_memory(error):
+    """Whether ``error`` is an accelerator or host out-of-memory error, on any backend."""
+    if isinstance(error, MemoryError):
+        return True
+    name = type(error).__name__
+    text = str(error)
+    return (
+        name in ("ResourceExhaustedError", "OutOfMemoryError")
+        or "RESOURCE_EXHAUSTED" in text
+        or "out of memory" in text.lower()
+    )
+
+
+def _forward(keras_model, batch):
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(keras_model(batch, training=False)), dtype=np.float32)
+
+
+def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1):
+    """Apply a fully convolutional network to images through a tile plan.
+
+    Parameters
+    ----------
+    keras_model : keras.Model
+        Maps ``(B, h, w, C)`` to ``(B, h, w, C)``.
+    images : list of ndarray, each (H, W, C)
+        Model inputs, all of one shape.
+    tile : int, optional
+        Core size of a tile; ``None`` processes each image in one window.
+    batch_size : int, optional
+        Windows per network call.
+    margin : int, optional
+        Overlap (at least the receptive-field radius for seamless results).
+    size_factor : int, optional
+
+    Returns
+    -------
+    list of ndarray, each (H, W, C_out)
+    """
+    plan = plan_tiles(images[0].shape, tile, margin, size_factor)
+    padded = [plan.pad(np.asarray(image, dtype=np.float32)) for image in images]
+    windows = [window for image in padded for window in plan.windows(image)]
+    outputs = []
+    for start in range(0, len(windows), max(int(batch_size), 1)):
+        batch = np.stack(windows[start : start + batch_size])
+        outputs.extend(_forward(keras_model, batch))
+    per_image = len(plan.tiles)
+    return [
+        plan.assemble(outputs[index * per_image : (index + 1) * per_image])
+        for index in range(len(images))
+    ]
+
+
+def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None):
+    """Restore an image with a model.
+
+    Parameters
+    ----------
+    model : LoadedModel or str or Path
+        From :func:`enhance.modeldir.load_model_dir` (a path is loaded).
+    image : ndarray, shape (H, W) or (H, W, C)
+        Degraded image, float in [0, 1]. A colour image given to a one-channel model is
+        restored channel by channel (each channel as a grayscale image); a model with C
+        channels takes C-channel images whole.
+    tile : int, optional
+        Core size of a tile (rounded up to the model's size factor). ``None`` processes the
+        image whole unless it has more than :data:`AUTO_TILE_PIXELS` pixels, then in tiles of
+        :data:`DEFAULT_TILE`. Tiles overlap by the model's receptive-field radius and only
+        their centres are kept, so tiling leaves no seams. Memory is bounded by
+        ``batch_size`` windows of ``tile + 2 * overlap`` pixels a side. On an out-of-memory
+        error the tile is halved (down to :data:`MIN_TILE`) and the image retried.
+    batch_size : int, optional
+        Tiles per network call (8).
+    exposure : float, optional
+        The acquisition's exposure; required by ``lowlight`` models, ignored by the others.
+
+    Returns
+    -------
+    ndarray of float32
+        Same shape as ``image``, in [0, 1].
+    """
+    from .modeldir import LoadedModel, load_model_dir
+
+    if not isinstance(model, LoadedModel):
+        model = load_model_dir(model)
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+        raise EnhanceError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise EnhanceError(f"expected a float image in [0, 1], got dtype {image.dtype}")
+    planes = image[..., None] if image.ndim == 2 else image
+    channels = planes.shape[-1]
+    if channels == model.channels:
+        inputs = [planes]
+    elif model.channels == 1:
+        inputs = [planes[..., c : c + 1] for c in range(channels)]
+    else:
+        raise EnhanceError(
+            f"model {model.name!r} takes {model.channels}-channel images, got {channels} channels"
+        )
+    inputs = [prepare_input(x, model.task, exposure=exposure) for x in inputs]
+    if tile is None and planes.shape[0] * planes.shape[1] > AUTO_TILE_PIXELS:
+        tile = DEFAULT_TILE
+    margin = margin_for(model.receptive_field, model.size_factor)
+    while True:
+        try:
+            outputs = run_network(
+                model.keras_model,
+                inputs,
+                tile=tile,
+                batch_size=batch_size,
+                margin=margin,
+                size_factor=model.size_factor,
+            )
+            break
+        except Exception as error:
+            if not _is_out_of_memory(error):
+                raise
+            current = tile if tile is not None else max(planes.shape[:2])
+            if current <= MIN_TILE:
+                raise EnhanceError(
+                    f"out of memory even with {current}-pixel tiles: {error}"
+                ) from error
+            tile = max(current // 2, MIN_TILE)
+    restored = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
+    if image.ndim == 2:
+        restored = restored[..., 0]
+    return finish_output(restored, model.task)

@@ -1,0 +1,94 @@
+"""The medical-v1 recipe, its split, user folders and patch sampling."""
+
+import numpy as np
+import pytest
+
+from enhance import datasets
+from enhance.datasets import PatchSampler, Region, check_recipe, load_recipe
+from enhance.errors import EnhanceError, UnknownName
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    pytest.importorskip("pydicom")
+    pytest.importorskip("dipy")
+    return load_recipe("medical-v1")
+
+
+def test_validation_is_large_varied_and_clean(recipe):
+    validation = recipe["validation"]
+    assert len(validation) >= 8
+    for name, image in validation:
+        assert image.ndim == 2 and min(image.shape) >= 256, name
+        assert image.dtype == np.float32 and 0.0 <= image.min() and image.max() <= 1.0
+    described = {p["name"]: p for p in recipe["provenance"] if "name" in p}
+    modalities = {described[name]["modality"] for name, _ in validation}
+    assert len(modalities) >= 4
+    assert len({name for name, _ in validation}) == len(validation)
+
+
+def test_training_images_and_provenance(recipe):
+    assert len(recipe["train"]) >= 10
+    assert all(img.ndim == 2 and img.dtype == np.float32 for img in recipe["train"])
+    for entry in recipe["provenance"]:
+        if "name" in entry:
+            assert entry["licence"] and entry["source"] and entry["region"] and entry["split"]
+
+
+def test_no_validation_or_sample_pixel_is_trained_on():
+    assert check_recipe("medical-v1") == []
+
+
+def test_the_overlap_check_can_fail(monkeypatch):
+    bad = datasets.RECIPES["medical-v1"] + (
+        Region("leak", "cell", "train", (300, 400, 300, 400)),
+        Region("sample-leak", "ihc", "train", (200, 300, 200, 300)),
+    )
+    monkeypatch.setitem(datasets.RECIPES, "medical-v1", bad)
+    problems = check_recipe("medical-v1")
+    assert any("leak" in p and "validation" in p for p in problems)
+    assert any("sample-leak" in p and "sample" in p for p in problems)
+
+
+def test_samples_sources_are_not_loaded():
+    sources = {SOURCE.access for SOURCE in datasets.SOURCES.values()}
+    for reserved in ("CT_small", "MR_small", "J2K_pixelrep", "t1_coronal", "pydicom-data"):
+        assert not any(reserved in s for s in sources)
+
+
+def test_unknown_recipe_raises():
+    with pytest.raises(UnknownName):
+        load_recipe("imagenet")
+
+
+def test_patch_sampler_is_seeded_and_skips_small_images():
+    images = [
+        np.random.default_rng(0).random((50, 60), dtype=np.float32),
+        np.zeros((10, 10), np.float32),
+    ]
+    a = PatchSampler(images, 32, np.random.default_rng(4))
+    b = PatchSampler(images, 32, np.random.default_rng(4))
+    crops = [a.crop() for _ in range(5)]
+    np.testing.assert_array_equal(crops, [b.crop() for _ in range(5)])
+    assert all(c.shape == (32, 32) and c.flags["C_CONTIGUOUS"] for c in crops)
+    assert len(a.images) == 1
+    with pytest.raises(EnhanceError):
+        PatchSampler(images, 64, np.random.default_rng(0))
+
+
+def test_load_folder_splits_deterministically(tmp_path):
+    pytest.importorskip("enhance.io")
+    gen = np.random.default_rng(0)
+    for index in range(9):
+        folder = tmp_path / ("sub" if index % 2 else "")
+        folder.mkdir(exist_ok=True)
+        np.save(folder / f"img{index}.npy", gen.random((40, 30), dtype=np.float32))
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning):
+        data = datasets.load_folder(tmp_path)
+    assert len(data["train"]) + len(data["validation"]) == 9
+    assert len(data["validation"]) == 1
+    assert all(img.shape == (40, 30) for img in data["train"])
+    with pytest.warns(UserWarning):
+        again = datasets.load_folder(tmp_path)
+    assert [n for n, _ in again["validation"]] == [n for n, _ in data["validation"]]

@@ -1,0 +1,149 @@
+"""Architectures, registered layers, serialisation and the GAN training step."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from enhance.errors import EnhanceError, UnknownName  # noqa: E402
+from enhance.models import ARCHITECTURES, build_model, receptive_field, size_factor  # noqa: E402
+from enhance.models.gan import Pix2PixEnhancer, patch_discriminator  # noqa: E402
+from enhance.models.layers import ConvBlock, UpsampleBlock, noise2void_loss  # noqa: E402
+
+to_numpy = keras.ops.convert_to_numpy
+
+TINY = {
+    "dncnn": {"depth": 4, "width": 8},
+    "dae": {"width": 4, "levels": 2},
+    "gan": {"width": 4, "levels": 3},
+}
+
+
+def tiny(arch, **extra):
+    return {"arch": arch, "arch_params": {**TINY[arch], **extra}}
+
+
+def test_registry_lists_the_three_architectures():
+    assert set(ARCHITECTURES) == {"dncnn", "dae", "gan"}
+
+
+@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
+def test_output_shape_equals_input_shape_at_several_sizes(arch):
+    config = tiny(arch)
+    model = build_model(config)
+    factor = size_factor(config)
+    for rows, cols in [(1, 1), (2, 3), (5, 2)]:
+        x = np.random.default_rng(0).random(
+            (2, rows * factor * 2, cols * factor * 2, 1), dtype=np.float32
+        )
+        assert tuple(model(x).shape) == x.shape
+
+
+def test_dncnn_takes_odd_sizes_and_plain_autoencoder_builds():
+    model = build_model(tiny("dncnn"))
+    assert tuple(model(np.zeros((1, 17, 23, 1), np.float32)).shape) == (1, 17, 23, 1)
+    plain = build_model(tiny("dae", skip=False))
+    assert not any(isinstance(layer, keras.layers.Concatenate) for layer in plain.layers)
+    assert any(
+        isinstance(layer, keras.layers.Concatenate) for layer in build_model(tiny("dae")).layers
+    )
+
+
+def test_default_builders_match_the_brief():
+    assert size_factor({"arch": "dncnn"}) == 1
+    assert size_factor({"arch": "dae"}) == 4
+    assert size_factor({"arch": "gan"}) == 8
+    assert receptive_field({"arch": "dncnn"}) == 25
+    assert build_model({"arch": "dncnn", "channels": 3}).input_shape == (None, None, None, 3)
+
+
+def test_unknown_architecture_and_parameter_raise():
+    with pytest.raises(UnknownName):
+        build_model({"arch": "resnet"})
+    with pytest.raises(EnhanceError, match="not"):
+        build_model({"arch": "dncnn", "arch_params": {"levels": 3}})
+
+
+@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
+def test_declared_receptive_field_bounds_the_influence_of_a_pixel(arch):
+    config = tiny(arch)
+    model = build_model(config)
+    radius = (receptive_field(config) - 1) // 2
+    rng = np.random.default_rng(1)
+    size = 2 * radius + 64
+    size += -size % size_factor(config)
+    x = rng.random((1, size, size, 1), dtype=np.float32)
+    base = to_numpy(model(x))
+    seen = 0
+    for dy, dx in [(0, 0), (3, 5), (7, 2)]:
+        y, c = size // 2 + dy, size // 2 + dx
+        bumped = x.copy()
+        bumped[0, y, c, 0] += 1.0
+        changed = np.argwhere(np.abs(to_numpy(model(bumped)) - base)[0, ..., 0] > 0)
+        seen = max(seen, int(np.abs(changed - [y, c]).max()))
+    assert 0 < seen <= radius
+
+
+def test_layers_round_trip_through_get_config():
+    for layer in (
+        ConvBlock(6, strides=2, batchnorm=True, activation="leaky_relu", name="c"),
+        UpsampleBlock(5, name="u"),
+    ):
+        clone = type(layer).from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
+        x = np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32)
+        layer(x), clone(x)
+        clone.set_weights(layer.get_weights())
+        np.testing.assert_array_equal(to_numpy(layer(x)), to_numpy(clone(x)))
+
+
+@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
+def test_keras_file_round_trip_gives_equal_outputs(arch, tmp_path):
+    model = build_model(tiny(arch, channels=1))
+    path = tmp_path / f"{arch}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(2).random((1, 32, 40, 1), dtype=np.float32)
+    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(loaded(x)))
+    assert any(isinstance(layer, ConvBlock) for layer in loaded.layers)
+
+
+def test_noise2void_loss_counts_only_masked_pixels():
+    target = np.zeros((1, 4, 4, 1), np.float32)
+    mask = np.zeros_like(target)
+    mask[0, 1, 2, 0] = 1.0
+    prediction = np.full_like(target, 0.5)
+    prediction[0, 1, 2, 0] = 2.0
+    loss = to_numpy(noise2void_loss(np.concatenate([target, mask], -1), prediction))
+    np.testing.assert_allclose(loss, [4.0])
+
+
+def test_pix2pix_train_step_updates_both_networks():
+    generator = build_model(tiny("gan", levels=2))
+    discriminator = patch_discriminator(width=4, levels=2)
+    gan = Pix2PixEnhancer(generator, discriminator, l1_weight=100.0, seed=0)
+    gan.compile()
+    rng = np.random.default_rng(3)
+    clean = rng.random((4, 16, 16, 1), dtype=np.float32)
+    noisy = clean + 0.1 * rng.standard_normal(clean.shape).astype(np.float32)
+    g0 = [w.copy() for w in generator.get_weights()]
+    d0 = [w.copy() for w in discriminator.get_weights()]
+    for _ in range(2):
+        logs = gan.train_on_batch(noisy, clean, return_dict=True)
+    assert {"loss", "d_loss", "l1", "adversarial"} <= set(logs)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert any(not np.array_equal(a, b) for a, b in zip(g0, generator.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(d0, discriminator.get_weights()))
+    np.testing.assert_array_equal(to_numpy(gan(noisy)), to_numpy(generator(noisy)))
+
+
+def test_pix2pix_config_round_trip():
+    gan = Pix2PixEnhancer(
+        build_model(tiny("gan", levels=2)),
+        patch_discriminator(width=4, levels=2),
+        l1_weight=50.0,
+        seed=1,
+    )
+    clone = Pix2PixEnhancer.from_config(gan.get_config())
+    assert clone.l1_weight == 50.0
+    assert clone.generator.count_params() == gan.generator.count_params()

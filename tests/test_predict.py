@@ -1,0 +1,108 @@
+"""enhance_image: tiling equals whole-image processing, colour, exposure, out-of-memory back-off."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from enhance.errors import EnhanceError  # noqa: E402
+from enhance.modeldir import LoadedModel, make_config, save_model_dir  # noqa: E402
+from enhance.models import build_model  # noqa: E402
+from enhance.predict import enhance_image  # noqa: E402
+
+TINY = {
+    "dncnn": {"depth": 4, "width": 8},
+    "dae": {"width": 4, "levels": 2},
+    "gan": {"width": 4, "levels": 3},
+}
+
+
+def loaded(arch, task="gaussian"):
+    config = make_config(arch, task, arch_params=TINY[arch])
+    keras.utils.set_random_seed(7)
+    return LoadedModel(build_model(config), config)
+
+
+@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
+def test_tiled_equals_untiled_on_an_odd_sized_image(arch):
+    model = loaded(arch)
+    image = np.random.default_rng(0).random((101, 77), dtype=np.float32)
+    whole = enhance_image(model, image)
+    tiled = enhance_image(model, image, tile=32, batch_size=3)
+    assert whole.shape == image.shape and whole.dtype == np.float32
+    assert 0.0 <= whole.min() and whole.max() <= 1.0
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+def test_colour_image_goes_channel_by_channel_through_a_grayscale_model():
+    model = loaded("dncnn")
+    image = np.random.default_rng(1).random((30, 20, 3), dtype=np.float32)
+    restored = enhance_image(model, image)
+    assert restored.shape == image.shape
+    for c in range(3):
+        np.testing.assert_allclose(restored[..., c], enhance_image(model, image[..., c]), atol=1e-6)
+
+
+def test_lowlight_model_needs_and_uses_the_exposure():
+    model = loaded("dncnn", "lowlight")
+    dark = np.full((16, 16), 0.05, np.float32)
+    with pytest.raises(EnhanceError, match="exposure"):
+        enhance_image(model, dark)
+    bright = enhance_image(model, dark, exposure=0.1)
+    direct = enhance_image(loaded("dncnn"), dark / 0.1)
+    np.testing.assert_allclose(bright, direct, atol=1e-6)
+
+
+def test_enhance_image_loads_a_model_directory(tmp_path):
+    model = loaded("dncnn")
+    save_model_dir(tmp_path / "m", model.keras_model, model.config, {})
+    image = np.random.default_rng(2).random((20, 20), dtype=np.float32)
+    np.testing.assert_array_equal(enhance_image(tmp_path / "m", image), enhance_image(model, image))
+
+
+class ResourceExhaustedError(RuntimeError):
+    pass
+
+
+class _PicklyNetwork:
+    """Raises an out-of-memory error for windows larger than ``limit`` pixels a side."""
+
+    def __init__(self, network, limit):
+        self.network, self.limit, self.sizes = network, limit, []
+
+    def __call__(self, batch, training=False):
+        self.sizes.append(batch.shape[1])
+        if batch.shape[1] > self.limit:
+            raise ResourceExhaustedError("OOM when allocating tensor")
+        return self.network(batch, training=training)
+
+
+def test_out_of_memory_halves_the_tile_until_it_fits():
+    model = loaded("dncnn")
+    image = np.random.default_rng(3).random((90, 90), dtype=np.float32)
+    expected = enhance_image(model, image)
+    pickly = _PicklyNetwork(model.keras_model, limit=60)
+    result = enhance_image(LoadedModel(pickly, model.config), image, tile=128)
+    np.testing.assert_allclose(result, expected, atol=1e-4)
+    assert pickly.sizes[0] > 60 and pickly.sizes[-1] <= 60
+    with pytest.raises(EnhanceError, match="out of memory"):
+        enhance_image(LoadedModel(_PicklyNetwork(model.keras_model, 8), model.config), image)
+
+
+def test_bad_images_raise():
+    model = loaded("dncnn")
+    with pytest.raises(EnhanceError):
+        enhance_image(model, np.zeros((4, 4), np.uint8))
+    with pytest.raises(EnhanceError):
+        enhance_image(model, np.zeros(5, np.float32))
+
+
+def test_importing_the_modules_does_not_import_keras():
+    code = (
+        "import sys, enhance, enhance.predict, enhance.modeldir, enhance.training, "
+        "enhance.tasks, enhance.datasets, enhance.tiling; assert 'keras' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Reproduce the shipped denoisers: each command is also recorded in its model's card.json.
+# Runs go to runs/NAME (checkpoints, history.csv; resumable: run the same line again), and the
+# best model directory runs/NAME/model is then copied to trained_weights/NAME.
+# Usage: bash trained_weights/train_all.sh [dncnn|dae|gan ...]   (default: all three families)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+families=("${@:-dncnn dae gan}")
+run() {  # name, then enhance train options
+  local name=$1; shift
+  enhance train "$@" --out "runs/$name" -q
+  rm -rf "trained_weights/$name" && cp -r "runs/$name/model" "trained_weights/$name"
+}
+for family in ${families[*]}; do
+  case $family in
+    dncnn)
+      run dncnn-gaussian --arch dncnn --task gaussian --steps 1200 --seed 1 --val-every 100
+      run dncnn-lowlight --arch dncnn --task lowlight --steps 700 --seed 1 --val-every 100
+      run dncnn-speckle  --arch dncnn --task speckle  --steps 700 --seed 1 --val-every 100 ;;
+    dae)
+      run dae-gaussian --arch dae --task gaussian --steps 300 --seed 1 --val-every 100
+      run dae-lowlight --arch dae --task lowlight --steps 300 --seed 1 --val-every 100
+      run dae-speckle  --arch dae --task speckle  --steps 300 --seed 1 --val-every 100 ;;
+    gan)
+      run gan-gaussian --arch gan --task gaussian --steps 150 --seed 1 --val-every 50
+      run gan-lowlight --arch gan --task lowlight --steps 150 --seed 1 --val-every 50
+      run gan-speckle  --arch gan --task speckle  --steps 150 --seed 1 --val-every 50 ;;
+    *) echo "unknown family $family" >&2; exit 2 ;;
+  esac
+done
