@@ -11,6 +11,8 @@ import click
 
 #: name -> (module, function, one-line help shown by ``enhance --help``)
 COMMANDS = {
+    "run": ("cli.run", "run", "Enhance a folder of images with a Keras model (the main job)."),
+    "models": ("cli.models", "models", "List the shipped models with their task and validation scores."),
     "degrade": ("cli.degrade", "degrade", "Write degraded copies of images (the spec's noise models)."),
     "denoise": ("cli.denoise", "denoise", "Denoise images with a classical method (BM3D, NLM, Lee, ...)."),
     "score": ("cli.score", "score", "PSNR and SSIM of restored images against references."),

@@ -233,6 +233,15 @@ def _describe(error, path):
     return f"{path}: {type(error).__name__}: {error}"
 
 
+def _remove_stale_parts(target):
+    """Remove the temporary files a killed run left for ``target`` (``.NAME.XXXX.part``)."""
+    for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        try:
+            part.unlink()
+        except OSError:
+            pass
+
+
 def run_batch(
     files,
     out_dir,
@@ -283,6 +292,7 @@ def run_batch(
             elif dry_run:
                 result = FileResult(str(item.path), str(target), "planned")
             else:
+                _remove_stale_parts(target)
                 try:
                     details = process(item, target) or {}
                     result = FileResult(str(item.path), str(target), "done", details=details)

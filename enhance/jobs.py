@@ -24,7 +24,8 @@ OUTPUT_FORMATS = {
 }
 
 
-def _output_for(out_dir, output_format):
+def output_namer(out_dir, output_format):
+    """``output_for(input_file) -> Path`` for a folder job writing ``output_format``."""
     if output_format not in OUTPUT_FORMATS:
         raise EnhanceError(
             f"unknown output format {output_format!r}; known: {', '.join(OUTPUT_FORMATS)}"
@@ -41,7 +42,8 @@ def _output_for(out_dir, output_format):
     return output_for
 
 
-def _write(image, pixels, target, output_format, *, derivation=None):
+def write_output(image, pixels, target, output_format, *, derivation=None):
+    """Write ``pixels`` restored from ``image`` to ``target`` in ``output_format`` (atomically)."""
     from .io import write_image
 
     if output_format == "keep":
@@ -119,12 +121,12 @@ def degrade_folder(
         file_seed_value = file_seed(spec.name, index[item.relpath], seed=seed)
         rng = np.random.default_rng(file_seed_value)
         noisy = map_planes(lambda p: spec(p, rng), image.pixels, is_stack=image.meta.is_stack)
-        _write(image, noisy, target, output_format, derivation=f"enhance degrade {spec.name}")
+        write_output(image, noisy, target, output_format, derivation=f"enhance degrade {spec.name}")
         return {"degradation": spec.name, "task": spec.task, "params": spec.params,
                 "seed": file_seed_value}
 
     return batch.run_batch(
-        files, out_dir, process, output_for=_output_for(out_dir, output_format),
+        files, out_dir, process, output_for=output_namer(out_dir, output_format),
         overwrite=overwrite, dry_run=dry_run, progress=progress,
     )
 
@@ -171,12 +173,12 @@ def denoise_folder(
             image.pixels,
             is_stack=image.meta.is_stack,
         )
-        _write(image, restored, target, output_format,
+        write_output(image, restored, target, output_format,
                derivation=f"enhance denoise --method {method}")
         return {"method": method, "sigma": sigma, "exposure": exposure}
 
     return batch.run_batch(
-        files, out_dir, process, output_for=_output_for(out_dir, output_format),
+        files, out_dir, process, output_for=output_namer(out_dir, output_format),
         overwrite=overwrite, dry_run=dry_run, progress=progress, manifest="manifest.jsonl",
     )
 

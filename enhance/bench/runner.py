@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import EnhanceError, ModelError, UnknownName
+from .. import shipped as shipped_models
 
 __all__ = [
     "Method",
@@ -55,8 +56,6 @@ __all__ = [
     "METHOD_SETS",
     "SLOW_BASELINES",
     "DEFAULT_METHODS",
-    "default_weights_dir",
-    "shipped_model_dirs",
     "resolve_methods",
     "resolve_degradations",
     "load_reference",
@@ -180,19 +179,6 @@ class BenchResult:
 # methods
 
 
-def default_weights_dir():
-    """``trained_weights/`` next to the package (a source checkout); may not exist."""
-    return Path(__file__).resolve().parent.parent.parent / "trained_weights"
-
-
-def shipped_model_dirs(weights_dir=None):
-    """Every folder under ``weights_dir`` (default :func:`default_weights_dir`) with a ``config.json``."""
-    root = Path(weights_dir) if weights_dir is not None else default_weights_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
-
-
 def _sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -247,7 +233,7 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
     models : iterable of str or Path
         More model directories.
     weights_dir : str or Path, optional
-        Where shipped models live (default :func:`default_weights_dir`).
+        Where shipped models live (default :func:`enhance.shipped.weights_dir`).
     notes : list, optional
         Receives human-readable notes (e.g. that no shipped model exists).
 
@@ -265,14 +251,14 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
     if not tokens and not models:
         tokens = [DEFAULT_METHODS]
     notes = notes if notes is not None else []
-    root = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    root = Path(weights_dir) if weights_dir is not None else shipped_models.weights_dir()
 
     classical, model_paths, shipped = [], [], []
 
     def add_shipped():
         if shipped:
             return
-        for path in shipped_model_dirs(root):
+        for path in shipped_models.shipped_model_dirs(root):
             try:
                 shipped.append(model_method(path))
             except ModelError as error:  # e.g. a feature network kept next to the models

@@ -11,6 +11,7 @@ unless the source was Implicit VR Little Endian).
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 
 import numpy as np
@@ -228,9 +229,12 @@ def _decode_elements(ds, *, swap_words):
             elem.value = np.frombuffer(elem.value, f">u{size}").astype(f"<u{size}").tobytes()
 
 
-def _mark_derived(ds, derivation):
+def _mark_derived(ds, derivation, pixel_digest):
     source_series = str(ds.get("SeriesInstanceUID", ""))
-    sop_uid = generate_uid()
+    # Deterministic: the same source, method and pixels give the same UID, so a resumed batch
+    # writes byte-identical files; different pixels or methods give different instances.
+    source_sop = str(ds.get("SOPInstanceUID", ""))
+    sop_uid = generate_uid(entropy_srcs=[source_sop, derivation, pixel_digest])
     ds.SOPInstanceUID = sop_uid
     ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
     # One new series per (source series, method): the slices of a series stay together
@@ -251,8 +255,9 @@ def _mark_derived(ds, derivation):
 def write_dicom(f, pixels, plan):
     """Write `pixels` as a DERIVED DICOM with the header of the DICOM source (`plan.meta`).
 
-    New SOPInstanceUID (also in the file meta) and SeriesInstanceUID (deterministic per
-    source series and derivation, so a processed series stays one series), ImageType[0] =
+    New SOPInstanceUID (also in the file meta; derived from the source's UID, the derivation
+    and the pixels) and SeriesInstanceUID (deterministic per source series and derivation, so
+    a processed series stays one series), ImageType[0] =
     'DERIVED', DerivationDescription = `plan.derivation`; the rest of the header is kept.
     """
     meta = plan.meta
@@ -290,7 +295,7 @@ def write_dicom(f, pixels, plan):
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     _set_pixels(ds, raw, photometric=photometric, bits_stored=bits_stored,
                 bits_allocated=bits_allocated, is_stack=plan.is_stack)
-    _mark_derived(ds, plan.derivation or DEFAULT_DERIVATION)
+    _mark_derived(ds, plan.derivation or DEFAULT_DERIVATION, hashlib.sha256(raw.tobytes()).hexdigest())
     # dcmwrite, not save_as: save_as refuses to re-encode a big-endian source
     pydicom.dcmwrite(f, ds, implicit_vr=ts == ImplicitVRLittleEndian, little_endian=True,
                      enforce_file_format=True)

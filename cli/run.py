@@ -1,0 +1,68 @@
+"""``enhance run``: enhance a folder of images with a model (the main job)."""
+
+import json
+import sys
+
+import click
+
+from .common import library_errors, progress_bar
+
+
+@click.command()
+@click.argument("source")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--model", default=None,
+              help="A shipped model's name (enhance models) or a model directory. "
+                   "Default: the shipped default of --task.")
+@click.option("--task", type=click.Choice(["gaussian", "lowlight", "speckle"]), default=None,
+              help="Choose the shipped default model of this task (default gaussian).")
+@click.option("--exposure", type=float, help="Low-light models: the acquisition's exposure (e.g. 0.1).")
+@click.option("--tile", type=int, help="Tile size in pixels (default: large images are tiled automatically).")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Tiles per network call.")
+@click.option("--format", "output_format", default="keep", show_default=True,
+              type=click.Choice(["keep", "png16", "tiff16", "npy"]),
+              help="keep = each output in its input's format, dtype, range and header.")
+@click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
+@click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
+def run(source, out_dir, model, task, exposure, tile, batch_size, output_format, overwrite,
+        dry_run, quiet, as_json):
+    """Enhance every image in SOURCE into OUT_DIR with a Keras model.
+
+    SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
+    a manifest.jsonl. Finished outputs are skipped when the run is started again (--overwrite
+    redoes them); a file that cannot be read is reported and the run goes on; the exit status is
+    1 when any file failed. Colour images are restored channel by channel.
+    """
+    from enhance import batch
+    from enhance.pipeline import enhance_folder
+
+    def emit(result):
+        click.echo(json.dumps(result.as_record(), sort_keys=True))
+
+    with library_errors():
+        _, files = batch.discover(source, exclude=[out_dir])
+        update, close = progress_bar(len(files), quiet=quiet or as_json)
+        try:
+            result = enhance_folder(
+                source, out_dir, model=model, task=task, exposure=exposure, tile=tile,
+                batch_size=batch_size, output_format=output_format, overwrite=overwrite,
+                dry_run=dry_run, progress=emit if as_json else update,
+            )
+        finally:
+            close()
+    if as_json:
+        if dry_run:
+            for r in result.results:
+                emit(r)
+        click.echo(json.dumps({"summary": {s: result.count(s) for s in ("done", "skipped", "failed", "planned")},
+                               "failed": [r.error for r in result.failed]}))
+    else:
+        if dry_run:
+            for r in result.results:
+                click.echo(f"{r.status}: {r.input} -> {r.output}")
+        click.echo(result.summary(), err=not result.ok)
+    if not result.ok:
+        sys.exit(1)
