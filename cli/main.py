@@ -16,6 +16,8 @@ COMMANDS = {
     "degrade": ("cli.degrade", "degrade", "Write degraded copies of images (the spec's noise models)."),
     "denoise": ("cli.denoise", "denoise", "Denoise images with a classical method (BM3D, NLM, Lee, ...)."),
     "score": ("cli.score", "score", "PSNR and SSIM of restored images against references."),
+    "synth": ("cli.synth", "synth", "Train, sample and evaluate GANs that synthesise training images."),
+    "augment": ("cli.augment", "augment", "Make degraded training pairs (clean + noisy copies) of a folder."),
     "bench": ("cli.bench", "bench", "Benchmark methods on clean images: degrade, restore, score, report."),
     "train": ("cli.train", "train", "Train a denoiser (dncnn, dae, gan) into a model directory."),
 }

@@ -1,0 +1,254 @@
+"""Degraded training pairs: K noisy copies of every image by the spec's degradation models.
+
+:func:`augment_folder` reads every image of a folder (2-D; colour becomes luminance) and writes
+
+* ``OUT/clean/<rel stem>.png`` -- the clean image as 16-bit PNG, or, with ``geometric`` or
+  ``gamma``, ``OUT/clean/<rel stem>_<k>.png`` -- the clean image after copy k's transform;
+* ``OUT/<degradation>/<rel stem>_<k>.png`` -- copy k (k = 0 .. K-1) degraded, 16-bit PNG; it pairs
+  with the clean image above (the same ``k`` when transformed);
+* ``OUT/manifest.jsonl`` -- one line per input (:mod:`enhance.batch`) with, per output, the
+  degradation, its parameters, the noise seed and the transform;
+* ``OUT/augment.json`` -- the settings; a rerun with other settings (degradations, copies, seed,
+  transforms) into the same folder is refused.
+
+Reproducing a pair: ``x = transform(clean)`` (rot90 ``k`` times counter-clockwise, then a
+left-right flip, then ``x ** gamma``), then ``enhance.degrade.degrade(x, task,
+seed=noise_seed, **params)``.
+
+Seeds: with base seed ``S`` (0 by default), file index ``i`` (sorted by relative path), copy ``k``
+and the degradation's stable number ``d`` (its place in :data:`enhance.degrade.PRESETS`; 100 + its
+place among the functions for a bare function name): the transform is drawn from
+``default_rng([S, i, k])``, the parameters from ``default_rng([S, i, k, d, 1])`` and the noise from
+``default_rng([S, i, k, d, 2])``.
+
+Parameter ranges (:data:`RANGES`; ``fixed=True`` keeps the preset's values instead). A preset that
+names its level (``gaussian15``, ``gaussian25``, ``gaussian50``) keeps it.
+
+============  ==============================================================================
+gaussian      sigma ~ U(5, 50) / 255
+lowlight      exposure ~ logU(0.05, 0.2), photons ~ logU(300, 3000), read_noise ~ U(0.001, 0.004)
+speckle       looks ~ {1, 2, 3, 4}, psf_sigma ~ (U(0.7, 1.5), U(1.0, 2.0)), thermal ~ U(0.01, 0.03)
+rician        sigma ~ U(0.01, 0.1)
+lowdose_ct    i0 ~ logU(5e3, 5e4)
+============  ==============================================================================
+
+Transforms: ``geometric`` -- rot90 by k ~ {0, 1, 2, 3} and a left-right flip with probability
+1/2; ``gamma`` -- gamma ~ logU(0.7, 1.4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from . import batch
+from .errors import EnhanceError
+
+__all__ = ["augment_folder", "draw_params", "draw_transform", "apply_transform", "RANGES",
+           "degradation_id", "SETTINGS_FILE"]
+
+SETTINGS_FILE = "augment.json"
+
+
+def _uniform(lo, hi):
+    return lambda rng: float(rng.uniform(lo, hi))
+
+
+def _log_uniform(lo, hi):
+    return lambda rng: float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+RANGES = {
+    "gaussian": {"sigma": _uniform(5 / 255, 50 / 255)},
+    "lowlight": {"exposure": _log_uniform(0.05, 0.2), "photons": _log_uniform(300, 3000),
+                 "read_noise": _uniform(0.001, 0.004)},
+    "speckle": {"looks": lambda rng: int(rng.integers(1, 5)),
+                "psf_sigma": lambda rng: [float(rng.uniform(0.7, 1.5)), float(rng.uniform(1.0, 2.0))],
+                "thermal": _uniform(0.01, 0.03)},
+    "rician": {"sigma": _uniform(0.01, 0.1)},
+    "lowdose_ct": {"i0": _log_uniform(5e3, 5e4)},
+}
+_NAMED_LEVEL = {"gaussian15", "gaussian25", "gaussian50"}
+
+
+def degradation_id(name):
+    """Stable number of a degradation name (see the module docstring)."""
+    from .degrade import _FUNCTIONS, PRESETS
+
+    if name in PRESETS:
+        return list(PRESETS).index(name)
+    if name in _FUNCTIONS:
+        return 100 + list(_FUNCTIONS).index(name)
+    from .degrade import resolve
+
+    resolve(name)  # raises UnknownName with the known names
+    raise EnhanceError(f"unknown degradation {name!r}")
+
+
+def draw_params(name, rng, *, fixed=False):
+    """Parameters of one degraded copy: the preset's (``fixed`` or a named level) or drawn."""
+    from .degrade import resolve
+
+    base = resolve(name)
+    if fixed or name in _NAMED_LEVEL:
+        return dict(base.params)
+    params = dict(base.params)
+    for key, draw in RANGES.get(base.task, {}).items():
+        params[key] = draw(rng)
+    return params
+
+
+def draw_transform(rng, *, geometric=False, gamma=False):
+    """The transform of one copy: ``{"rot90": k, "flip": bool, "gamma": g}`` (identity parts kept)."""
+    t = {"rot90": 0, "flip": False, "gamma": 1.0}
+    if geometric:
+        t["rot90"] = int(rng.integers(0, 4))
+        t["flip"] = bool(rng.random() < 0.5)
+    if gamma:
+        t["gamma"] = float(math.exp(rng.uniform(math.log(0.7), math.log(1.4))))
+    return t
+
+
+def apply_transform(x, t):
+    """rot90 (counter-clockwise, ``t['rot90']`` times), then left-right flip, then ``x ** gamma``."""
+    x = np.rot90(x, t["rot90"])
+    if t["flip"]:
+        x = x[:, ::-1]
+    if t["gamma"] != 1.0:
+        x = np.clip(x, 0.0, 1.0) ** t["gamma"]
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _gray(path):
+    from .io import read_image
+
+    image = read_image(path)
+    if image.meta.is_stack:
+        raise EnhanceError(f"{path}: augment takes 2-D images, not a stack of "
+                           f"{image.pixels.shape[0]} (write the slices out first)")
+    x = image.pixels
+    if x.ndim == 3:
+        x = x[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.clip(x, 0.0, 1.0).astype(np.float32)
+
+
+def _stem(relpath):
+    rel = PurePosixPath(relpath)
+    name = rel.name
+    name = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else PurePosixPath(name).stem
+    return rel.with_name(name)
+
+
+def _out(out_dir, sub, relpath, k=None):
+    stem = _stem(relpath)
+    name = f"{stem.name}_{k}.png" if k is not None else f"{stem.name}.png"
+    return batch.output_path(Path(out_dir) / sub, stem.with_name(name))
+
+
+def _check_settings(out_dir, settings):
+    path = Path(out_dir) / SETTINGS_FILE
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        diff = sorted(k for k in set(old) | set(settings)
+                      if k != "source" and old.get(k) != settings.get(k))
+        if diff:
+            raise EnhanceError(f"{out_dir} was made with other settings ({', '.join(diff)}); "
+                               "choose another output folder")
+    else:
+        from .synth.modeldir import write_json
+
+        write_json(path, settings)
+
+
+def augment_folder(source, out_dir, degradations, *, copies=1, seed=0, geometric=False,
+                   gamma=False, fixed=False, overwrite=False, progress=None):
+    """Write clean/degraded pairs of every image of ``source`` (see the module docstring).
+
+    Parameters
+    ----------
+    source : str or Path
+        Folder (recursive), file or glob.
+    out_dir : str or Path
+    degradations : list of str
+        Preset or function names of :mod:`enhance.degrade`.
+    copies : int
+        K, degraded copies per image and degradation.
+    seed : int
+    geometric, gamma : bool
+        Transform the clean image of each copy first (saved in ``OUT/clean``).
+    fixed : bool
+        Use the presets' parameters instead of drawing them.
+    overwrite : bool
+        Redo inputs whose outputs exist.
+    progress : callable, optional
+        Called with each :class:`enhance.batch.FileResult`.
+
+    Returns
+    -------
+    enhance.batch.BatchResult
+    """
+    from .degrade import degrade, resolve
+    from .io import write_image
+
+    degradations = [d.strip() for d in degradations if d.strip()]
+    if not degradations:
+        raise EnhanceError("give at least one degradation")
+    if len(set(degradations)) != len(degradations) or "clean" in degradations:
+        raise EnhanceError(f"degradations must be distinct and not 'clean': {degradations}")
+    for name in degradations:
+        resolve(name)
+    copies, seed = int(copies), int(seed)
+    if copies < 1:
+        raise EnhanceError(f"copies must be at least 1, got {copies}")
+    root, files = batch.discover(source, exclude=[out_dir])
+    batch.check_output_dir(root, out_dir)
+    settings = {"degradations": degradations, "copies": copies, "seed": seed,
+                "geometric": bool(geometric), "gamma": bool(gamma), "fixed": bool(fixed),
+                "source": str(source)}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    _check_settings(out_dir, settings)
+    transformed = geometric or gamma
+    index = {f.relpath: i for i, f in enumerate(files)}
+
+    def output_for(item):  # written last: its existence means the input is finished
+        return _out(out_dir, degradations[-1], item.relpath, copies - 1)
+
+    def process_and_write(item, target):
+        # degrade everything first, then write; the sentinel (output_for) is written last
+        i = index[item.relpath]
+        x = _gray(item.path)
+        pairs, writes = [], []
+        clean_fixed = None if transformed else _out(out_dir, "clean", item.relpath)
+        if clean_fixed is not None:
+            writes.append((clean_fixed, x))
+        for k in range(copies):
+            t = draw_transform(np.random.default_rng([seed, i, k]), geometric=geometric,
+                               gamma=gamma)
+            xk = apply_transform(x, t)
+            clean_path = clean_fixed if clean_fixed is not None else _out(out_dir, "clean",
+                                                                          item.relpath, k)
+            if clean_fixed is None:
+                writes.append((clean_path, xk))
+            for name in degradations:
+                d = degradation_id(name)
+                params = draw_params(name, np.random.default_rng([seed, i, k, d, 1]), fixed=fixed)
+                noise_seed = [seed, i, k, d, 2]
+                task = resolve(name).task
+                y = degrade(xk, task, seed=noise_seed, **params)
+                path = _out(out_dir, name, item.relpath, k)
+                writes.append((path, y))
+                root_out = Path(out_dir).resolve()
+                pairs.append({"file": path.relative_to(root_out).as_posix(),
+                              "clean": clean_path.relative_to(root_out).as_posix(),
+                              "degradation": name, "task": task, "k": k, "params": params,
+                              "noise_seed": noise_seed, "transform": t})
+        writes.sort(key=lambda w: w[0] == target)
+        for path, pixels in writes:
+            write_image(path, pixels, dtype=np.uint16)
+        return {"index": i, "pairs": pairs}
+
+    return batch.run_batch(files, out_dir, process_and_write, output_for=output_for,
+                           overwrite=overwrite, progress=progress)

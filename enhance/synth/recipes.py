@@ -1,0 +1,111 @@
+"""Offline training sets for the shipped generators, built from images inside installed packages.
+
+``brain-mr64``: axial brain MR slices, two classes, written as 16-bit PNG (64 x 64):
+
+* ``dwi`` -- diffusion b0 (T2-weighted EPI) volumes shipped in dipy's wheel:
+  ``S0_10slices.nii.gz`` (128 x 128 x 10), ``aniso_vox.nii.gz`` (58 x 58 x 24) and
+  ``test_piesno.nii.gz`` (96 x 96 x 14); BSD-3 (dipy).
+* ``fmri`` -- BOLD EPI, nibabel's test file ``example4d.nii.gz`` (128 x 96 x 24, 2 volumes);
+  MIT (nibabel).
+
+Each volume is scaled by its own 0.5 / 99.5 percentiles (the same map for all its slices),
+slices showing little tissue (mean below 0.05 after scaling) are dropped, each slice is zero
+padded to a square and resized to 64 x 64. Every fifth kept slice position of a volume (the same
+positions in both fMRI time points, so no near-duplicate crosses the split) goes to
+``holdout/<class>/`` (never trained on: for the usefulness test), the rest to ``train/<class>/``.
+The reserved evaluation sets (pydicom-data, mricron-data, insighttoolkit5-examples) are not read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EnhanceError, UnknownName
+
+__all__ = ["RECIPES", "write_recipe", "brain_mr_volumes", "brain_mr_slices"]
+
+HOLDOUT_EVERY = 5
+MIN_MEAN = 0.05
+
+
+def _site_file(package, *parts):
+    import importlib
+
+    module = importlib.import_module(package)
+    path = Path(os.path.dirname(module.__file__), *parts)
+    if not path.is_file():
+        raise EnhanceError(f"{path}: not found (is {package} installed with its data files?)")
+    return path
+
+
+def brain_mr_volumes():
+    """The source volumes of ``brain-mr64``: (class, name, array (X, Y, Z), quarter turns)."""
+    import nibabel as nib
+
+    def load(package, *parts):
+        return np.asanyarray(nib.load(str(_site_file(package, *parts))).dataobj).astype(np.float64)
+
+    s0 = load("dipy", "data", "files", "S0_10slices.nii.gz")[..., 0]
+    aniso = load("dipy", "data", "files", "aniso_vox.nii.gz")
+    piesno = load("dipy", "data", "files", "test_piesno.nii.gz")
+    epi = load("nibabel", "tests", "data", "example4d.nii.gz")
+    return [
+        ("dwi", "dipy_S0_10slices", s0, 1),
+        ("dwi", "dipy_aniso_vox", aniso, 1),
+        ("dwi", "dipy_test_piesno", piesno, 0),
+        ("fmri", "nibabel_example4d_t0", epi[..., 0], 1),
+        ("fmri", "nibabel_example4d_t1", epi[..., 1], 1),
+    ]
+
+
+def brain_mr_slices(size=64):
+    """The ``brain-mr64`` images in memory: list of (split, class, name, image (size, size))."""
+    from .data import fit_square
+
+    slices = []
+    for cls, name, volume, turns in brain_mr_volumes():
+        lo, hi = np.percentile(volume, [0.5, 99.5])
+        scaled = np.clip((volume - lo) / (hi - lo), 0.0, 1.0)
+        kept = [z for z in range(scaled.shape[2]) if scaled[:, :, z].mean() >= MIN_MEAN]
+        for rank, z in enumerate(kept):
+            split = "holdout" if rank % HOLDOUT_EVERY == HOLDOUT_EVERY // 2 else "train"
+            # quarter turns put anterior at the top for every volume
+            slice_ = np.rot90(scaled[:, :, z], turns)
+            slices.append((split, cls, f"{name}_z{z:02d}", fit_square(slice_, size, fit="pad")))
+    return slices
+
+
+def _brain_mr(out_dir, size=64):
+    from ..io import write_image
+
+    written = []
+    for split, cls, name, image in brain_mr_slices(size):
+        target = Path(out_dir) / split / cls / f"{name}.png"
+        write_image(target, image, dtype=np.uint16)
+        written.append(target)
+    return written
+
+
+RECIPES = {"brain-mr64": _brain_mr}
+
+
+def write_recipe(name, out_dir):
+    """Write a recipe's images to ``out_dir/train/<class>/`` and ``out_dir/holdout/<class>/``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`RECIPES`.
+    out_dir : str or Path
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    if name not in RECIPES:
+        raise UnknownName(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name](out_dir)

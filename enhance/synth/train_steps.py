@@ -1,0 +1,91 @@
+"""All backend-specific code of the synthesis GAN: the gradient step of ``SynthGAN.train_step``.
+
+Keras 3 leaves gradients in a custom ``train_step`` to the backend. Everything else (losses,
+DiffAugment, EMA, trackers) is ``keras.ops`` in :class:`enhance.synth.gan.SynthGAN`.
+
+* ``tensorflow`` -- ``tf.GradientTape`` (tested);
+* ``torch`` -- ``loss.backward()`` as in the keras.io guide for torch (written to that guide, not
+  tested here: torch is not installed in this project's environment);
+* ``jax`` -- needs a stateless ``train_step(state, data)``; not implemented:
+  :class:`~enhance.errors.ModelError` naming the backend.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from ..errors import ModelError
+
+__all__ = ["gan_train_step"]
+
+
+def gan_train_step(gan, data):
+    """One discriminator update, one generator update and the EMA update of a ``SynthGAN``.
+
+    Parameters
+    ----------
+    gan : enhance.synth.gan.SynthGAN
+    data : tuple
+        ``(real_images, labels)``; images (B, H, W, C) in [-1, 1], labels int32 (B, 1).
+
+    Returns
+    -------
+    dict
+        Running means of ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``.
+    """
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        return _tensorflow_step(gan, data)
+    if backend == "torch":
+        return _torch_step(gan, data)
+    raise ModelError(
+        f"GAN training is implemented for the tensorflow (and, untested, torch) backend, not "
+        f"{backend!r}; run with KERAS_BACKEND=tensorflow"
+    )
+
+
+def _unpack(data):
+    real, labels = data[0], data[1]
+    return real, keras.ops.cast(keras.ops.reshape(labels, (-1, 1)), "int32")
+
+
+def _tensorflow_step(gan, data):
+    import tensorflow as tf
+
+    real, labels = _unpack(data)
+    batch = tf.shape(real)[0]
+    fake = gan.generator([gan.sample_latent(batch), labels], training=True)
+    d_vars = gan.discriminator.trainable_variables
+    with tf.GradientTape() as tape:
+        d_loss, d_real, d_fake = gan.discriminator_loss(real, fake, labels)
+    gan.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+    z = gan.sample_latent(batch)
+    g_vars = gan.generator.trainable_variables
+    with tf.GradientTape() as tape:
+        g_loss = gan.generator_loss(z, labels)
+    gan.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+    gan.update_ema()
+    return gan.update_trackers(d_loss, g_loss, d_real, d_fake)
+
+
+def _torch_step(gan, data):  # pragma: no cover - torch is not installed here
+    import torch
+
+    real, labels = _unpack(data)
+    batch = real.shape[0]
+    with torch.no_grad():
+        fake = gan.generator([gan.sample_latent(batch), labels], training=True)
+    gan.zero_grad()
+    d_loss, d_real, d_fake = gan.discriminator_loss(real, fake, labels)
+    d_loss.backward()
+    d_vars = gan.discriminator.trainable_weights
+    with torch.no_grad():
+        gan.d_optimizer.apply([v.value.grad for v in d_vars], d_vars)
+    gan.zero_grad()
+    g_loss = gan.generator_loss(gan.sample_latent(batch), labels)
+    g_loss.backward()
+    g_vars = gan.generator.trainable_weights
+    with torch.no_grad():
+        gan.g_optimizer.apply([v.value.grad for v in g_vars], g_vars)
+        gan.update_ema()
+    return gan.update_trackers(d_loss.detach(), g_loss.detach(), d_real.detach(), d_fake.detach())
