@@ -263,7 +263,7 @@ def _schedule(config):
 def _jit_compile(config):
     if config.jit_compile != "auto":
         return bool(config.jit_compile)
-    from .models.backend_specific import accelerator_available
+    from .backend_specific import accelerator_available
 
     return accelerator_available()
 
@@ -271,7 +271,7 @@ def _jit_compile(config):
 def _precision(config):
     if config.precision != "auto":
         return config.precision
-    from .models.backend_specific import accelerator_available
+    from .backend_specific import accelerator_available
 
     return "mixed_float16" if config.arch != "gan" and accelerator_available() else "float32"
 
@@ -598,7 +598,7 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
 
     from .datasets import PatchSampler
     from .modeldir import make_config, save_model_dir, write_card
-    from .models import backend_specific
+    from . import backend_specific
 
     session_start = time.perf_counter()
     config.check()

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from ..errors import EnhanceError, ModelError, UnknownName
 from .. import shipped as shipped_models
+from ..modeldir import file_sha256
 
 __all__ = [
     "Method",
@@ -612,14 +613,6 @@ class CellCache:
 # the run
 
 
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pick_grid_images(references, count):
     """``count`` images spread evenly over the sorted list (first and last included)."""
     import numpy as np
@@ -726,7 +719,7 @@ def run_benchmark(
             if min(pixels.shape) < 11:
                 raise EnhanceError(f"{pixels.shape[1]}x{pixels.shape[0]} is smaller than SSIM's 11x11 window")
             references.append(Reference(index, str(item.relpath), str(item.path),
-                                        _file_sha256(item.path), tuple(pixels.shape)))
+                                        file_sha256(item.path), tuple(pixels.shape)))
         except EnhanceError as error:
             skipped.append((str(item.relpath), str(error)))
     _REF_MEMO.clear()

@@ -7,7 +7,7 @@ usual binary cross-entropy with one-sided label smoothing (real labels drawn in 
 Only the generator is saved in a model directory and used for enhancement.
 
 The gradient step itself is backend-specific; it lives in
-:mod:`enhance.models.backend_specific`. Everything else here is ``keras.ops``.
+:mod:`enhance.backend_specific`. Everything else here is ``keras.ops``.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class Pix2PixEnhancer(keras.Model):
 
     def train_step(self, *args):
         """One discriminator step then one generator step (backend-specific, see module doc)."""
-        from .backend_specific import gan_train_step
+        from ..backend_specific import gan_train_step
 
         return gan_train_step(self, *args)
 

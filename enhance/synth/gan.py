@@ -6,7 +6,7 @@
 and generated images, both passed through the same DiffAugment policy (:mod:`.diffaug`), then one
 generator update, with hinge losses (:mod:`.losses`); the EMA follows. Losses, augmentation and
 the EMA use ``keras.ops`` and ``keras.random`` with the model's ``SeedGenerator``; only the
-gradient computation is backend-specific and lives in :mod:`.train_steps`.
+gradient computation is backend-specific and lives in :mod:`enhance.backend_specific.synth_gan_steps`.
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ class SynthGAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        """One discriminator then one generator update (see :mod:`.train_steps`)."""
-        from .train_steps import gan_train_step
+        """One discriminator then one generator update (see :mod:`enhance.backend_specific.synth_gan_steps`)."""
+        from ..backend_specific.synth_gan_steps import gan_train_step
 
         return gan_train_step(self, data)
 

@@ -16,7 +16,6 @@ The generator is rebuilt from ``config.json`` (weights never decide the architec
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..modeldir import file_sha256
 
 __all__ = [
     "CONFIG_FILE", "GENERATOR_FILE", "DISCRIMINATOR_FILE", "CARD_FILE", "FORMAT",
@@ -35,15 +35,6 @@ GENERATOR_FILE = "generator.weights.h5"
 DISCRIMINATOR_FILE = "discriminator.weights.h5"
 CARD_FILE = "card.json"
 FORMAT = "enhance-synth-generator/1"
-
-
-def file_sha256(path):
-    """SHA-256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json(path, data):

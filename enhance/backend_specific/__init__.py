@@ -1,4 +1,8 @@
-"""All of the package's backend-specific code: the GAN gradient step, op determinism, devices.
+"""All of the package's backend-specific code, in one place.
+
+Here: the pix2pix enhancer's gradient step, op determinism and accelerator detection;
+:mod:`enhance.backend_specific.synth_gan_steps`: the gradient step of the synthesis GAN.
+Everything else in the package is written with ``keras`` and ``keras.ops`` only.
 
 Keras 3 leaves the gradient computation of a custom ``train_step`` to the backend. The GAN step
 is written for TensorFlow (tested) and PyTorch (following the Keras guide for torch; not tested

@@ -1,0 +1,84 @@
+"""Peak resident memory of `enhance run` on one large 16-bit image.
+
+    python benchmarks/peak_memory.py [--size 8192]
+
+Writes a SIZE x SIZE 16-bit PNG (a real image upsampled, with noise), runs the default model on
+it through enhance.pipeline.enhance_folder in a child process, and prints the child's peak RSS
+beside the peak RSS of a child that only imports the stack and loads the model (the baseline).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, real_images
+
+CHILD = """
+import resource, sys, time
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {bench!r})
+from _common import load_default_model
+model, origin = load_default_model()
+if {run}:
+    from enhance.pipeline import enhance_folder
+    from enhance.shipped import resolve_model
+    from enhance.errors import ModelError
+    start = time.perf_counter()
+    try:
+        source = resolve_model(None)
+    except ModelError:
+        source = None
+    if source is None:
+        from enhance.io import read_image, write_image
+        from enhance.predict import enhance_image
+        image = read_image({src!r})
+        write_image({out!r} + "/big.png", enhance_image(model, image.pixels), like=image)
+    else:
+        result = enhance_folder({src!r}, {out!r}, model=source)
+        assert result.ok, result.summary()
+    print("seconds", time.perf_counter() - start)
+print("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def child(run, src, out):
+    code = CHILD.format(root=str(ROOT), bench=str(Path(__file__).parent), run=run, src=src, out=out)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    values = dict(line.split() for line in done.stdout.splitlines() if line.split()[0] in ("seconds", "peak_rss_mb"))
+    return {k: float(v) for k, v in values.items()}
+
+
+def main():
+    import cv2
+    import numpy as np
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=8192)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        image = real_images(args.size, 1)[0]
+        noisy = np.clip(image + np.random.default_rng(0).normal(0, 25 / 255, image.shape), 0, 1)
+        src = Path(tmp) / "in" / "big.png"
+        src.parent.mkdir()
+        cv2.imwrite(str(src), np.round(noisy * 65535).astype(np.uint16))
+        del image, noisy
+        base = child(False, str(src), str(Path(tmp) / "out"))
+        t = time.perf_counter()
+        run = child(True, str(src), str(Path(tmp) / "out"))
+        print(f"image: {args.size}x{args.size} 16-bit PNG ({src.stat().st_size / 1e6:.0f} MB on disk, "
+              f"{args.size**2 * 4 / 1e6:.0f} MB as float32)")
+        print(f"baseline (imports + model): peak RSS {base['peak_rss_mb']:.0f} MB")
+        print(f"enhance run: peak RSS {run['peak_rss_mb']:.0f} MB in {run['seconds']:.0f} s "
+              f"({args.size**2 / 1e6 / run['seconds']:.3f} MP/s); wall {time.perf_counter() - t:.0f} s")
+        print(f"goal: under 2048 MB -> {'met' if run['peak_rss_mb'] < 2048 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

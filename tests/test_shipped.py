@@ -1,0 +1,73 @@
+"""The shipped weights: every model directory loads, its card is complete and its figures are real."""
+
+import json
+import shlex
+
+import numpy as np
+import pytest
+
+from enhance.shipped import DEFAULT_MODELS, read_model_info, shipped_model_dirs, weights_dir
+
+RESTORATION = [p for p in shipped_model_dirs() if read_model_info(p)["task"] in DEFAULT_MODELS]
+
+
+def test_every_task_has_its_default_model_shipped():
+    names = {p.name for p in RESTORATION}
+    for task, name in DEFAULT_MODELS.items():
+        assert name in names, f"default model {name} of {task} is not in {weights_dir()}"
+
+
+@pytest.mark.parametrize("path", RESTORATION, ids=lambda p: p.name)
+def test_card_is_complete_and_matches_the_weights(path):
+    from enhance.modeldir import file_sha256
+
+    info = read_model_info(path)
+    card, config = info["card"], info["config"]
+    assert card["weights_sha256"] == file_sha256(path / "model.weights.h5")
+    assert card["arch"] == config["arch"] and card["task"] == config["task"]
+    for key in ("command", "training_data", "steps_done", "wall_time_s", "seed", "validation"):
+        assert card.get(key) not in (None, "", [], {}), key
+    results = card["validation"]["results"]
+    assert "model" in results and "noisy" in results, "card lacks the baselines beside the model"
+    assert len(results) >= 4
+    words = shlex.split(card["command"])
+    assert words[:2] == ["enhance", "train"]
+    assert words[words.index("--arch") + 1] == config["arch"]
+    assert words[words.index("--task") + 1] == config["task"]
+    assert info["weights_bytes"] < 20e6
+
+
+@pytest.mark.parametrize("path", RESTORATION, ids=lambda p: p.name)
+def test_card_scores_are_reproduced_on_two_validation_images(path):
+    pytest.importorskip("keras")
+    from enhance.datasets import load_recipe
+    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.metrics import psnr
+    from enhance.modeldir import load_model_dir
+    from enhance.predict import enhance_image
+    from enhance.tasks import VALIDATION_DEGRADATION, validation_params
+
+    model = load_model_dir(path)  # checks the sha256
+    per_image = model.card["validation"]["results"]["model"]["per_image"]
+    task = model.task
+    params = validation_params(task)
+    d = BENCHMARK_DEGRADATIONS.index(VALIDATION_DEGRADATION[task])
+    validation = load_recipe("medical-v1")["validation"]
+    for number in (0, len(validation) - 1):
+        name, clean = validation[number]
+        noisy = resolve(task, **params)(np.asarray(clean, np.float32), np.random.default_rng(benchmark_seed(d, number)))
+        restored = enhance_image(model, noisy, exposure=params.get("exposure"))
+        assert psnr(np.asarray(clean, np.float64), restored, data_range=1.0) == pytest.approx(
+            per_image[name]["psnr"], abs=0.05)
+
+
+def test_synthesis_weights_load_with_their_checksums():
+    from enhance.synth.features import load_feature_net
+    from enhance.synth.modeldir import load_generator
+
+    pytest.importorskip("keras")
+    generator = load_generator(weights_dir() / "synth-brain-mr64")
+    assert generator is not None
+    assert load_feature_net() is not None
+    card = json.loads((weights_dir() / "synth-brain-mr64" / "card.json").read_text())
+    assert card["command"].startswith("enhance synth")
