@@ -18,13 +18,13 @@ for family in ${families[*]}; do
       run dncnn-lowlight --arch dncnn --task lowlight --steps 700 --seed 1 --val-every 100
       run dncnn-speckle  --arch dncnn --task speckle  --steps 700 --seed 1 --val-every 100 ;;
     dae)
-      run dae-gaussian --arch dae --task gaussian --steps 300 --seed 1 --val-every 100
-      run dae-lowlight --arch dae --task lowlight --steps 300 --seed 1 --val-every 100
-      run dae-speckle  --arch dae --task speckle  --steps 300 --seed 1 --val-every 100 ;;
+      run dae-gaussian --arch dae --task gaussian --steps 200 --seed 1 --val-every 100
+      run dae-lowlight --arch dae --task lowlight --steps 200 --seed 1 --val-every 100
+      run dae-speckle  --arch dae --task speckle --steps 200 --seed 1 --val-every 100 ;;
     gan)
-      run gan-gaussian --arch gan --task gaussian --steps 150 --seed 1 --val-every 50
-      run gan-lowlight --arch gan --task lowlight --steps 150 --seed 1 --val-every 50
-      run gan-speckle  --arch gan --task speckle  --steps 150 --seed 1 --val-every 50 ;;
+      run gan-gaussian --arch gan --task gaussian --steps 100 --seed 1 --val-every 50
+      run gan-lowlight --arch gan --task lowlight --steps 100 --seed 1 --val-every 50
+      run gan-speckle  --arch gan --task speckle --steps 100 --seed 1 --val-every 50 ;;
     *) echo "unknown family $family" >&2; exit 2 ;;
   esac
 done
