@@ -51,4 +51,4 @@ def cli():
     finished files when run again and list what failed at the end.
     """
     # keep TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) off the terminal
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

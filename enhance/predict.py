@@ -17,6 +17,10 @@ __all__ = ["enhance_image", "run_network", "AUTO_TILE_PIXELS", "DEFAULT_TILE", "
 AUTO_TILE_PIXELS = 1024 * 1024
 #: Core size of a tile when tiling is automatic.
 DEFAULT_TILE = 512
+#: At most this many window pixels go through the network in one call (``batch_size`` is lowered
+#: for large tiles), so activation memory stays bounded whatever the tile size.
+MAX_BATCH_PIXELS = 1024 * 1024
+
 #: The out-of-memory back-off never goes below this core size.
 MIN_TILE = 32
 
@@ -52,7 +56,8 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     tile : int, optional
         Core size of a tile; ``None`` processes each image in one window.
     batch_size : int, optional
-        Windows per network call.
+        Windows per network call (lowered so that a call sees at most
+        :data:`MAX_BATCH_PIXELS` window pixels).
     margin : int, optional
         Overlap (at least the receptive-field radius for seamless results).
     size_factor : int, optional
@@ -62,17 +67,21 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     list of ndarray, each (H, W, C_out)
     """
     plan = plan_tiles(images[0].shape, tile, margin, size_factor)
+    window_pixels = plan.window_shape[0] * plan.window_shape[1]
+    per_call = max(1, min(max(int(batch_size), 1), MAX_BATCH_PIXELS // window_pixels))
     padded = [plan.pad(np.asarray(image, dtype=np.float32)) for image in images]
-    windows = [window for image in padded for window in plan.windows(image)]
-    outputs = []
-    for start in range(0, len(windows), max(int(batch_size), 1)):
-        batch = np.stack(windows[start : start + batch_size])
-        outputs.extend(_forward(keras_model, batch))
-    per_image = len(plan.tiles)
-    return [
-        plan.assemble(outputs[index * per_image : (index + 1) * per_image])
-        for index in range(len(images))
-    ]
+    results = [None] * len(images)
+    jobs = [(index, tile_) for index in range(len(images)) for tile_ in plan.tiles]
+    # stream: each batch's cores go straight into the result, so memory holds one batch of
+    # windows, not every tile's output
+    for start in range(0, len(jobs), per_call):
+        chunk = jobs[start : start + per_call]
+        outputs = _forward(keras_model, np.stack([padded[i][t.window] for i, t in chunk]))
+        for (index, tile_), output in zip(chunk, outputs):
+            if results[index] is None:
+                results[index] = np.empty(tuple(plan.shape) + output.shape[2:], dtype=np.float32)
+            results[index][tile_.core] = output[tile_.crop]
+    return results
 
 
 def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None):

@@ -10,6 +10,7 @@ run() {  # name, then enhance train options
   local name=$1; shift
   enhance train "$@" --out "runs/$name" -q
   rm -rf "trained_weights/$name" && cp -r "runs/$name/model" "trained_weights/$name"
+  cp "runs/$name/history.csv" "trained_weights/$name/history.csv"
 }
 for family in ${families[*]}; do
   case $family in
@@ -18,13 +19,13 @@ for family in ${families[*]}; do
       run dncnn-lowlight --arch dncnn --task lowlight --steps 700 --seed 1 --val-every 100
       run dncnn-speckle  --arch dncnn --task speckle  --steps 700 --seed 1 --val-every 100 ;;
     dae)
-      run dae-gaussian --arch dae --task gaussian --steps 200 --seed 1 --val-every 100
-      run dae-lowlight --arch dae --task lowlight --steps 200 --seed 1 --val-every 100
-      run dae-speckle  --arch dae --task speckle --steps 200 --seed 1 --val-every 100 ;;
+      run dae-gaussian --arch dae --task gaussian --steps 150 --seed 1 --val-every 100
+      run dae-lowlight --arch dae --task lowlight --steps 150 --seed 1 --val-every 100
+      run dae-speckle  --arch dae --task speckle --steps 150 --seed 1 --val-every 100 ;;
     gan)
-      run gan-gaussian --arch gan --task gaussian --steps 100 --seed 1 --val-every 50
-      run gan-lowlight --arch gan --task lowlight --steps 100 --seed 1 --val-every 50
-      run gan-speckle  --arch gan --task speckle --steps 100 --seed 1 --val-every 50 ;;
+      run gan-gaussian --arch gan --task gaussian --steps 60 --seed 1 --val-every 30
+      run gan-lowlight --arch gan --task lowlight --steps 60 --seed 1 --val-every 30
+      run gan-speckle  --arch gan --task speckle --steps 60 --seed 1 --val-every 30 ;;
     *) echo "unknown family $family" >&2; exit 2 ;;
   esac
 done
