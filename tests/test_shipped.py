@@ -24,7 +24,8 @@ def test_card_is_complete_and_matches_the_weights(path):
     info = read_model_info(path)
     card, config = info["card"], info["config"]
     assert card["weights_sha256"] == file_sha256(path / "model.weights.h5")
-    assert card["arch"] == config["arch"] and card["task"] == config["task"]
+    card_task = card["task"]["task"] if isinstance(card["task"], dict) else card["task"]
+    assert card["arch"] == config["arch"] and card_task == config["task"]
     for key in ("command", "training_data", "steps_done", "wall_time_s", "seed", "validation"):
         assert card.get(key) not in (None, "", [], {}), key
     results = card["validation"]["results"]

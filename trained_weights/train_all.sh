@@ -2,10 +2,12 @@
 # Reproduce the shipped denoisers: each command is also recorded in its model's card.json.
 # Runs go to runs/NAME (checkpoints, history.csv; resumable: run the same line again), and the
 # best model directory runs/NAME/model is then copied to trained_weights/NAME.
-# Usage: bash trained_weights/train_all.sh [dncnn|dae|gan ...]   (default: all three families)
+# Usage: bash trained_weights/train_all.sh [dncnn|dae|gan ...]   (default: dncnn dae, the shipped ones)
+# The gan family trains but is not shipped yet: 60 CPU steps leave it below every baseline and
+# its generator weighs 11.8 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-families=("${@:-dncnn dae gan}")
+families=("${@:-dncnn dae}")
 run() {  # name, then enhance train options
   local name=$1; shift
   enhance train "$@" --out "runs/$name" -q
