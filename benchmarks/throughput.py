@@ -66,7 +66,7 @@ def main():
     flops = model_flops_per_pixel(model.keras_model)
     achieved = flops * rates["2048x2048", "model"] * 1e6 / 1e9
     reference = matmul_gflops()
-    print(f"model: {flops / 1e3:.1f} kFLOP per pixel; achieved {achieved:.1f} GFLOP/s on 2048x2048")
+    print(f"model: {flops / 1e3:.0f} kFLOP per pixel; achieved {achieved:.1f} GFLOP/s on 2048x2048")
     print(f"numpy float32 matmul 2048: {reference:.1f} GFLOP/s; ratio model/matmul = {achieved / reference:.2f}")
 
 
