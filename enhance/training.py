@@ -677,37 +677,20 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
         if improved:
             best_psnr = scores["psnr"] if scores else None
             best_info = {"best_step": step, "validation": validation_entry(scores)}
-            save_model_dir(
-                model_dir,
-                network,
+        if improved or final:
+            card = _card(
+                config,
+                dataset,
+                data,
+                out_dir,
                 network_config,
-                _card(
-                    config,
-                    dataset,
-                    data,
-                    out_dir,
-                    network_config,
-                    best_info["validation"],
-                    {"best_step": step, "steps_done": step, "wall_time_s": round(wall, 1)},
-                ),
+                best_info["validation"],
+                {"best_step": best_info["best_step"], "steps_done": step, "wall_time_s": round(wall, 1)},
             )
-        elif final:
-            write_card(
-                model_dir,
-                _card(
-                    config,
-                    dataset,
-                    data,
-                    out_dir,
-                    network_config,
-                    best_info["validation"],
-                    {
-                        "best_step": best_info["best_step"],
-                        "steps_done": step,
-                        "wall_time_s": round(wall, 1),
-                    },
-                ),
-            )
+            if improved:
+                save_model_dir(model_dir, network, network_config, card)
+            else:
+                write_card(model_dir, card)
         _save_state(
             state_dir,
             trainer,
