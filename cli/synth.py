@@ -18,13 +18,17 @@ def synth():
 
 
 @synth.command()
-@click.argument("name", type=click.Choice(["brain-mr64"]))
+@click.argument("name", type=click.Choice(["brain-mr64", "mni-brain64"]))
 @click.argument("out_dir", type=click.Path(file_okay=False))
 def recipe(name, out_dir):
     """Write an offline training set (images shipped in installed packages) to OUT_DIR.
 
     brain-mr64: axial brain MR slices, classes dwi (dipy b0 volumes) and fmri (nibabel EPI),
     64 x 64 16-bit PNG, split into OUT_DIR/train/<class> and OUT_DIR/holdout/<class>.
+
+    mni-brain64: the MNI152 T1 template (inside nilearn's wheel; `pip install --no-deps
+    nilearn`), classes axial, coronal and sagittal, 64 x 64 16-bit PNG, split by blocks of
+    slices with a gap.
     """
     from enhance.synth.recipes import write_recipe
 

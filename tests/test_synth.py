@@ -338,3 +338,43 @@ def test_cli_train_writes_a_model_dir_and_refuses_bad_data(class_folder, tmp_pat
     r = runner.invoke(synth, ["train", str(class_folder), "--out", str(tmp_path / "m"),
                               "--size", "32"])
     assert r.exit_code == 2
+
+
+def _toy_volume():
+    """An 81 x 47 x 39 volume: an ellipsoid of 'tissue', left-right symmetric like MNI152."""
+    x, y, z = np.meshgrid(np.linspace(-1, 1, 81), np.linspace(-1, 1, 47), np.linspace(-1, 1, 39),
+                          indexing="ij")
+    return np.where(x**2 + y**2 / 0.8 + z**2 / 0.7 < 0.8, 100.0 + 50 * np.cos(6 * y), 0.0)
+
+
+def test_mni_recipe_split_has_a_gap_and_one_hemisphere():
+    from enhance.synth.recipes import MNI_BLOCK, MNI_GAP, mni_brain_slices
+
+    slices = mni_brain_slices(16, volume=_toy_volume())
+    assert {cls for _, cls, _, _ in slices} == {"axial", "coronal", "sagittal"}
+    assert all(img.shape == (16, 16) and 0 <= img.min() and img.max() <= 1
+               for *_, img in slices)
+    for cls in ("axial", "coronal", "sagittal"):
+        positions = {split: sorted(int(name[-3:]) for s, c, name, _ in slices
+                                   if c == cls and s == split)
+                     for split in ("train", "holdout")}
+        assert positions["holdout"], cls
+        # every holdout slice is more than MNI_GAP slices away from every training slice
+        gaps = [min(abs(h - t) for t in positions["train"]) for h in positions["holdout"]]
+        assert min(gaps) > MNI_GAP, (cls, gaps)
+        assert len(positions["holdout"]) <= (MNI_BLOCK - 2 * MNI_GAP) * (
+            len(positions["train"]) // MNI_BLOCK + 1)
+    sagittal = [int(name[-3:]) for _, c, name, _ in slices if c == "sagittal"]
+    assert min(sagittal) >= 40  # mirror twins x and 80 - x never both appear
+
+
+def test_mni_recipe_without_nilearn_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from enhance.synth import recipes
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "nilearn" else real(name, *a))
+    with pytest.raises(EnhanceError, match="pip install --no-deps nilearn"):
+        recipes.mni_volume()

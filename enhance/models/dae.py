@@ -1,8 +1,10 @@
 """Convolutional denoising autoencoder (encoder-decoder), with or without skip connections.
 
 ``skip=True`` concatenates each encoder level's features into the decoder (a small U-Net); with
-``skip=False`` it is the plain autoencoder, whose bottleneck must carry the whole image. The
-network outputs the restored image directly (no residual).
+``skip=False`` it is the plain autoencoder, whose bottleneck must carry the whole image. By
+default the network outputs the restored image directly; ``residual=True`` adds its output to the
+input (it then learns the correction, as DnCNN learns the noise), which trains several times
+faster on short runs.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def encoder_decoder(x, width, levels, skip=True, encoder_activation="relu", pref
     return x
 
 
-def dae(width=32, levels=2, skip=True, channels=1):
+def dae(width=32, levels=2, skip=True, channels=1, residual=False):
     """Build a convolutional denoising autoencoder.
 
     Parameters
@@ -81,6 +83,8 @@ def dae(width=32, levels=2, skip=True, channels=1):
         Skip connections from encoder to decoder (True); False gives the plain autoencoder.
     channels : int, optional
         Image channels in and out (1).
+    residual : bool, optional
+        Add the network's output to its input (False: the output is the restored image).
 
     Returns
     -------
@@ -89,7 +93,11 @@ def dae(width=32, levels=2, skip=True, channels=1):
     """
     image = keras.Input((None, None, channels), name="image")
     features = encoder_decoder(image, width, levels, skip=skip)
-    restored = layers.Conv2D(channels, 1, name="restored")(features)
+    if residual:
+        correction = layers.Conv2D(channels, 1, name="correction")(features)
+        restored = layers.Add(name="restored")([image, correction])
+    else:
+        restored = layers.Conv2D(channels, 1, name="restored")(features)
     return keras.Model(image, restored, name="dae" if skip else "autoencoder")
 
 
