@@ -49,6 +49,14 @@ def test_dncnn_takes_odd_sizes_and_plain_autoencoder_builds():
     )
 
 
+def test_residual_dae_adds_its_correction_to_the_input():
+    model = build_model(tiny("dae", residual=True))
+    correction = keras.Model(model.input, model.get_layer("correction").output)
+    x = np.random.default_rng(1).random((1, 16, 20, 1), dtype=np.float32)
+    np.testing.assert_allclose(to_numpy(model(x)), x + to_numpy(correction(x)), atol=1e-6)
+    assert "correction" not in [layer.name for layer in build_model(tiny("dae")).layers]
+
+
 def test_default_builders_match_the_brief():
     assert size_factor({"arch": "dncnn"}) == 1
     assert size_factor({"arch": "dae"}) == 4
