@@ -72,3 +72,13 @@ def test_synthesis_weights_load_with_their_checksums():
     assert load_feature_net() is not None
     card = json.loads((weights_dir() / "synth-brain-mr64" / "card.json").read_text())
     assert card["command"].startswith("enhance synth")
+
+
+def test_each_default_model_is_the_best_shipped_one_for_its_task():
+    best = {}
+    for path in RESTORATION:
+        info = read_model_info(path)
+        score = info["card"]["validation"]["results"]["model"]["psnr"]
+        if score > best.get(info["task"], ("", -1.0))[1]:
+            best[info["task"]] = (info["name"], score)
+    assert {task: name for task, (name, _) in best.items()} == DEFAULT_MODELS
