@@ -4,10 +4,18 @@ Here: the pix2pix enhancer's gradient step, op determinism and accelerator detec
 :mod:`enhance.backend_specific.synth_gan_steps`: the gradient step of the synthesis GAN.
 Everything else in the package is written with ``keras`` and ``keras.ops`` only.
 
-Keras 3 leaves the gradient computation of a custom ``train_step`` to the backend. The GAN step
-is written for TensorFlow (tested) and PyTorch (following the Keras guide for torch; not tested
-here, torch is not installed). The JAX backend needs a stateless ``train_step(state, data)``;
-it is not implemented and raises :class:`~enhance.errors.ModelError`.
+Keras 3 leaves the gradient computation of a custom ``train_step`` to the backend. The GAN steps
+are written for TensorFlow (tested), JAX (tested) and PyTorch (following the Keras guide for
+torch; not tested here, torch is not installed).
+
+JAX calls ``train_step(state, data)`` and expects ``(logs, new_state)``, and Keras's JAX state
+holds one optimizer only, where a GAN has two. So under JAX the GANs compile with
+``jit_compile=False`` (:func:`gan_compile_options`) and each update is a jitted, pure
+``value_and_grad`` of the loss over *all* the model's variables (:func:`jax_update`: the
+variables are mapped to traced values with :class:`keras.StatelessScope`, so nothing is baked in
+as a constant), followed by the optimizer's update and the write-back of the variables the loss
+changed (seed-generator states, spectral-norm vectors). The step then returns the state Keras
+expects, read back from the variables (:func:`jax_state`).
 """
 
 from __future__ import annotations
@@ -16,7 +24,74 @@ import keras
 
 from ..errors import ModelError
 
-__all__ = ["gan_train_step", "enable_determinism", "accelerator_available"]
+__all__ = [
+    "gan_train_step",
+    "gan_compile_options",
+    "jax_update",
+    "jax_state",
+    "enable_determinism",
+    "accelerator_available",
+]
+
+
+def gan_compile_options():
+    """Extra ``compile`` arguments of the GAN models on the current backend."""
+    return {"jit_compile": False} if keras.config.backend() == "jax" else {}
+
+
+_JAX_FUNCTIONS = {}
+
+
+def jax_update(model, optimizer, wrt, loss_fn, *args):
+    """One gradient update of the variables ``wrt`` on the JAX backend; returns ``(loss, aux)``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Owner of every variable that ``loss_fn`` reads (``model.variables``).
+    optimizer : keras.optimizers.Optimizer
+        Applied to ``wrt`` with the gradients.
+    wrt : list of keras.Variable
+        The trainable variables to update.
+    loss_fn : callable
+        ``loss_fn(*args) -> (loss, aux)``, written with ``keras.ops`` and the model's layers.
+    *args
+        Arrays passed to ``loss_fn``.
+    """
+    import jax
+
+    wrt_ids = {id(v) for v in wrt}
+    others = [v for v in model.variables if id(v) not in wrt_ids]
+    key = (id(model), id(optimizer), loss_fn.__name__)
+    if key not in _JAX_FUNCTIONS:
+
+        def pure(wrt_values, other_values, *inputs):
+            mapping = list(zip(wrt, wrt_values)) + list(zip(others, other_values))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                loss, aux = loss_fn(*inputs)
+            changed = [scope.get_current_value(v) for v in others]
+            return loss, (aux, changed)
+
+        _JAX_FUNCTIONS[key] = jax.jit(jax.value_and_grad(pure, has_aux=True))
+    (loss, (aux, changed)), grads = _JAX_FUNCTIONS[key](
+        [v.value for v in wrt], [v.value for v in others], *args
+    )
+    for variable, value in zip(others, changed):
+        if value is not None:
+            variable.assign(value)
+    optimizer.apply(grads, wrt)
+    return loss, aux
+
+
+def jax_state(model):
+    """The ``(trainable, non_trainable, optimizer, metrics)`` values Keras's JAX trainer syncs."""
+    optimizer_variables = model.optimizer.variables if model.optimizer is not None else []
+    return (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in optimizer_variables],
+        [v.value for v in model.metrics_variables],
+    )
 
 
 def gan_train_step(model, *args):
@@ -38,9 +113,11 @@ def gan_train_step(model, *args):
         return _tensorflow_step(model, *args)
     if backend == "torch":
         return _torch_step(model, *args)
+    if backend == "jax":
+        return _jax_step(model, *args)
     raise ModelError(
-        f"GAN training is implemented for the tensorflow and torch backends, not {backend!r}; "
-        "set KERAS_BACKEND=tensorflow"
+        f"GAN training is implemented for the tensorflow, jax and torch backends, not "
+        f"{backend!r}; set KERAS_BACKEND=tensorflow"
     )
 
 
@@ -63,6 +140,28 @@ def _tensorflow_step(model, data):
     g_vars = model.generator.trainable_variables
     model.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
     return model.record(g_loss, d_loss, l1, adversarial)
+
+
+def _jax_step(model, state, data):
+    noisy, clean = _unpack(data)
+
+    def discriminator_objective(noisy, clean):
+        restored = model.generator(noisy, training=True)
+        return model.discriminator_loss(noisy, clean, restored, training=True), ()
+
+    def generator_objective(noisy, clean):
+        total, l1, adversarial = model.generator_loss(noisy, clean, training=True)
+        return total, (l1, adversarial)
+
+    d_loss, _ = jax_update(
+        model, model.d_optimizer, model.discriminator.trainable_variables,
+        discriminator_objective, noisy, clean,
+    )
+    g_loss, (l1, adversarial) = jax_update(
+        model, model.g_optimizer, model.generator.trainable_variables,
+        generator_objective, noisy, clean,
+    )
+    return model.record(g_loss, d_loss, l1, adversarial), jax_state(model)
 
 
 def _torch_step(model, data):

@@ -6,8 +6,8 @@ DiffAugment, EMA, trackers) is ``keras.ops`` in :class:`enhance.synth.gan.SynthG
 * ``tensorflow`` -- ``tf.GradientTape`` (tested);
 * ``torch`` -- ``loss.backward()`` as in the keras.io guide for torch (written to that guide, not
   tested here: torch is not installed in this project's environment);
-* ``jax`` -- needs a stateless ``train_step(state, data)``; not implemented:
-  :class:`~enhance.errors.ModelError` naming the backend.
+* ``jax`` -- jitted pure gradients of each loss and eager optimizer updates
+  (:func:`enhance.backend_specific.jax_update`; tested).
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from ..errors import ModelError
 __all__ = ["gan_train_step"]
 
 
-def gan_train_step(gan, data):
+def gan_train_step(gan, *args):
     """One discriminator update, one generator update and the EMA update of a ``SynthGAN``.
 
     Parameters
     ----------
     gan : enhance.synth.gan.SynthGAN
-    data : tuple
-        ``(real_images, labels)``; images (B, H, W, C) in [-1, 1], labels int32 (B, 1).
+    *args
+        ``(data,)`` (``(state, data)`` under JAX); ``data`` is ``(real_images, labels)``:
+        images (B, H, W, C) in [-1, 1], labels int32 (B, 1).
 
     Returns
     -------
@@ -35,12 +36,14 @@ def gan_train_step(gan, data):
     """
     backend = keras.config.backend()
     if backend == "tensorflow":
-        return _tensorflow_step(gan, data)
+        return _tensorflow_step(gan, *args)
     if backend == "torch":
-        return _torch_step(gan, data)
+        return _torch_step(gan, *args)
+    if backend == "jax":
+        return _jax_step(gan, *args)
     raise ModelError(
-        f"GAN training is implemented for the tensorflow (and, untested, torch) backend, not "
-        f"{backend!r}; run with KERAS_BACKEND=tensorflow"
+        f"GAN training is implemented for the tensorflow, jax (and, untested, torch) backends, "
+        f"not {backend!r}; run with KERAS_BACKEND=tensorflow"
     )
 
 
@@ -66,6 +69,31 @@ def _tensorflow_step(gan, data):
     gan.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
     gan.update_ema()
     return gan.update_trackers(d_loss, g_loss, d_real, d_fake)
+
+
+def _jax_step(gan, state, data):
+    from . import jax_state, jax_update
+
+    real, labels = _unpack(data)
+    batch = real.shape[0]
+
+    def discriminator_objective(real, labels):
+        fake = gan.generator([gan.sample_latent(batch), labels], training=True)
+        d_loss, d_real, d_fake = gan.discriminator_loss(real, fake, labels)
+        return d_loss, (d_real, d_fake)
+
+    def generator_objective(labels):
+        return gan.generator_loss(gan.sample_latent(batch), labels), ()
+
+    d_loss, (d_real, d_fake) = jax_update(
+        gan, gan.d_optimizer, gan.discriminator.trainable_variables,
+        discriminator_objective, real, labels,
+    )
+    g_loss, _ = jax_update(
+        gan, gan.g_optimizer, gan.generator.trainable_variables, generator_objective, labels
+    )
+    gan.update_ema()
+    return gan.update_trackers(d_loss, g_loss, d_real, d_fake), jax_state(gan)
 
 
 def _torch_step(gan, data):  # pragma: no cover - torch is not installed here

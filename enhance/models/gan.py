@@ -130,7 +130,9 @@ class Pix2PixEnhancer(keras.Model):
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
         """Set the two optimizers (Adam 2e-4, beta_1 0.5 by default, as in pix2pix)."""
-        super().compile(**kwargs)
+        from ..backend_specific import gan_compile_options
+
+        super().compile(**{**kwargs, **gan_compile_options()})
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
 

@@ -57,10 +57,15 @@ class SynthGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        # the parts are built functional models; the wrapper's call() takes (z, label), not the
+        # training images, so Keras must not try to build it by calling it on a data batch
+        self.built = True
 
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
         """Set the two optimizers (Adam(2e-4, 0.5, 0.999) each by default)."""
-        super().compile(**kwargs)
+        from ..backend_specific import gan_compile_options
+
+        super().compile(**{**kwargs, **gan_compile_options()})
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
 
@@ -116,11 +121,11 @@ class SynthGAN(keras.Model):
         self.d_fake_tracker.update_state(d_fake)
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, data):
+    def train_step(self, *args):
         """One discriminator then one generator update (see :mod:`enhance.backend_specific.synth_gan_steps`)."""
         from ..backend_specific.synth_gan_steps import gan_train_step
 
-        return gan_train_step(self, data)
+        return gan_train_step(self, *args)
 
     def get_config(self):
         config = super().get_config()
