@@ -146,8 +146,10 @@ def generate(model_dir, out_dir, count, class_name, seed, reject_copies, real, t
 @click.option("--no-usefulness", is_flag=True, help="Skip the classifier test.")
 @click.option("--threshold", type=float, default=0.9, show_default=True,
               help="Near-copy SSIM threshold.")
+@click.option("--record", is_flag=True,
+              help="Write the figures and this command into SOURCE's card.json (a generator).")
 def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines, no_usefulness,
-             threshold):
+             threshold, record):
     """Score SOURCE (a generator directory or a folder of generated images) against --real.
 
     FD and KID in the project's own feature space, precision/recall, MS-SSIM diversity,
@@ -168,3 +170,23 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
                    f"copies {s.get('near_copies', '-')}")
     if out_dir:
         click.echo(f"report: {out_dir}/report.md")
+    if record:
+        import shlex
+        from pathlib import Path
+
+        from enhance.synth.evaluate import record_in_card
+
+        if report.get("kind") != "generator" or not (Path(source) / "card.json").is_file():
+            raise click.ClickException(f"{source}: --record needs a generator directory with a "
+                                       "card.json")
+        words = [source, "--real", real]
+        for flag, value in (("--holdout", holdout), ("-n", count), ("--seed", seed),
+                            ("--features", features), ("--threshold", threshold),
+                            ("--out", out_dir)):
+            if value is not None:
+                words += [flag, str(value)]
+        words += [flag for flag, on in (("--no-baselines", no_baselines),
+                                        ("--no-usefulness", no_usefulness)) if on]
+        command = "enhance synth evaluate " + shlex.join([*words, "--record"])
+        summary = record_in_card(source, report, command)
+        click.echo(f"recorded in {source}/card.json: {summary['summary']}")

@@ -320,6 +320,31 @@ def test_cli_generate_evaluate_and_errors(tiny_model, class_folder, tmp_path):
                               "--no-baselines", "--no-usefulness"])
     assert r.exit_code == 0, r.output
     assert "generated" in r.output
+    r = runner.invoke(synth, ["evaluate", str(tmp_path / "g"), "--real", str(class_folder),
+                              "--no-baselines", "--no-usefulness", "--record"])
+    assert r.exit_code == 1 and "--record needs a generator directory" in r.output
+
+
+def test_cli_evaluate_record_writes_the_figures_into_the_card(tiny_model, class_folder, tmp_path):
+    import shutil
+
+    from cli.synth import synth
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    r = CliRunner().invoke(synth, ["evaluate", str(model), "--real", str(class_folder), "-n", "12",
+                                   "--no-usefulness", "--out", str(tmp_path / "rep"), "--record"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    card = json.loads((model / "card.json").read_text())
+    recorded = card["evaluation"]
+    assert recorded["fd"]["generated"] == round(report["sets"]["generated"]["fd"], 3)
+    assert recorded["fd"]["gaussian"] == round(report["sets"]["gaussian"]["fd"], 3)
+    assert recorded["verdict"] == report["verdict"]
+    assert recorded["command"].startswith(f"enhance synth evaluate {model} --real ")
+    assert recorded["command"].endswith("--record") and "-n 12" in recorded["command"]
+    assert card["generator_sha256"] == json.loads((tiny_model / "card.json").read_text())[
+        "generator_sha256"]
 
 
 def test_cli_train_writes_a_model_dir_and_refuses_bad_data(class_folder, tmp_path):

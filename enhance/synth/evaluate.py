@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import EnhanceError
 from .copies import COPY_THRESHOLD
 
-__all__ = ["evaluate", "score_set", "write_report"]
+__all__ = ["evaluate", "score_set", "write_report", "card_summary", "record_in_card"]
 
 HOLDOUT_EVERY = 5
 
@@ -236,6 +236,51 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
     if out_dir is not None:
         write_report(out_dir, report, images, real_images, matches["generated"])
     return report
+
+
+def card_summary(report, command=None):
+    """The figures of an evaluation that go into the generator's ``card.json`` (``evaluation``)."""
+    sets = report["sets"]
+    verdict = report["verdict"]
+    figure = {name: {key: round(float(s[key]), 3) for key in ("fd", "kid")}
+              for name, s in sets.items()}
+    beaten = [name for name in ("gaussian", "shifted_copies")
+              if verdict.get(f"fd_below_{name}")]
+    summary = {
+        "features": report["features"]["name"],
+        "real_images": report["real_images"],
+        "generated_images": sets["generated"]["n"],
+        "fd": {name: f["fd"] for name, f in figure.items()},
+        "kid": {name: f["kid"] for name, f in figure.items()},
+        f"near_copies_at_{report['copy_threshold']}": {
+            name: s.get("near_copies") for name, s in sets.items()},
+        "diversity_ms_ssim": {"generated": round(sets["generated"]["diversity_ms_ssim"], 3),
+                              "real": round(report["diversity_real_ms_ssim"], 3)},
+        "verdict": verdict,
+        "summary": (f"FD {figure['generated']['fd']} beats "
+                    f"{', '.join(beaten) if beaten else 'no trivial baseline'}; "
+                    f"{sets['generated'].get('near_copies')} near-copies"),
+    }
+    if report.get("usefulness") and "skipped" not in report["usefulness"]:
+        use = report["usefulness"]
+        summary["usefulness"] = {"real_only": use["real_only"],
+                                 "real_plus_synthetic": use["real_plus_synthetic"]}
+    if command:
+        summary["command"] = command
+    return summary
+
+
+def record_in_card(model_dir, report, command=None):
+    """Write :func:`card_summary` into ``model_dir/card.json`` under ``evaluation``."""
+    import json
+
+    from .modeldir import write_json
+
+    path = Path(model_dir) / "card.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    card["evaluation"] = card_summary(report, command)
+    write_json(path, card)
+    return card["evaluation"]
 
 
 def _fmt(v, digits=3):
