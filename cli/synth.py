@@ -53,11 +53,14 @@ def recipe(name, out_dir):
               help="Channels at full resolution (doubled per halving, at most 8x).")
 @click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True,
               help="Make non-square images square by a central crop or zero padding.")
+@click.option("--policy", default="color,translation,cutout", show_default=True,
+              help="DiffAugment policies, comma-separated (color, translation, cutout); on "
+                   "small sets with large dark backgrounds cutout can leak into the images.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--max-minutes", type=float, default=None,
               help="Stop with a checkpoint after this long; run again to continue.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train(data, out_dir, size, steps, seed, batch_size, width, fit, checkpoint_every,
+def train(data, out_dir, size, steps, seed, batch_size, width, fit, policy, checkpoint_every,
           max_minutes, quiet):
     """Train a generator on the images in DATA (subfolders = classes).
 
@@ -71,11 +74,12 @@ def train(data, out_dir, size, steps, seed, batch_size, width, fit, checkpoint_e
     from .common import library_errors
 
     command = (f"enhance synth train {data} --out {out_dir} --size {size} --steps {steps} "
-               f"--seed {seed} --batch-size {batch_size} --width {width} --fit {fit}")
+               f"--seed {seed} --batch-size {batch_size} --width {width} --fit {fit} "
+               f"--policy {policy}")
     with library_errors():
         result = train_gan(data, out_dir, size=int(size), steps=steps, seed=seed,
                            batch_size=batch_size, width=width, max_width=8 * width, fit=fit,
-                           checkpoint_every=checkpoint_every, sample_every=checkpoint_every,
+                           policy=policy, checkpoint_every=checkpoint_every, sample_every=checkpoint_every,
                            max_minutes=max_minutes, progress=not quiet, command=command)
     state = "finished" if result["step"] >= result["steps"] else "stopped (run again to resume)"
     click.echo(f"{state} at step {result['step']}/{result['steps']} "

@@ -352,11 +352,16 @@ def test_cli_train_writes_a_model_dir_and_refuses_bad_data(class_folder, tmp_pat
 
     runner = CliRunner()
     r = runner.invoke(synth, ["train", str(class_folder), "--out", str(tmp_path / "m"),
-                              "--steps", "1", "--width", "4", "--batch-size", "2", "-q"])
+                              "--steps", "1", "--width", "4", "--batch-size", "2", "-q",
+                              "--policy", "color,translation"])
     assert r.exit_code == 0, r.output
     card = json.loads((tmp_path / "m" / "card.json").read_text())
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert card["steps"] == 1 and config["size"] == 64 and config["class_names"] == ["ct", "mr"]
+    assert config["policy"] == "color,translation" and "--policy color,translation" in card["command"]
+    r = runner.invoke(synth, ["train", str(class_folder), "--out", str(tmp_path / "p"),
+                              "--steps", "1", "--width", "4", "--policy", "color,zoom", "-q"])
+    assert r.exit_code == 1 and "unknown DiffAugment policy 'zoom'" in r.output
     (tmp_path / "empty").mkdir()
     r = runner.invoke(synth, ["train", str(tmp_path / "empty"), "--out", str(tmp_path / "e")])
     assert r.exit_code == 1 and "no images" in r.output
