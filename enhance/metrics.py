@@ -138,7 +138,34 @@ def _estimate_noise_2d(image: np.ndarray) -> float:
     blocks = np.stack([a, b, c, d])
     unclipped = np.all((blocks > 0.0) & (blocks < 1.0), axis=0)
     coeffs = hh[unclipped] if unclipped.sum() >= max(64, hh.size // 10) else hh.ravel()
-    return float(np.median(np.abs(coeffs)) / 0.6744897501960817)
+    return float(_median_abs(np.abs(coeffs)) / 0.6744897501960817)
+
+
+def _median_abs(values: np.ndarray) -> float:
+    """Median of ``|d|``; for quantised pixels, the grouped-data median of the lattice bins.
+
+    The Haar coefficients of an 8- or 16-bit image lie on a lattice (multiples of half the
+    quantisation step). When the noise is about one grey level, most coefficients are exactly 0
+    and the plain median is 0 (skimage's ``estimate_sigma`` has the same failure). Treating each
+    lattice value ``k step`` as the bin ``[(k - 1/2) step, (k + 1/2) step)`` (``[0, step / 2)``
+    for ``k = 0``) and interpolating linearly inside the bin that holds the median gives the
+    median of the unquantised ``|d|`` to within the bin's resolution.
+    """
+    median = float(np.median(values))
+    positive = values[values > 1e-9]  # float sums of k / 255 leave ~1e-17 where 0 is meant
+    if positive.size == 0 or values.size < 16:
+        return median
+    step = float(positive.min())
+    ranks = values / step
+    lattice = np.rint(ranks)
+    if not np.allclose(ranks, lattice, rtol=0, atol=1e-6) or lattice.max() > 1e6:
+        return median
+    counts = np.bincount(lattice.astype(np.int64))
+    cumulative = np.cumsum(counts) / values.size
+    bin_ = int(np.searchsorted(cumulative, 0.5))
+    below = float(cumulative[bin_ - 1]) if bin_ else 0.0
+    lower, width = (0.0, step / 2) if bin_ == 0 else ((bin_ - 0.5) * step, step)
+    return lower + (0.5 - below) / (counts[bin_] / values.size) * width
 
 
 def estimate_noise(image) -> float:

@@ -133,3 +133,21 @@ def test_paired_difference():
     assert paired_difference([1.0, 2.0], [0.0, 1.0]) == (1.0, 1.0, 1.0)
     with pytest.raises(ShapeMismatch):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_estimate_noise_of_8_bit_images_near_one_grey_level():
+    from enhance.metrics import estimate_noise
+
+    rng = np.random.default_rng(0)
+    ramp = np.tile(np.linspace(0.3, 0.5, 256), (256, 1))
+    for grey_levels in (0.5, 0.75, 1.0, 2.0, 4.0):
+        noisy = ramp + grey_levels / 255 * rng.standard_normal(ramp.shape)
+        quantised = np.round(noisy * 255) / 255
+        estimate = estimate_noise(quantised) * 255
+        # the rounding adds its own 1/sqrt(12) grey level of noise
+        truth = np.hypot(grey_levels, 1 / np.sqrt(12)) if grey_levels < 1 else grey_levels
+        assert estimate == pytest.approx(truth, rel=0.12), grey_levels
+    flat = np.round((0.4 + 0.2 / 255 * rng.standard_normal((128, 128))) * 255) / 255
+    assert estimate_noise(flat) > 0  # was 0: most Haar coefficients are exactly 0
+    continuous = ramp + 0.02 * rng.standard_normal(ramp.shape)  # off the lattice: plain median
+    assert estimate_noise(continuous) == pytest.approx(0.02, rel=0.05)
