@@ -62,16 +62,48 @@ def test_card_scores_are_reproduced_on_two_validation_images(path):
             per_image[name]["psnr"], abs=0.05)
 
 
-def test_synthesis_weights_load_with_their_checksums():
+SYNTH = sorted(p for p in weights_dir().glob("synth-*") if (p / "generator.weights.h5").is_file())
+
+
+def test_feature_net_loads_with_its_checksum():
+    pytest.importorskip("keras")
     from enhance.synth.features import load_feature_net
+
+    assert load_feature_net() is not None
+
+
+@pytest.mark.parametrize("path", SYNTH, ids=lambda p: p.name)
+def test_shipped_generator_loads_and_its_card_matches_its_evaluation(path):
+    pytest.importorskip("keras")
+    from enhance.synth.generate import generate_images
     from enhance.synth.modeldir import load_generator
 
-    pytest.importorskip("keras")
-    generator = load_generator(weights_dir() / "synth-brain-mr64")
-    assert generator is not None
-    assert load_feature_net() is not None
-    card = json.loads((weights_dir() / "synth-brain-mr64" / "card.json").read_text())
+    generator = load_generator(path)  # checks the sha256
+    card = generator.card
     assert card["command"].startswith("enhance synth")
+    report = json.loads((path / "evaluation" / "report.json").read_text())
+    assert report["model_sha256"] == card["generator_sha256"]
+    fd = card["evaluation"]["fd"]
+    for name, figures in report["sets"].items():
+        assert fd[name] == pytest.approx(figures["fd"], abs=1e-3)
+    verdict = card["evaluation"]["verdict"]
+    assert verdict == report["verdict"]
+    assert verdict["fd_below_gaussian"] == (fd["generated"] < fd["gaussian"])
+    # class-conditional: the same latents give different images for different classes
+    images = {c: generate_images(generator, 6, class_name=c, seed=0)[0]
+              for c in generator.class_names}
+    assert all(im.shape[1:] == (64, 64) and 0 <= im.min() and im.max() <= 1
+               for im in images.values())
+    first, second = list(images.values())[:2]
+    assert np.abs(first - second).mean() > 0.01
+
+
+def test_the_mni_generator_beats_the_gaussian_baseline_without_copies():
+    path = weights_dir() / "synth-mni-brain64"
+    report = json.loads((path / "evaluation" / "report.json").read_text())
+    sets = report["sets"]
+    assert sets["generated"]["fd"] < sets["gaussian"]["fd"]
+    assert sets["generated"]["near_copies"] == 0 and report["flagged_generated"] == []
 
 
 def test_each_default_model_is_the_best_shipped_one_for_its_task():
