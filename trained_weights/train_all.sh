@@ -24,8 +24,8 @@ for family in ${families[*]}; do
       run dae-speckle  --arch dae --task speckle --steps 150 --seed 1 --val-every 100 ;;
     gan)
       small='{"width": 16, "levels": 3}'  # a 2.9 MB generator
-      run gan-gaussian --arch gan --task gaussian --arch-params "$small" --lr 5e-4 --steps 1500 --seed 1 --val-every 250
-      run gan-lowlight --arch gan --task lowlight --arch-params "$small" --lr 5e-4 --steps 1500 --seed 1 --val-every 250
+      run gan-gaussian --arch gan --task gaussian --arch-params "$small" --lr 5e-4 --steps 800 --seed 1 --val-every 200
+      run gan-lowlight --arch gan --task lowlight --arch-params "$small" --lr 5e-4 --steps 800 --seed 1 --val-every 200
       run gan-speckle  --arch gan --task speckle  --arch-params "$small" --lr 5e-4 --steps 1500 --seed 1 --val-every 250 ;;
     *) echo "unknown family $family" >&2; exit 2 ;;
   esac
