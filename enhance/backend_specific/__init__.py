@@ -20,6 +20,8 @@ expects, read back from the variables (:func:`jax_state`).
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 
 from ..errors import ModelError
@@ -39,7 +41,9 @@ def gan_compile_options():
     return {"jit_compile": False} if keras.config.backend() == "jax" else {}
 
 
-_JAX_FUNCTIONS = {}
+#: model -> {(optimizer id, loss name): jitted gradient function}; weak, so that a new model that
+#: happens to get a dead model's id() never picks up the dead model's function
+_JAX_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def jax_update(model, optimizer, wrt, loss_fn, *args):
@@ -62,8 +66,9 @@ def jax_update(model, optimizer, wrt, loss_fn, *args):
 
     wrt_ids = {id(v) for v in wrt}
     others = [v for v in model.variables if id(v) not in wrt_ids]
-    key = (id(model), id(optimizer), loss_fn.__name__)
-    if key not in _JAX_FUNCTIONS:
+    functions = _JAX_FUNCTIONS.setdefault(model, {})
+    key = (id(optimizer), loss_fn.__name__)
+    if key not in functions:
 
         def pure(wrt_values, other_values, *inputs):
             mapping = list(zip(wrt, wrt_values)) + list(zip(others, other_values))
@@ -72,8 +77,8 @@ def jax_update(model, optimizer, wrt, loss_fn, *args):
             changed = [scope.get_current_value(v) for v in others]
             return loss, (aux, changed)
 
-        _JAX_FUNCTIONS[key] = jax.jit(jax.value_and_grad(pure, has_aux=True))
-    (loss, (aux, changed)), grads = _JAX_FUNCTIONS[key](
+        functions[key] = jax.jit(jax.value_and_grad(pure, has_aux=True))
+    (loss, (aux, changed)), grads = functions[key](
         [v.value for v in wrt], [v.value for v in others], *args
     )
     for variable, value in zip(others, changed):
