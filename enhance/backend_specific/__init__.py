@@ -28,6 +28,7 @@ from ..errors import ModelError
 
 __all__ = [
     "gan_train_step",
+    "run_backend_step",
     "gan_compile_options",
     "jax_update",
     "jax_state",
@@ -113,17 +114,25 @@ def gan_train_step(model, *args):
     dict
         The model's tracker values (``loss``, ``d_loss``, ``l1``, ``adversarial``).
     """
+    steps = {"tensorflow": _tensorflow_step, "jax": _jax_step, "torch": _torch_step}
+    return run_backend_step(steps, model, *args)
+
+
+def run_backend_step(steps, model, *args):
+    """Call ``steps[backend](model, *args)`` for the current Keras backend.
+
+    Raises
+    ------
+    ModelError
+        The backend has no step (the message names the ones that do).
+    """
     backend = keras.config.backend()
-    if backend == "tensorflow":
-        return _tensorflow_step(model, *args)
-    if backend == "torch":
-        return _torch_step(model, *args)
-    if backend == "jax":
-        return _jax_step(model, *args)
-    raise ModelError(
-        f"GAN training is implemented for the tensorflow, jax and torch backends, not "
-        f"{backend!r}; set KERAS_BACKEND=tensorflow"
-    )
+    if backend not in steps:
+        raise ModelError(
+            f"GAN training is implemented for the {', '.join(steps)} backends, not "
+            f"{backend!r}; set KERAS_BACKEND=tensorflow"
+        )
+    return steps[backend](model, *args)
 
 
 def _unpack(data):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import keras
 
-from ..errors import ModelError
 
 __all__ = ["gan_train_step"]
 
@@ -34,17 +33,10 @@ def gan_train_step(gan, *args):
     dict
         Running means of ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``.
     """
-    backend = keras.config.backend()
-    if backend == "tensorflow":
-        return _tensorflow_step(gan, *args)
-    if backend == "torch":
-        return _torch_step(gan, *args)
-    if backend == "jax":
-        return _jax_step(gan, *args)
-    raise ModelError(
-        f"GAN training is implemented for the tensorflow, jax (and, untested, torch) backends, "
-        f"not {backend!r}; run with KERAS_BACKEND=tensorflow"
-    )
+    from . import run_backend_step
+
+    steps = {"tensorflow": _tensorflow_step, "jax": _jax_step, "torch": _torch_step}
+    return run_backend_step(steps, gan, *args)
 
 
 def _unpack(data):
