@@ -19,6 +19,12 @@ TINY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def seeded_keras():
+    """Every test builds its models from the same seed: a test's outcome never depends on the order."""
+    keras.utils.set_random_seed(0)
+
+
 def tiny(arch, **extra):
     return {"arch": arch, "arch_params": {**TINY[arch], **extra}}
 
@@ -74,7 +80,9 @@ def test_unknown_architecture_and_parameter_raise():
 
 @pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
 def test_declared_receptive_field_bounds_the_influence_of_a_pixel(arch):
-    config = tiny(arch)
+    # Width 8: at width 4 about one random initialisation in a hundred has every ReLU path from
+    # the centre pixel dead, and then no output pixel moves at all.
+    config = tiny(arch, **({"width": 8} if arch == "dae" else {}))
     model = build_model(config)
     radius = (receptive_field(config) - 1) // 2
     rng = np.random.default_rng(1)
