@@ -13,7 +13,8 @@ from .errors import EnhanceError
 RUN_FORMATS = ("keep", "png16", "tiff16", "npy")
 
 
-def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8):
+def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
+                   self_ensemble=False):
     """Restore every frame of ``pixels`` with a loaded model.
 
     Grayscale frames go through the model as they are; colour (RGB) frames channel by channel
@@ -25,7 +26,7 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
     model : enhance.modeldir.LoadedModel
     pixels : ndarray
         (H, W), (H, W, C), or a stack (N, H, W[, C]) when ``is_stack``; float in [0, 1].
-    is_stack, exposure, tile, batch_size
+    is_stack, exposure, tile, batch_size, self_ensemble
         See :func:`enhance.predict.enhance_image`.
 
     Returns
@@ -37,7 +38,8 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
     from .predict import enhance_image
 
     def one(frame):
-        return enhance_image(model, frame, tile=tile, batch_size=batch_size, exposure=exposure)
+        return enhance_image(model, frame, tile=tile, batch_size=batch_size, exposure=exposure,
+                             self_ensemble=self_ensemble)
 
     if is_stack:
         return np.stack([one(frame) for frame in pixels]).astype(np.float32)
@@ -66,6 +68,7 @@ def enhance_folder(
     exposure=None,
     tile=None,
     batch_size=8,
+    self_ensemble=False,
     output_format="keep",
     overwrite=False,
     dry_run=False,
@@ -90,6 +93,9 @@ def enhance_folder(
         The acquisition's exposure, required by low-light models.
     tile : int, optional, keyword-only
         Tile size; by default large images are tiled automatically.
+    self_ensemble : bool, keyword-only
+        Average the restorations of the eight flips and rotations of each image (eight times
+        slower; see :func:`enhance.predict.enhance_image`).
     output_format : {"keep", "png16", "tiff16", "npy"}, keyword-only
         ``keep``: each output in its input's format, dtype, range and header (DICOM as a
         derived image, NIfTI with its header and affine).
@@ -125,12 +131,15 @@ def enhance_folder(
     def process(item, target):
         image = read_image(item.path)
         restored = restore_pixels(loaded, image.pixels, is_stack=image.meta.is_stack,
-                                  exposure=exposure, tile=tile, batch_size=batch_size)
+                                  exposure=exposure, tile=tile, batch_size=batch_size,
+                                  self_ensemble=self_ensemble)
+        ensemble = " --self-ensemble" if self_ensemble else ""
         write_output(image, restored, target, output_format,
-               derivation=f"enhance run --model {loaded.name} (sha256 {sha[:12]})")
+               derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})")
         return {
             "model": loaded.name,
             "model_sha256": sha,
+            "self_ensemble": bool(self_ensemble),
             "shape": list(image.pixels.shape),
             "megapixels": round(_megapixels(image.pixels, is_stack=image.meta.is_stack), 4),
             "noise_before": _noise(image.pixels, is_stack=image.meta.is_stack),

@@ -164,3 +164,22 @@ def test_cli_run_json_and_exit_status(mixed_folder, tiny_model_dir, tmp_path):
     result = CliRunner().invoke(cli, ["run", str(mixed_folder), str(tmp_path / "o"),
                                       "--model", str(tiny_model_dir), "-q"])
     assert "6 skipped" in result.output and result.exit_code == 1
+
+
+def test_cli_self_ensemble_writes_the_ensembled_restoration(real_folder, tiny_model_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from enhance.io import read_image
+    from enhance.modeldir import load_model_dir
+    from enhance.predict import enhance_image
+
+    result = CliRunner().invoke(cli, ["run", str(real_folder / "t1.png"), str(tmp_path / "o"),
+                                      "--model", str(tiny_model_dir), "--self-ensemble", "-q"])
+    assert result.exit_code == 0, result.output
+    image = read_image(real_folder / "t1.png")
+    expected = enhance_image(load_model_dir(tiny_model_dir), image.pixels, self_ensemble=True)
+    np.testing.assert_array_equal(read_image(tmp_path / "o" / "t1.png").raw(),
+                                  image.meta.to_raw(expected))
+    record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[-1])
+    assert record["self_ensemble"] is True

@@ -11,7 +11,7 @@ keras = pytest.importorskip("keras")
 from enhance.errors import EnhanceError  # noqa: E402
 from enhance.modeldir import LoadedModel, make_config, save_model_dir  # noqa: E402
 from enhance.models import build_model  # noqa: E402
-from enhance.predict import enhance_image  # noqa: E402
+from enhance.predict import dihedral_transforms, enhance_image  # noqa: E402
 
 TINY = {
     "dncnn": {"depth": 4, "width": 8},
@@ -54,6 +54,33 @@ def test_lowlight_model_needs_and_uses_the_exposure():
     bright = enhance_image(model, dark, exposure=0.1)
     direct = enhance_image(loaded("dncnn"), dark / 0.1)
     np.testing.assert_allclose(bright, direct, atol=1e-6)
+
+
+def test_dihedral_transforms_are_eight_distinct_invertible_maps():
+    image = np.arange(6 * 6 * 2, dtype=np.float32).reshape(6, 6, 2)
+    images = []
+    for forward, inverse in dihedral_transforms():
+        moved = forward(image)
+        np.testing.assert_array_equal(inverse(moved), image)
+        images.append(moved.tobytes())
+    assert len(set(images)) == 8
+    np.testing.assert_array_equal(dihedral_transforms()[0][0](image), image)
+
+
+@pytest.mark.parametrize("arch", ["dncnn", "gan"])
+def test_self_ensemble_commutes_with_flips_and_rotations(arch):
+    # A randomly initialised network is not equivariant; its self-ensemble is by construction.
+    model = loaded(arch)
+    image = np.random.default_rng(2).random((40, 24), dtype=np.float32)
+    plain = enhance_image(model, image)
+    ensembled = enhance_image(model, image, self_ensemble=True)
+    assert ensembled.shape == image.shape and ensembled.dtype == np.float32
+    assert np.abs(ensembled - plain).max() > 1e-4
+    flipped = enhance_image(model, np.ascontiguousarray(image.T[::-1]), self_ensemble=True)
+    np.testing.assert_allclose(flipped, ensembled.T[::-1], atol=1e-5)
+    assert np.abs(enhance_image(model, np.ascontiguousarray(image.T[::-1])) - plain.T[::-1]).max() > 1e-4
+    tiled = enhance_image(model, image, self_ensemble=True, tile=16, batch_size=2)
+    np.testing.assert_allclose(tiled, ensembled, atol=1e-4)
 
 
 def test_enhance_image_loads_a_model_directory(tmp_path):
