@@ -1,6 +1,6 @@
 """Shipped models beside the classical baselines on the validation images of their recipe.
 
-    python benchmarks/validation_table.py [--write-cards] [--tasks gaussian,lowlight,speckle]
+    python benchmarks/validation_table.py [--write-cards] [--self-ensemble] [--tasks gaussian,lowlight,speckle]
 
 The validation images are those of the training recipe (``medical-v1``: never trained on), each
 degraded once by the task's spec preset with the spec's seed rule — the very images training
@@ -8,6 +8,9 @@ validated on. Classical methods get what the spec allows: the true sigma for gau
 exposure for low light; the despecklers estimate their own noise level. Baseline scores do not
 depend on the models and are cached in ``trained_weights/validation_baselines.json``.
 ``--write-cards`` puts every row into each model's ``card.json`` (``validation.results``).
+``--self-ensemble`` adds a row ``NAME x8`` per model: the same weights run with
+``enhance_image(..., self_ensemble=True)`` (``enhance run --self-ensemble``); with ``--write-cards``
+it goes into the card as ``validation.self_ensemble``.
 """
 
 import argparse
@@ -78,6 +81,7 @@ def main():
     parser.add_argument("--tasks", default="gaussian,lowlight,speckle")
     parser.add_argument("--write-cards", action="store_true")
     parser.add_argument("--baselines-only", action="store_true")
+    parser.add_argument("--self-ensemble", action="store_true")
     args = parser.parse_args()
 
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
@@ -95,7 +99,11 @@ def main():
             loaded = load_model_dir(path)
             exposure = items[0][3].get("exposure")
             rows[path.name] = score(items, lambda x: enhance_image(loaded, x, exposure=exposure))
-        classical = {k: v for k, v in rows.items() if k not in [p.name for p in models] and k != "noisy"}
+            if args.self_ensemble:
+                rows[f"{path.name} x8"] = score(items, lambda x: enhance_image(
+                    loaded, x, exposure=exposure, self_ensemble=True))
+        ours = [p.name for p in models] + [f"{p.name} x8" for p in models]
+        classical = {k: v for k, v in rows.items() if k not in ours and k != "noisy"}
         best = max(classical, key=lambda k: classical[k]["psnr"])
         print(f"\n### {task} ({preset}), {len(items)} validation images: mean PSNR (dB) / SSIM\n")
         print(f"| method | PSNR | SSIM | vs best classical ({best}) |")
@@ -108,7 +116,7 @@ def main():
                 card = dict(loaded.card)
                 validation = dict(card.get("validation") or {})
                 results = {k: {m: v[m] for m in ("psnr", "ssim")} for k, v in rows.items()
-                           if k not in [p.name for p in models]}
+                           if k not in ours}
                 results["model"] = {"psnr": rows[path.name]["psnr"], "ssim": rows[path.name]["ssim"],
                                     "per_image": rows[path.name]["per_image"]}
                 validation.update({
@@ -117,6 +125,13 @@ def main():
                                          "exposure (lowlight); despecklers estimate their own level",
                     "gain_over_best_classical_db": rows[path.name]["psnr"] - rows[best]["psnr"],
                 })
+                ensembled = rows.get(f"{path.name} x8")
+                if ensembled:
+                    validation["self_ensemble"] = {
+                        "psnr": ensembled["psnr"], "ssim": ensembled["ssim"],
+                        "gain_over_best_classical_db": ensembled["psnr"] - rows[best]["psnr"],
+                        "how": "enhance run --self-ensemble (mean of the 8 flips/rotations)",
+                    }
                 card["validation"] = validation
                 write_card(path, card)
 
