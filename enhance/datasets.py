@@ -36,6 +36,8 @@ __all__ = [
     "RECIPES",
     "SAMPLE_REGIONS",
     "load_recipe",
+    "save_recipe_snapshot",
+    "load_recipe_snapshot",
     "load_folder",
     "check_recipe",
     "PatchSampler",
@@ -357,6 +359,80 @@ def load_recipe(name="medical-v1"):
         provenance.append(_describe_region(region, images[0].shape))
     provenance.append({"excluded (shown in samples/)": list(EXCLUDED_SOURCES)})
     return {"name": name, "train": train, "validation": validation, "provenance": provenance}
+
+
+def _pixels_sha256(images):
+    import hashlib
+
+    digest = hashlib.sha256()
+    for image in images:
+        array = np.ascontiguousarray(image, dtype=np.float32)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save_recipe_snapshot(path, name="medical-v1"):
+    """Write a recipe's loaded pixels to one ``.npz`` file, for a machine without its sources.
+
+    A GPU machine may lack the packages whose bundled images the recipe reads (pydicom, dipy,
+    a scikit-image of the same version); ``enhance train --data SNAPSHOT.npz`` trains there on
+    exactly the pixels :func:`load_recipe` gives here, and the run's card names the recipe.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file to write (atomically).
+    name : str, optional
+        The recipe.
+
+    Returns
+    -------
+    str
+        The sha256 of the pixels (train then validation, in order), also stored in the file.
+    """
+    import json
+
+    recipe = load_recipe(name)
+    images = list(recipe["train"]) + [image for _, image in recipe["validation"]]
+    meta = {
+        "recipe": name,
+        "train": len(recipe["train"]),
+        "validation_names": [n for n, _ in recipe["validation"]],
+        "provenance": recipe["provenance"],
+        "pixels_sha256": _pixels_sha256(images),
+    }
+    arrays = {f"image_{i:04d}": np.asarray(image, np.float32) for i, image in enumerate(images)}
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial.npz")
+    np.savez_compressed(partial, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(partial, path)
+    return meta["pixels_sha256"]
+
+
+def load_recipe_snapshot(path):
+    """Read a file of :func:`save_recipe_snapshot`: the same dict as :func:`load_recipe`.
+
+    Raises
+    ------
+    UnreadableImage
+        When the file is not a snapshot or its pixels do not match their stored sha256.
+    """
+    import json
+
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            meta = json.loads(str(stored["meta"]))
+            images = [stored[f"image_{i:04d}"]
+                      for i in range(meta["train"] + len(meta["validation_names"]))]
+    except Exception as error:  # missing keys, not an npz, truncated file
+        raise UnreadableImage(path, f"not a recipe snapshot ({type(error).__name__}: {error})")
+    if _pixels_sha256(images) != meta["pixels_sha256"]:
+        raise UnreadableImage(path, "the pixels do not match the snapshot's sha256")
+    train = images[: meta["train"]]
+    validation = list(zip(meta["validation_names"], images[meta["train"]:]))
+    return {"name": meta["recipe"], "train": train, "validation": validation,
+            "provenance": meta["provenance"], "snapshot_sha256": meta["pixels_sha256"]}
 
 
 def _boxes_overlap(a, b):

@@ -239,8 +239,11 @@ def resolve_data(data):
         return datasets.load_recipe(data)
     if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
         return datasets.load_folder(data)
+    if isinstance(data, (str, os.PathLike)) and str(data).endswith(".npz") and Path(data).is_file():
+        return datasets.load_recipe_snapshot(data)
     raise EnhanceError(
-        f"data must be a recipe ({', '.join(datasets.RECIPES)}), a folder or a dict; got {data!r}"
+        f"data must be a recipe ({', '.join(datasets.RECIPES)}), a folder, a recipe snapshot "
+        f"(.npz) or a dict; got {data!r}"
     )
 
 
@@ -559,10 +562,13 @@ def _card(config, dataset, data, out_dir, network_config, validation, extra):
             "train_images": len(dataset["train"]),
             "validation_images": [name for name, _ in dataset.get("validation", [])],
             "provenance": dataset.get("provenance", []),
+            **({"read_from_snapshot_sha256": dataset["snapshot_sha256"]}
+               if "snapshot_sha256" in dataset else {}),
         },
         "steps": config.steps,
         "seed": config.seed,
-        "command": config.command(out_dir, data),
+        # a snapshot holds its recipe's very pixels: the command names the recipe
+        "command": config.command(out_dir, dataset["name"] if "snapshot_sha256" in dataset else data),
         "software": {
             "keras": keras.__version__,
             "backend": keras.config.backend(),

@@ -92,3 +92,25 @@ def test_load_folder_splits_deterministically(tmp_path):
     with pytest.warns(UserWarning):
         again = datasets.load_folder(tmp_path)
     assert [n for n, _ in again["validation"]] == [n for n, _ in data["validation"]]
+
+
+def test_recipe_snapshot_holds_the_recipes_pixels_and_detects_tampering(recipe, tmp_path):
+    path = tmp_path / "medical-v1.npz"
+    digest = datasets.save_recipe_snapshot(path, "medical-v1")
+    loaded = datasets.load_recipe_snapshot(path)
+    assert loaded["name"] == "medical-v1" and loaded["snapshot_sha256"] == digest
+    assert len(loaded["train"]) == len(recipe["train"])
+    for a, b in zip(loaded["train"], recipe["train"]):
+        np.testing.assert_array_equal(a, b)
+    assert [n for n, _ in loaded["validation"]] == [n for n, _ in recipe["validation"]]
+    np.testing.assert_array_equal(loaded["validation"][-1][1], recipe["validation"][-1][1])
+    assert loaded["provenance"] == recipe["provenance"]
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    arrays["image_0000"] = arrays["image_0000"] + np.float32(1e-3)
+    np.savez(tmp_path / "tampered.npz", **arrays)
+    with pytest.raises(EnhanceError, match="sha256"):
+        datasets.load_recipe_snapshot(tmp_path / "tampered.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(EnhanceError, match="junk.npz"):
+        datasets.load_recipe_snapshot(tmp_path / "junk.npz")

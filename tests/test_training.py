@@ -184,3 +184,20 @@ def test_jittered_parameters_stay_in_their_ranges():
     specks = [sample_params("speckle", gen) for _ in range(200)]
     assert {p["looks"] for p in specks} == {1, 2, 3, 4}
     assert max(sample_params("gaussian", gen)["sigma"] for _ in range(200)) <= 55 / 255
+
+
+def test_a_recipe_snapshot_trains_like_the_recipe_and_the_card_names_the_recipe(tmp_path, monkeypatch):
+    from enhance import datasets
+
+    recipe = {**DATA, "name": "medical-v1", "provenance": [{"source": "synthetic test images"}]}
+    monkeypatch.setattr(datasets, "load_recipe", lambda name="medical-v1": recipe)
+    snapshot = tmp_path / "medical-v1.npz"
+    datasets.save_recipe_snapshot(snapshot)
+    from_snapshot = train(tiny_config(), data=str(snapshot), out_dir=tmp_path / "a", progress=False)
+    from_recipe = train(tiny_config(), data="medical-v1", out_dir=tmp_path / "b", progress=False)
+    card = load_model_dir(from_snapshot.model_dir).card
+    assert "--data" not in card["command"]
+    assert card["training_data"]["recipe"] == "medical-v1"
+    assert len(card["training_data"]["read_from_snapshot_sha256"]) == 64
+    assert "read_from_snapshot_sha256" not in load_model_dir(from_recipe.model_dir).card["training_data"]
+    assert from_snapshot.best_psnr == from_recipe.best_psnr
