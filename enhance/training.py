@@ -587,8 +587,9 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     config : TrainConfig
     data : str, Path or dict, optional
         A recipe name (``"medical-v1"``), a folder of images (see
-        :func:`enhance.datasets.load_folder`) or a dict with ``train`` (list of clean 2-D
-        float arrays in [0, 1]) and optionally ``validation`` (list of ``(name, array)``).
+        :func:`enhance.datasets.load_folder`), a recipe snapshot (``.npz`` of
+        :func:`enhance.datasets.save_recipe_snapshot`) or a dict with ``train`` (list of clean
+        2-D float arrays in [0, 1]) and optionally ``validation`` (list of ``(name, array)``).
     out_dir : str or Path
     resume : bool, optional
         Continue the run saved in ``out_dir/state`` (same configuration, ``steps`` may grow);
