@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from enhance.bench import runner
+from enhance.bench import cells, methods
 from enhance.bench.runner import run_benchmark
 from enhance.degrade import BENCHMARK_DEGRADATIONS, degrade
 from enhance.io import read_image
@@ -137,14 +137,14 @@ def test_cached_rerun_recomputes_nothing(tiny, monkeypatch):
     def fail(task):
         raise AssertionError(f"recomputed {task.reference.relpath} {task.method.name}")
 
-    monkeypatch.setattr(runner, "_run_cell", fail)
+    monkeypatch.setattr(cells, "_run_cell", fail)
     again = _run(data, out, write=False)
     assert again.computed == 0 and again.from_cache == N_CELLS
     assert _cell_scores(again) == before
 
     # only what is missing is computed: a new method, and a deleted cell
     calls = []
-    monkeypatch.setattr(runner, "_run_cell", lambda task: calls.append(task) or real_run_cell(task))
+    monkeypatch.setattr(cells, "_run_cell", lambda task: calls.append(task) or real_run_cell(task))
     next(iter((out / "cells").glob("*.json"))).unlink()
     more = _run(data, out, methods=METHODS + ",bilateral", write=False)  # bilateral: gaussian only
     assert more.computed == len(calls) == 2 + 1
@@ -153,7 +153,7 @@ def test_cached_rerun_recomputes_nothing(tiny, monkeypatch):
     assert {k: v for k, v in _cell_scores(more).items() if k[2] != "bilateral"} == before
 
 
-real_run_cell = runner._run_cell
+real_run_cell = cells._run_cell
 
 
 def test_workers_give_the_same_scores_as_serial(tiny):
@@ -178,7 +178,7 @@ def test_models_run_on_their_task_only_and_are_keyed_by_weights(tiny, monkeypatc
     data, out = tiny
     weights = out.parent / "weights"
     _fake_model_dir(weights, "despeckle", "speckle")
-    real_apply = runner.apply_method
+    real_apply = cells.apply_method
     seen = []
 
     def apply(method, noisy, degradation):
@@ -187,7 +187,7 @@ def test_models_run_on_their_task_only_and_are_keyed_by_weights(tiny, monkeypatc
             return noisy
         return real_apply(method, noisy, degradation)
 
-    monkeypatch.setattr(runner, "apply_method", apply)
+    monkeypatch.setattr(cells, "apply_method", apply)
     result = run_benchmark(data, out, degradations=DEGRADATIONS, methods="median,shipped",
                            weights_dir=weights, grid_images=0, write=False)
     assert [m.name for m in result.methods] == ["noisy", "median", "despeckle"]
@@ -222,10 +222,10 @@ def test_methods_are_told_what_the_spec_says(monkeypatch):
                         lambda image, method, **kw: calls.append((method, kw)) or image)
     noisy = np.full((16, 16), 0.05, np.float32)
     for name in ("gaussian50", "lowlight", "speckle"):
-        method = runner._classical_method(enhance.baselines.get_baseline("median"))
-        runner.apply_method(method, noisy, runner.resolve_degradations(name)[0])
+        method = methods._classical_method(enhance.baselines.get_baseline("median"))
+        cells.apply_method(method, noisy, methods.resolve_degradations(name)[0])
     assert calls == [("median", {"sigma": 50 / 255}), ("median", {"exposure": 0.1}), ("median", {})]
-    fast = [m.name for m in runner.resolve_methods("fast", weights_dir="/nonexistent")]
+    fast = [m.name for m in methods.resolve_methods("fast", weights_dir="/nonexistent")]
     assert "bm3d" not in fast and "vst_bm3d" in fast and "identity" not in fast
 
 
@@ -233,9 +233,9 @@ def test_references_are_grayscale_first_frame():
     from skimage.color import rgb2gray
 
     rgb = np.random.default_rng(0).random((2, 20, 20, 3)).astype(np.float32)
-    assert np.allclose(runner.to_grayscale(rgb[0]), rgb2gray(rgb[0]), atol=1e-6)
-    assert np.allclose(runner.to_grayscale(rgb, is_stack=True), rgb2gray(rgb[0]), atol=1e-6)
-    assert runner.to_grayscale(rgb[..., 0], is_stack=True).shape == (20, 20)
+    assert np.allclose(cells.to_grayscale(rgb[0]), rgb2gray(rgb[0]), atol=1e-6)
+    assert np.allclose(cells.to_grayscale(rgb, is_stack=True), rgb2gray(rgb[0]), atol=1e-6)
+    assert cells.to_grayscale(rgb[..., 0], is_stack=True).shape == (20, 20)
 
 
 def test_cli_bench(tiny):

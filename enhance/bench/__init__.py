@@ -11,8 +11,9 @@ cell), ``summary.md`` (per degradation: means with 95% intervals, paired differe
 classical method, speed) and a self-contained ``report.html`` (tables, plots, image grids).
 Finished cells are cached there, so a rerun computes only what is missing.
 
-Modules: :mod:`.runner` (methods, cells, cache, process pool), :mod:`.stats` (summary rows),
-:mod:`.report` (the files). Importing this package imports nothing heavy; Keras is imported only
+Modules: :mod:`.methods` (methods, degradations, seeds), :mod:`.cells` (references, one cell),
+:mod:`.cache` (the cell cache), :mod:`.runner` (the run, process pool), :mod:`.stats` (summary
+rows), :mod:`.report` (the files). Importing this package imports nothing heavy; Keras is imported only
 by a process that runs a model.
 """
 
@@ -33,13 +34,13 @@ __all__ = [
 
 _WHERE = {
     "run_benchmark": "runner",
-    "resolve_methods": "runner",
-    "resolve_degradations": "runner",
+    "resolve_methods": "methods",
+    "resolve_degradations": "methods",
     "BenchResult": "runner",
-    "Cell": "runner",
-    "Method": "runner",
-    "SLOW_BASELINES": "runner",
-    "DEFAULT_METHODS": "runner",
+    "Cell": "cells",
+    "Method": "methods",
+    "SLOW_BASELINES": "methods",
+    "DEFAULT_METHODS": "methods",
     "summarize": "stats",
     "write_report": "report",
 }

@@ -354,7 +354,7 @@ def grid_png(result, degradation, relpath):
     import numpy as np
     from matplotlib.figure import Figure
 
-    from .runner import load_reference, make_noisy, read_png16
+    from .cells import load_reference, make_noisy, read_png16
 
     ref = next(r for r in result.references if r.relpath == relpath)
     cells = {c.method: c for c in result.cells_for(degradation.name) if c.image == relpath}
