@@ -130,15 +130,21 @@ def _estimate_noise_2d(image: np.ndarray) -> float:
     h2, w2 = h - h % 2, w - w % 2
     if h2 < 2 or w2 < 2:
         raise ShapeMismatch(f"estimate_noise: image of shape {image.shape} is too small")
-    a = image[0:h2:2, 0:w2:2]
-    b = image[0:h2:2, 1:w2:2]
-    c = image[1:h2:2, 0:w2:2]
-    d = image[1:h2:2, 1:w2:2]
-    hh = (a - b - c + d) / 2.0  # orthonormal Haar diagonal detail: std sigma for white noise
-    blocks = np.stack([a, b, c, d])
-    unclipped = np.all((blocks > 0.0) & (blocks < 1.0), axis=0)
+    quarters = [image[i:h2:2, j:w2:2] for i in (0, 1) for j in (0, 1)]  # views a, b, c, d
+    # orthonormal Haar diagonal detail (a - b - c + d) / 2, std sigma for white noise; built in
+    # place in float64 (a quarter-size array at a time, for large images' memory)
+    hh = quarters[0].astype(np.float64)
+    np.subtract(hh, quarters[1], out=hh)
+    np.subtract(hh, quarters[2], out=hh)
+    np.add(hh, quarters[3], out=hh)
+    np.divide(hh, 2.0, out=hh)
+    unclipped = np.ones(hh.shape, bool)
+    for quarter in quarters:
+        unclipped &= quarter > 0.0
+        unclipped &= quarter < 1.0
     coeffs = hh[unclipped] if unclipped.sum() >= max(64, hh.size // 10) else hh.ravel()
-    return float(_median_abs(np.abs(coeffs)) / 0.6744897501960817)
+    del hh, unclipped
+    return float(_median_abs(np.abs(coeffs, out=coeffs)) / 0.6744897501960817)
 
 
 def _median_abs(values: np.ndarray) -> float:
@@ -152,14 +158,16 @@ def _median_abs(values: np.ndarray) -> float:
     median of the unquantised ``|d|`` to within the bin's resolution.
     """
     median = float(np.median(values))
-    positive = values[values > 1e-9]  # float sums of k / 255 leave ~1e-17 where 0 is meant
-    if positive.size == 0 or values.size < 16:
+    # float sums of k / 255 leave ~1e-17 where 0 is meant
+    step = float(np.min(values, where=values > 1e-9, initial=np.inf))
+    if not np.isfinite(step) or values.size < 16:
         return median
-    step = float(positive.min())
     ranks = values / step
     lattice = np.rint(ranks)
-    if not np.allclose(ranks, lattice, rtol=0, atol=1e-6) or lattice.max() > 1e6:
+    np.subtract(ranks, lattice, out=ranks)  # in place: large images' memory
+    if np.abs(ranks, out=ranks).max() > 1e-6 or lattice.max() > 1e6:
         return median
+    del ranks
     counts = np.bincount(lattice.astype(np.int64))
     cumulative = np.cumsum(counts) / values.size
     bin_ = int(np.searchsorted(cumulative, 0.5))

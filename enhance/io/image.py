@@ -138,15 +138,16 @@ def to_unit(raw, lo, hi, *, invert=False):
     raw = np.asarray(raw)
     small_int = raw.dtype.kind in "biu" and raw.dtype.itemsize <= 2
     work = np.float32 if small_int else np.float64
-    x = raw.astype(work)
     scale = float(hi) - float(lo)
     if scale == 0:
         return np.zeros(raw.shape, np.float32)
+    p = raw.astype(work)  # a fresh array: the steps below work in place (one image of memory)
     if invert:
-        p = (work(hi) - x) / work(scale)
+        np.subtract(work(hi), p, out=p)
     else:
-        p = (x - work(lo)) / work(scale)
-    p = np.nan_to_num(p, nan=0.0, posinf=1.0, neginf=0.0)
+        np.subtract(p, work(lo), out=p)
+    np.divide(p, work(scale), out=p)
+    np.nan_to_num(p, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
     return np.clip(p, 0.0, 1.0, out=p).astype(np.float32, copy=False)
 
 
@@ -170,10 +171,14 @@ def to_raw(pixels, dtype, lo, hi, *, invert=False):
         Integer dtypes are rounded half to even and clipped to the dtype's range.
     """
     dtype = np.dtype(dtype)
-    p = np.nan_to_num(np.asarray(pixels, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(p, 0.0, 1.0, out=p)
-    scale = float(hi) - float(lo)
-    raw = float(hi) - p * scale if invert else float(lo) + p * scale
+    raw = np.array(pixels, dtype=np.float64)  # a copy: the steps below work in place
+    np.nan_to_num(raw, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(raw, 0.0, 1.0, out=raw)
+    np.multiply(raw, float(hi) - float(lo), out=raw)
+    if invert:
+        np.subtract(float(hi), raw, out=raw)
+    else:
+        np.add(raw, float(lo), out=raw)
     if dtype.kind == "b":
         return np.rint(raw) >= 1
     if dtype.kind in "iu":
