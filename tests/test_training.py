@@ -12,7 +12,8 @@ from enhance.degrade import degrade  # noqa: E402
 from enhance.errors import EnhanceError  # noqa: E402
 from enhance.modeldir import load_model_dir  # noqa: E402
 from enhance.tasks import TASKS, make_training_pair, prepare_input, sample_params  # noqa: E402
-from enhance.training import TrainConfig, _training_batch, train  # noqa: E402
+from enhance.training import TrainConfig, train  # noqa: E402
+from enhance.training.data import _training_batch  # noqa: E402
 
 
 def _smooth_images(count, size, seed=0):

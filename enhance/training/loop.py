@@ -1,0 +1,214 @@
+"""The training loop: :func:`train` sets a run up (or resumes it), steps, validates and checkpoints.
+
+Keras is imported when :func:`train` runs, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..tasks import context_margin
+from .config import TrainResult
+from .data import _training_batch, resolve_data
+from .networks import _build_trainer, _current_lr
+from .records import (
+    _append_history,
+    _card,
+    _check_resumable,
+    _history_columns,
+    _load_state,
+    _read_history,
+    _save_state,
+    _task_params,
+    _write_history,
+)
+from .validation import _validation_items, evaluate
+
+
+def _progress_reporter(progress, total, start):
+    if progress is False:
+        return lambda step, logs: None, lambda: None
+    if callable(progress):
+        return lambda step, logs: progress(step, total, logs), lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+    def report(step, logs):
+        bar.update(1)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4g}")
+
+    return report, bar.close
+
+
+def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
+    """Train a network and write its best model directory under ``out_dir``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    data : str, Path or dict, optional
+        A recipe name (``"medical-v1"``), a folder of images (see
+        :func:`enhance.datasets.load_folder`), a recipe snapshot (``.npz`` of
+        :func:`enhance.datasets.save_recipe_snapshot`) or a dict with ``train`` (list of clean
+        2-D float arrays in [0, 1]) and optionally ``validation`` (list of ``(name, array)``).
+    out_dir : str or Path
+    resume : bool, optional
+        Continue the run saved in ``out_dir/state`` (same configuration, ``steps`` may grow);
+        False starts over, discarding that run.
+    progress : callable, False or None, optional
+        ``progress(step, total, logs)`` after each step; None shows a tqdm bar; False: silent.
+
+    Returns
+    -------
+    TrainResult
+    """
+    import keras
+
+    from ..datasets import PatchSampler
+    from ..modeldir import make_config, save_model_dir, write_card
+    from .. import backend_specific
+
+    session_start = time.perf_counter()
+    config.check()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_dir, model_dir, history_path = (
+        out_dir / "state",
+        out_dir / "model",
+        out_dir / "history.csv",
+    )
+    interrupted_swap = state_dir.with_name(state_dir.name + ".old")
+    if resume and not state_dir.exists() and (interrupted_swap / "state.json").is_file():
+        os.replace(interrupted_swap, state_dir)  # killed while replacing the checkpoint
+    if not resume:
+        for stale in (state_dir, model_dir):
+            shutil.rmtree(stale, ignore_errors=True)
+        history_path.unlink(missing_ok=True)
+    dataset = resolve_data(data)
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        backend_specific.enable_determinism()
+    trainer, network, parts = _build_trainer(config)
+    rng = np.random.default_rng(config.seed)
+    network_config = make_config(
+        config.arch,
+        config.task,
+        arch_params=config.arch_params,
+        task_params=_task_params(config),
+    )
+    columns = _history_columns(config)
+
+    step, best_psnr, wall_before, best_info = 0, None, 0.0, {}
+    if resume and (state_dir / "state.json").is_file():
+        with open(state_dir / "state.json", encoding="utf-8") as stream:
+            _check_resumable(json.load(stream)["config"], config)
+        saved = _load_state(state_dir, trainer, parts, rng)
+        step, best_psnr = saved["step"], saved.get("best_psnr")
+        wall_before, best_info = saved.get("wall_s", 0.0), saved.get("best", {})
+    history = _read_history(history_path, step)
+    _write_history(history_path, columns, history)
+
+    preset, items = (None, [])
+    if not config.noisy_data and dataset.get("validation"):
+        preset, items = _validation_items(dataset["validation"], config.task)
+    sampler = PatchSampler(
+        dataset["train"],
+        config.patch + 2 * (0 if config.noisy_data else context_margin(config.task)),
+        rng,
+        augment=config.augment,
+    )
+    report, close = _progress_reporter(progress, config.steps, step)
+
+    def validation_entry(scores):
+        return {
+            "degradation": preset,
+            "seed_rule": "numpy.random.default_rng(1000 * d + i): d = index of the degradation in "
+            "enhance.degrade.BENCHMARK_DEGRADATIONS, i = index of the validation image",
+            "images": [name for name, _, _ in items],
+            "results": {"model": scores} if scores else {},
+        }
+
+    def checkpoint(final):
+        nonlocal best_psnr, best_info
+        wall = wall_before + time.perf_counter() - session_start
+        scores = None
+        if items:
+            scores = evaluate(
+                network,
+                items,
+                config.task,
+                network_config["receptive_field"],
+                network_config["size_factor"],
+            )
+        improved = scores is None or best_psnr is None or scores["psnr"] > best_psnr
+        if improved:
+            best_psnr = scores["psnr"] if scores else None
+            best_info = {"best_step": step, "validation": validation_entry(scores)}
+        if improved or final:
+            card = _card(
+                config,
+                dataset,
+                data,
+                out_dir,
+                network_config,
+                best_info["validation"],
+                {"best_step": best_info["best_step"], "steps_done": step, "wall_time_s": round(wall, 1)},
+            )
+            if improved:
+                save_model_dir(model_dir, network, network_config, card)
+            else:
+                write_card(model_dir, card)
+        _save_state(
+            state_dir,
+            trainer,
+            parts,
+            rng,
+            step,
+            {"config": config.to_dict(), "best_psnr": best_psnr, "best": best_info, "wall_s": wall},
+        )
+        return scores, wall
+
+    sums, count = {}, 0
+    try:
+        if step >= config.steps and not (model_dir / "card.json").is_file():
+            checkpoint(final=True)
+        while step < config.steps:
+            x, y = _training_batch(sampler, rng, config)
+            logs = trainer.train_on_batch(x, y, return_dict=True)
+            step += 1
+            count += 1
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            report(step, logs)
+            validate = step % config.val_every == 0 or step == config.steps
+            if validate or step % config.log_every == 0:
+                row = {
+                    "step": step,
+                    **{k: v / count for k, v in sums.items()},
+                    "lr": _current_lr(trainer),
+                }
+                sums, count = {}, 0
+                if validate:
+                    scores, wall = checkpoint(final=step == config.steps)
+                    row.update(
+                        val_psnr=scores and scores["psnr"], val_ssim=scores and scores["ssim"]
+                    )
+                row["wall_s"] = round(wall_before + time.perf_counter() - session_start, 2)
+                row = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+                history.append(row)
+                _append_history(history_path, columns, row)
+    finally:
+        close()
+    wall = wall_before + time.perf_counter() - session_start
+    with open(state_dir / "state.json", encoding="utf-8") as stream:
+        wall = json.load(stream).get("wall_s", wall)
+    return TrainResult(model_dir, _read_history(history_path, step), best_psnr, step, wall)

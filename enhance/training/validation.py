@@ -1,0 +1,71 @@
+"""Validation: degrade the validation images once, and score a network on them.
+
+Validation degrades each whole validation image once, with the task's spec preset and the spec's
+seed rule (``default_rng(1000 d + i)``, ``d`` the preset's index in
+:data:`enhance.degrade.BENCHMARK_DEGRADATIONS`, ``i`` the image's index), and scores the model
+with PSNR and SSIM (``data_range=1``; SSIM with a Gaussian window, sigma 1.5, population
+covariance, as the spec says).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tasks import make_training_pair
+
+
+def _validation_items(validation, task):
+    """Degrade each validation image once, with the spec preset and the spec's seed rule."""
+    from ..degrade import BENCHMARK_DEGRADATIONS, benchmark_seed
+    from ..tasks import VALIDATION_DEGRADATION, validation_params
+
+    preset = VALIDATION_DEGRADATION[task]
+    index = BENCHMARK_DEGRADATIONS.index(preset)
+    items = []
+    for number, (name, clean) in enumerate(validation):
+        rng = np.random.default_rng(benchmark_seed(index, number))
+        model_input, target = make_training_pair(clean, rng, task, params=validation_params(task))
+        items.append((name, model_input, target))
+    return preset, items
+
+
+def evaluate(network, items, task, receptive_field, size_factor):
+    """PSNR and SSIM of ``network`` on ``(name, model_input, clean)`` items.
+
+    Returns
+    -------
+    dict
+        ``psnr`` and ``ssim`` (means) and ``per_image`` ``{name: {"psnr", "ssim"}}``.
+    """
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from ..predict import run_network
+    from ..tasks import finish_output
+    from ..tiling import margin_for
+
+    margin = margin_for(receptive_field, size_factor)
+    per_image = {}
+    for name, model_input, clean in items:
+        output = run_network(
+            network, [model_input[..., None]], margin=margin, size_factor=size_factor, batch_size=1
+        )[0][..., 0]
+        restored = finish_output(output, task).astype(np.float64)
+        clean = np.asarray(clean, dtype=np.float64)
+        per_image[name] = {
+            "psnr": float(peak_signal_noise_ratio(clean, restored, data_range=1.0)),
+            "ssim": float(
+                structural_similarity(
+                    clean,
+                    restored,
+                    data_range=1.0,
+                    gaussian_weights=True,
+                    sigma=1.5,
+                    use_sample_covariance=False,
+                )
+            ),
+        }
+    return {
+        "psnr": float(np.mean([v["psnr"] for v in per_image.values()])),
+        "ssim": float(np.mean([v["ssim"] for v in per_image.values()])),
+        "per_image": per_image,
+    }
