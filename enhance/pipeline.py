@@ -52,11 +52,18 @@ def _megapixels(pixels, *, is_stack):
     return frames * height * width / 1e6
 
 
+#: The manifest's noise estimates look at the central region of at most this many pixels a side
+#: (the whole frame when smaller): a bounded cost in time and memory for very large images.
+NOISE_REGION = 4096
+
+
 def _noise(pixels, *, is_stack):
     from .metrics import estimate_noise
 
     frame = pixels[len(pixels) // 2] if is_stack else pixels
-    return round(float(estimate_noise(frame)), 6)
+    top, left = (max(0, (n - NOISE_REGION) // 2) for n in frame.shape[:2])
+    region = frame[top : top + NOISE_REGION, left : left + NOISE_REGION]
+    return round(float(estimate_noise(region)), 6)
 
 
 def enhance_folder(
@@ -83,7 +90,8 @@ def enhance_folder(
     out_dir : str or Path
         The output folder; not inside ``source``. Gets ``manifest.jsonl``: per file the input,
         output, model and its weights' sha256, size, seconds, status, error, and a reference-free
-        noise estimate before and after.
+        noise estimate before and after (:func:`enhance.metrics.estimate_noise` of the central
+        :data:`NOISE_REGION` square of larger frames).
     model : str or Path, optional, keyword-only
         A model directory or the name of a shipped model; default: the shipped default of
         ``task`` (see :data:`enhance.shipped.DEFAULT_MODELS`).

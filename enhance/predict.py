@@ -209,4 +209,4 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
     restored = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
     if image.ndim == 2:
         restored = restored[..., 0]
-    return finish_output(restored, model.task)
+    return finish_output(restored, model.task, copy=False)  # our own array: clip in place

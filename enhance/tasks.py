@@ -182,10 +182,14 @@ def prepare_input(noisy, task, *, exposure=None):
     return (noisy / exposure).astype(np.float32)
 
 
-def finish_output(prediction, task):
-    """Turn the model's output into the restored image: float32 clipped to [0, 1]."""
+def finish_output(prediction, task, *, copy=True):
+    """Turn the model's output into the restored image: float32 clipped to [0, 1].
+
+    With ``copy=False`` a float32 ``prediction`` is clipped in place (and returned).
+    """
     check_task(task)
-    return np.clip(np.asarray(prediction, dtype=np.float32), 0.0, 1.0)
+    prediction = np.asarray(prediction, dtype=np.float32)
+    return np.clip(prediction, 0.0, 1.0, out=None if copy else prediction)
 
 
 def describe(task):

@@ -467,3 +467,21 @@ def test_cross_format_write_uses_target_defaults(tmp_path):
     np.testing.assert_allclose(read_image(png).pixels, ct.pixels, atol=1 / 65535)
     u8 = write_image(tmp_path / "ct8.tif", ct, dtype="uint8")
     assert tifffile.imread(u8).dtype == np.uint8
+
+
+def test_large_arrays_convert_in_strips_to_the_same_values(monkeypatch):
+    from enhance.io import image as image_module
+
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 65535, (37, 23, 3), dtype=np.uint16)
+    whole_unit = image_module.to_unit(raw, 10.0, 60000.0, invert=True)
+    whole_raw = image_module.to_raw(whole_unit, np.uint16, 10.0, 60000.0, invert=True)
+    monkeypatch.setattr(image_module, "CONVERT_STRIP_ELEMENTS", 100)  # strips of one row
+    strips_unit = image_module.to_unit(raw, 10.0, 60000.0, invert=True)
+    np.testing.assert_array_equal(strips_unit, whole_unit)
+    assert strips_unit.dtype == np.float32
+    strips_raw = image_module.to_raw(strips_unit, np.uint16, 10.0, 60000.0, invert=True)
+    np.testing.assert_array_equal(strips_raw, whole_raw)
+    assert strips_raw.dtype == np.uint16
+    np.testing.assert_array_equal(image_module.to_raw(strips_unit > 0.5, bool, 0, 1),
+                                  strips_unit > 0.5)

@@ -183,3 +183,26 @@ def test_cli_self_ensemble_writes_the_ensembled_restoration(real_folder, tiny_mo
                                   image.meta.to_raw(expected))
     record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[-1])
     assert record["self_ensemble"] is True
+
+
+def test_manifest_noise_of_a_large_frame_is_that_of_its_central_region(tiny_model_dir, tmp_path,
+                                                                       monkeypatch):
+    import cv2
+
+    from enhance import pipeline
+    from enhance.io import read_image
+    from enhance.metrics import estimate_noise
+
+    rng = np.random.default_rng(0)
+    sigma = np.full((128, 128), 0.01)
+    sigma[44:84, 44:84] = 0.05  # noisier centre
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "f.png"),
+                np.round(np.clip(0.5 + sigma * rng.standard_normal(sigma.shape), 0, 1) * 65535)
+                .astype(np.uint16))
+    monkeypatch.setattr(pipeline, "NOISE_REGION", 40)
+    pipeline.enhance_folder(tmp_path / "in" / "f.png", tmp_path / "o", model=tiny_model_dir)
+    record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[-1])
+    pixels = read_image(tmp_path / "in" / "f.png").pixels
+    assert record["noise_before"] == round(float(estimate_noise(pixels[44:84, 44:84])), 6)
+    assert record["noise_before"] > 0.04 > 0.02 > estimate_noise(pixels)

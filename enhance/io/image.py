@@ -118,6 +118,22 @@ def value_range(raw, *, bits=None, signed=None, own=False):
     return float(finite.min()), float(finite.max())
 
 
+#: to_unit / to_raw convert arrays with more elements than this in strips along the first axis
+#: (the maps are elementwise, so the values are the same), bounding their scratch memory.
+CONVERT_STRIP_ELEMENTS = 1 << 22
+
+
+def _in_strips(convert, array, out_dtype):
+    """``convert(array)``, computed strip by strip along the first axis for large arrays."""
+    if array.size <= CONVERT_STRIP_ELEMENTS or array.ndim == 0 or array.shape[0] < 2:
+        return convert(array)
+    out = np.empty(array.shape, out_dtype)
+    rows = max(1, CONVERT_STRIP_ELEMENTS // max(1, array.size // array.shape[0]))
+    for start in range(0, array.shape[0], rows):
+        out[start : start + rows] = convert(array[start : start + rows])
+    return out
+
+
 def to_unit(raw, lo, hi, *, invert=False):
     """Map stored values to float32 pixels in [0, 1] (``(raw - lo) / (hi - lo)``).
 
@@ -136,11 +152,15 @@ def to_unit(raw, lo, hi, *, invert=False):
         Same shape as `raw`; NaN becomes 0; a constant range (``lo == hi``) gives zeros.
     """
     raw = np.asarray(raw)
+    if float(hi) - float(lo) == 0:
+        return np.zeros(raw.shape, np.float32)
+    return _in_strips(lambda strip: _to_unit(strip, lo, hi, invert), raw, np.float32)
+
+
+def _to_unit(raw, lo, hi, invert):
     small_int = raw.dtype.kind in "biu" and raw.dtype.itemsize <= 2
     work = np.float32 if small_int else np.float64
     scale = float(hi) - float(lo)
-    if scale == 0:
-        return np.zeros(raw.shape, np.float32)
     p = raw.astype(work)  # a fresh array: the steps below work in place (one image of memory)
     if invert:
         np.subtract(work(hi), p, out=p)
@@ -171,6 +191,12 @@ def to_raw(pixels, dtype, lo, hi, *, invert=False):
         Integer dtypes are rounded half to even and clipped to the dtype's range.
     """
     dtype = np.dtype(dtype)
+    pixels = np.asarray(pixels)
+    out_dtype = bool if dtype.kind == "b" else dtype
+    return _in_strips(lambda strip: _to_raw(strip, dtype, lo, hi, invert), pixels, out_dtype)
+
+
+def _to_raw(pixels, dtype, lo, hi, invert):
     raw = np.array(pixels, dtype=np.float64)  # a copy: the steps below work in place
     np.nan_to_num(raw, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
     np.clip(raw, 0.0, 1.0, out=raw)
