@@ -16,15 +16,15 @@ for family in ${families[*]}; do
   case $family in
     dncnn)
       run dncnn-gaussian --arch dncnn --task gaussian --steps 3600 --seed 1 --val-every 300
-      run dncnn-lowlight --arch dncnn --task lowlight --steps 700 --seed 1 --val-every 100
+      run dncnn-lowlight --arch dncnn --task lowlight --steps 3000 --seed 1
       run dncnn-speckle  --arch dncnn --task speckle  --steps 700 --seed 1 --val-every 100 ;;
     dae)
-      run dae-gaussian --arch dae --task gaussian --steps 150 --seed 1 --val-every 100
+      run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 2000 --seed 1
       run dae-lowlight --arch dae --task lowlight --steps 150 --seed 1 --val-every 100
       run dae-speckle  --arch dae --task speckle --steps 150 --seed 1 --val-every 100 ;;
     gan)
       small='{"width": 16, "levels": 3}'  # a 2.9 MB generator
-      run gan-gaussian --arch gan --task gaussian --arch-params "$small" --lr 5e-4 --steps 800 --seed 1 --val-every 200
+      run gan-gaussian --arch gan --task gaussian --arch-params "$small" --lr 5e-4 --steps 2400 --seed 1 --val-every 300
       run gan-lowlight --arch gan --task lowlight --arch-params "$small" --lr 5e-4 --steps 800 --seed 1 --val-every 200
       run gan-speckle  --arch gan --task speckle  --arch-params "$small" --lr 5e-4 --steps 1500 --seed 1 --val-every 250 ;;
     *) echo "unknown family $family" >&2; exit 2 ;;
