@@ -19,7 +19,7 @@ for family in ${families[*]}; do
       run dncnn-lowlight --arch dncnn --task lowlight --steps 3000 --seed 1
       run dncnn-speckle  --arch dncnn --task speckle  --steps 700 --seed 1 --val-every 100 ;;
     dae)
-      run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 2000 --seed 1
+      run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 3000 --seed 1
       run dae-lowlight --arch dae --task lowlight --steps 150 --seed 1 --val-every 100
       run dae-speckle  --arch dae --task speckle --steps 150 --seed 1 --val-every 100 ;;
     gan)
