@@ -13,7 +13,7 @@ from enhance.errors import EnhanceError  # noqa: E402
 from enhance.modeldir import load_model_dir  # noqa: E402
 from enhance.tasks import TASKS, make_training_pair, prepare_input, sample_params  # noqa: E402
 from enhance.training import TrainConfig, train  # noqa: E402
-from enhance.training.data import _training_batch  # noqa: E402
+from enhance.training.data import RELATIVE_MSE_FLOOR, _training_batch, relative_mse_weights  # noqa: E402
 
 
 def _smooth_images(count, size, seed=0):
@@ -156,6 +156,33 @@ def test_invalid_configurations_raise():
         tiny_config(mode="noise2void", arch="gan", arch_params={}).check()
     with pytest.raises(EnhanceError):
         tiny_config(task="deblur").check()
+
+
+def test_relative_mse_weights_equalise_noise_levels():
+    clean = np.full((3, 8, 8, 1), 0.5, np.float32)
+    noise = np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32)
+    sigmas = np.array([10, 20, 40]) / 255
+    noisy = clean + sigmas[:, None, None, None] * noise
+    weights = relative_mse_weights(noisy, clean)
+    assert weights.shape == (3, 1, 1)
+    assert np.isclose(weights.mean(), 1.0)
+    assert weights[0] > weights[1] > weights[2]
+    power = np.mean((noisy - clean) ** 2, axis=(1, 2, 3)) + RELATIVE_MSE_FLOOR
+    assert np.allclose(weights.ravel() * power, (weights.ravel() * power)[0], rtol=1e-5)
+    # a noise-free patch weighs as if its noise power were the floor, not infinitely
+    capped = relative_mse_weights(np.concatenate([clean[:1], noisy[2:]]), clean[:2]).ravel()
+    assert np.isfinite(capped).all()
+    assert np.isclose(capped[0] / capped[1], power[2] / RELATIVE_MSE_FLOOR, rtol=1e-5)
+
+
+def test_relative_mse_trains_and_is_refused_where_it_has_no_meaning(tmp_path):
+    result = train(tiny_config(loss="relative_mse", steps=10), data=DATA, out_dir=tmp_path / "run")
+    assert np.isfinite(float(result.history[-1]["loss"]))
+    assert "--loss relative_mse" in load_model_dir(tmp_path / "run" / "model").card["command"]
+    with pytest.raises(EnhanceError, match="relative_mse"):
+        tiny_config(arch="gan", arch_params={}, loss="relative_mse").check()
+    with pytest.raises(EnhanceError, match="relative_mse"):
+        tiny_config(mode="noise2void", loss="relative_mse").check()
 
 
 def test_command_lists_non_default_settings():

@@ -19,7 +19,7 @@ from ..tasks import check_task
 
 MODES = ("supervised", "noise2void")
 SCHEDULES = ("cosine", "step", "constant")
-LOSSES = ("mse", "l1")
+LOSSES = ("mse", "l1", "relative_mse")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -49,7 +49,11 @@ class TrainConfig:
         ``cosine`` (to 1% of ``lr`` at the last step), ``step`` (x0.1 at 50% and 75%) or
         ``constant``.
     loss : str
-        ``mse`` or ``l1`` for supervised ``dncnn``/``dae`` (the GAN uses L1 + adversarial).
+        ``mse`` or ``l1`` for supervised ``dncnn``/``dae`` (the GAN uses L1 + adversarial);
+        ``relative_mse``: each patch's squared error divided by its input's (its noise power,
+        floored at ``(5/255)^2``), so that every noise level of a blind range counts alike in
+        PSNR terms -- plain MSE is dominated by the noisiest patches and leaves the low-noise end
+        of the range under-trained (see :func:`enhance.training.data.relative_mse_weights`).
     gan_l1_weight : float
         Weight of the L1 term of the GAN generator loss.
     seed : int
@@ -135,6 +139,8 @@ class TrainConfig:
         factor = registry.size_factor({"arch": self.arch, "arch_params": self.arch_params})
         if self.patch < factor or self.patch % factor:
             raise EnhanceError(f"patch {self.patch} must be a multiple of {factor} for {self.arch}")
+        if self.loss != "mse" and (self.arch == "gan" or self.mode == "noise2void"):
+            raise EnhanceError(f"loss {self.loss!r} is for supervised dncnn/dae training")
         if self.mode == "noise2void" and self.arch == "gan":
             raise EnhanceError("noise2void trains dncnn or dae, not the gan")
         if self.arch == "gan" and self.precision.startswith("mixed"):

@@ -41,6 +41,27 @@ def resolve_data(data):
     )
 
 
+#: Floor of the per-patch noise power in :func:`relative_mse_weights` ((5/255)^2): noise-free
+#: patches (sigma 0, black background at low light) would otherwise take all the weight.
+RELATIVE_MSE_FLOOR = (5.0 / 255.0) ** 2
+
+
+def relative_mse_weights(inputs, targets, *, floor=RELATIVE_MSE_FLOOR):
+    """Per-patch weights ``1 / (mean((input - target)^2) + floor)``, scaled to mean 1.
+
+    Shaped ``(batch, 1, ..., 1)`` to broadcast over Keras's per-pixel MSE (channels reduced).
+
+    With these as ``sample_weight`` the MSE loss becomes the mean of each patch's error relative
+    to its noise power (the ``relative_mse`` loss): a patch at sigma 10/255 counts as much as one
+    at 50/255 when both are restored by the same number of dB.
+    """
+    x = np.asarray(inputs, np.float64).reshape(len(inputs), -1)
+    y = np.asarray(targets, np.float64).reshape(len(targets), -1)
+    weights = 1.0 / (np.mean((x - y) ** 2, axis=1) + floor)
+    weights = (weights / weights.mean()).astype(np.float32)
+    return weights.reshape((len(weights),) + (1,) * max(np.ndim(inputs) - 2, 0))
+
+
 def _training_batch(sampler, rng, config):
     margin = 0 if config.noisy_data else context_margin(config.task)
     inputs, targets = [], []

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tasks import context_margin
 from .config import TrainResult
-from .data import _training_batch, resolve_data
+from .data import _training_batch, relative_mse_weights, resolve_data
 from .networks import _build_trainer, _current_lr
 from .records import (
     _append_history,
@@ -183,7 +183,8 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
             checkpoint(final=True)
         while step < config.steps:
             x, y = _training_batch(sampler, rng, config)
-            logs = trainer.train_on_batch(x, y, return_dict=True)
+            weights = relative_mse_weights(x, y) if config.loss == "relative_mse" else None
+            logs = trainer.train_on_batch(x, y, sample_weight=weights, return_dict=True)
             step += 1
             count += 1
             for key, value in logs.items():

@@ -78,7 +78,7 @@ def _build_trainer(config):
     else:
         loss = (
             keras.losses.MeanSquaredError()
-            if config.loss == "mse"
+            if config.loss in ("mse", "relative_mse")
             else keras.losses.MeanAbsoluteError()
         )
     network.compile(
