@@ -29,3 +29,28 @@ def test_gpu_training_plan_is_valid_and_its_device_command_fits(gpu_train):
         assert f"--task {fields['task']}" in config.command(f"runs/{name}")
         smoke = gpu_train._config(fields, steps=10, **gpu_train.SMOKE)
         smoke.check()
+
+
+@pytest.fixture
+def reproduce_shipped(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = importlib.import_module("reproduce_shipped")
+    yield module
+    sys.modules.pop("reproduce_shipped", None)
+
+
+def test_every_shipped_denoiser_command_can_be_rerun_into_another_folder(reproduce_shipped):
+    import json
+
+    from enhance.shipped import read_model_info, shipped_model_dirs
+
+    denoisers = [p for p in shipped_model_dirs() if read_model_info(p)["task"] in ("gaussian", "lowlight", "speckle")]
+    assert len(denoisers) == 9
+    for path in denoisers:
+        card = json.loads((path / "card.json").read_text())
+        args = reproduce_shipped.retrain_command(card["command"], "/elsewhere/x")
+        assert args[args.index("--out") + 1] == "/elsewhere/x"
+        assert args[3:5] == ["train", "--arch"] and args[-1] == "-q"
+        assert f"--out runs/{path.name}" in card["command"]  # train_all.sh's layout
+    with pytest.raises(SystemExit):
+        reproduce_shipped.retrain_command("enhance synth train DATA --out x", "/y")
