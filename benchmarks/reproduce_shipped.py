@@ -13,6 +13,7 @@ if any model differs.
 import argparse
 import csv
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -60,7 +61,8 @@ def main():
             command = retrain_command(card["command"], f"{tmp}/{name}")
             print(f"{name}: {card['command']}", flush=True)
             start = time.perf_counter()
-            subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
             seconds = time.perf_counter() - start
             new_psnr = best_validation_psnr(f"{tmp}/{name}/history.csv")
             new_sha = file_sha256(f"{tmp}/{name}/model/model.weights.h5")
