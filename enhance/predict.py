@@ -21,12 +21,14 @@ __all__ = [
 ]
 
 #: Images with more pixels than this are tiled even when no tile size is given.
-AUTO_TILE_PIXELS = 1024 * 1024
+AUTO_TILE_PIXELS = 512 * 512
 #: Core size of a tile when tiling is automatic.
-DEFAULT_TILE = 512
+DEFAULT_TILE = 384
 #: At most this many window pixels go through the network in one call (``batch_size`` is lowered
-#: for large tiles), so activation memory stays bounded whatever the tile size.
-MAX_BATCH_PIXELS = 1024 * 1024
+#: for large tiles), so activation memory stays bounded whatever the tile size. Measured with the
+#: shipped 2-level U-Net (dae-gaussian) on a 2048^2 image, CPU, TensorFlow: peak RSS 2554 MB at
+#: 1 MP per call with 512 tiles, 1384 MB at this setting with 384 tiles, same speed (0.10 MP/s).
+MAX_BATCH_PIXELS = 512 * 512
 
 #: The out-of-memory back-off never goes below this core size.
 MIN_TILE = 32
