@@ -27,7 +27,7 @@ def test_gpu_training_plan_is_valid_and_its_device_command_fits(gpu_train):
         assert isinstance(config, TrainConfig)
         config.check()
         assert f"--task {fields['task']}" in config.command(f"runs/{name}")
-        smoke = gpu_train._config(fields, steps=10, **gpu_train.SMOKE)
+        smoke = gpu_train._config(gpu_train.smoke_fields(fields), steps=10)
         smoke.check()
 
 
