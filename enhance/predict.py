@@ -23,12 +23,13 @@ __all__ = [
 #: Images with more pixels than this are tiled even when no tile size is given.
 AUTO_TILE_PIXELS = 512 * 512
 #: Core size of a tile when tiling is automatic.
-DEFAULT_TILE = 384
+DEFAULT_TILE = 256
 #: At most this many window pixels go through the network in one call (``batch_size`` is lowered
 #: for large tiles), so activation memory stays bounded whatever the tile size. Measured with the
 #: shipped 2-level U-Net (dae-gaussian) on a 2048^2 image, CPU, TensorFlow: peak RSS 2554 MB at
-#: 1 MP per call with 512 tiles, 1384 MB at this setting with 384 tiles, same speed (0.10 MP/s).
-MAX_BATCH_PIXELS = 512 * 512
+#: 1 MP per call with 512 tiles, 1384 MB at 512^2 per call with 384 tiles, 1094 MB at this
+#: setting with 256 tiles, all at the same speed (0.10-0.12 MP/s).
+MAX_BATCH_PIXELS = 128 * 1024
 
 #: The out-of-memory back-off never goes below this core size.
 MIN_TILE = 32
