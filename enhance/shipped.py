@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import ModelError
 
 #: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation).
-DEFAULT_MODELS = {"gaussian": "dae-gaussian", "lowlight": "dae-lowlight", "speckle": "gan-speckle"}
+DEFAULT_MODELS = {"gaussian": "dae-gaussian", "lowlight": "dae-lowlight", "speckle": "dae-speckle"}
 DEFAULT_TASK = "gaussian"
 
 

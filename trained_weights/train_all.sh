@@ -21,7 +21,7 @@ for family in ${families[*]}; do
     dae)
       run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 3000 --seed 1
       run dae-lowlight --arch dae --task lowlight --arch-params '{"residual": true}' --loss relative_mse --steps 4000 --seed 1
-      run dae-speckle  --arch dae --task speckle --steps 150 --seed 1 --val-every 100 ;;
+      run dae-speckle  --arch dae --task speckle --arch-params '{"residual": true}' --steps 3000 --seed 1 ;;
     gan)
       small='{"width": 16, "levels": 3}'  # a 2.9 MB generator
       run gan-gaussian --arch gan --task gaussian --arch-params "$small" --lr 5e-4 --steps 2400 --seed 1 --val-every 300
