@@ -1,7 +1,6 @@
 """The benchmark scripts' fixed plans are valid (they run on machines the tests never see)."""
 
-import importlib
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,12 +8,18 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+def _import_script(name, monkeypatch):
+    """Load ``benchmarks/NAME.py`` as a module without registering it in ``sys.modules``."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import _common
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def gpu_train(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    module = importlib.import_module("gpu_train")
-    yield module
-    sys.modules.pop("gpu_train", None)
+    return _import_script("gpu_train", monkeypatch)
 
 
 def test_gpu_training_plan_is_valid_and_its_device_command_fits(gpu_train):
@@ -33,10 +38,7 @@ def test_gpu_training_plan_is_valid_and_its_device_command_fits(gpu_train):
 
 @pytest.fixture
 def reproduce_shipped(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    module = importlib.import_module("reproduce_shipped")
-    yield module
-    sys.modules.pop("reproduce_shipped", None)
+    return _import_script("reproduce_shipped", monkeypatch)
 
 
 def test_every_shipped_denoiser_command_can_be_rerun_into_another_folder(reproduce_shipped):
