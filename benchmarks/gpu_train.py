@@ -95,7 +95,7 @@ def _config(fields, **changes):
     return TrainConfig(**{**COMMON, **fields, **changes})
 
 
-def _steps_per_second(fields, probe_steps, smoke):
+def _steps_per_second(fields, probe_steps):
     """Steps per second of a job after its compilation (the first logged rows are dropped)."""
     import tempfile
 
@@ -103,7 +103,6 @@ def _steps_per_second(fields, probe_steps, smoke):
 
     probe_steps = max(probe_steps, 3 * COMMON["log_every"])  # rows 1 (compiling) and 2, 3, ...
     with tempfile.TemporaryDirectory() as scratch:
-        fields = smoke_fields(fields) if smoke else fields
         result = train(_config(fields, steps=probe_steps, val_every=10**9), data=str(SNAPSHOT),
                        out_dir=Path(scratch) / "probe", progress=False)
     rows = [r for r in result.history if r.get("wall_s") not in (None, "")]
@@ -119,15 +118,15 @@ def train_jobs(budget_s, out, probe_steps, smoke=False):
     print(f"keras {keras.__version__}, backend {keras.config.backend()}", flush=True)
     plans = []
     for name, share, fields in JOBS:
-        speed = _steps_per_second(fields, probe_steps, smoke)
+        fields = smoke_fields(fields) if smoke else fields
+        speed = _steps_per_second(fields, probe_steps)
         steps = max(100, int(share * budget_s * speed * 0.85) // 100 * 100)
         plans.append((name, fields, steps))
         print(f"{name}: {speed:.1f} steps/s after compilation -> {steps} steps", flush=True)
     summary = {}
     for name, fields, steps in plans:
         start = time.perf_counter()
-        config = _config(smoke_fields(fields) if smoke else fields, steps=steps,
-                         val_every=max(100, steps // 8 // 100 * 100))
+        config = _config(fields, steps=steps, val_every=max(100, steps // 8 // 100 * 100))
         result = train(config, data=str(SNAPSHOT), out_dir=Path("runs") / name, resume=False,
                        progress=False)
         summary[name] = {"steps": steps, "best_val_psnr": result.best_psnr,

@@ -49,11 +49,10 @@ RELATIVE_MSE_FLOOR = (5.0 / 255.0) ** 2
 def relative_mse_weights(inputs, targets, *, floor=RELATIVE_MSE_FLOOR):
     """Per-patch weights ``1 / (mean((input - target)^2) + floor)``, scaled to mean 1.
 
-    Shaped ``(batch, 1, ..., 1)`` to broadcast over Keras's per-pixel MSE (channels reduced).
-
     With these as ``sample_weight`` the MSE loss becomes the mean of each patch's error relative
     to its noise power (the ``relative_mse`` loss): a patch at sigma 10/255 counts as much as one
-    at 50/255 when both are restored by the same number of dB.
+    at 50/255 when both are restored by the same number of dB. Shaped ``(batch, 1, ..., 1)`` to
+    broadcast over Keras's per-pixel MSE (channels reduced).
     """
     x = np.asarray(inputs, np.float64).reshape(len(inputs), -1)
     y = np.asarray(targets, np.float64).reshape(len(targets), -1)
