@@ -2,7 +2,9 @@
 
 The recipe ``medical-v1`` reads only images that ship inside installed packages (scikit-image,
 pydicom's wheel test files, dipy's wheel files); nothing is downloaded, a missing file is
-skipped with a warning. The reserved evaluation sets (the ``pydicom-data`` package,
+skipped with a warning (and named in the provenance). ``medical-v2`` adds, for training only,
+slices of the MNI152 T1 template in nilearn's wheel (``pip install --no-deps nilearn``), a
+whole-body bone scan from pydicom's test files and eleven natural photographs of scikit-image. The reserved evaluation sets (the ``pydicom-data`` package,
 ``mricron-data``, ``insighttoolkit5-examples``) are never read.
 
 Every image of the recipe is a *region* (rows, columns, frames) of a source image, converted to
@@ -174,6 +176,48 @@ SOURCES = {
             "BSD-3-Clause (dipy)",
             "b0 diffusion EPI, 128 x 128 x 10 (noisy)",
         ),
+        Source(
+            "nm_bone",
+            "pydicom",
+            "pydicom/data/test_files/JPEG2000.dcm",
+            "nuclear medicine",
+            _PYDICOM_MIT,
+            "whole-body bone scintigraphy, 1024 x 256, JPEG 2000",
+        ),
+    )
+    + tuple(
+        Source(
+            f"mni_{plane}",
+            "nilearn",
+            "nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+            "MR (T1 template)",
+            "BSD-3-Clause (nilearn); template: see nilearn/datasets/description/icbm152_2009.rst",
+            f"MNI152 2009a symmetric T1 template, 1 mm, {plane} slices",
+        )
+        for plane in ("axial", "coronal", "sagittal")
+    )
+    + tuple(
+        Source(
+            f"photo_{name}",
+            "scikit-image",
+            f"skimage.data.{name}()",
+            "natural photograph",
+            licence,
+            description,
+        )
+        for name, licence, description in (
+            ("camera", "CC0", "cameraman, 512 x 512"),
+            ("astronaut", "public domain (NASA)", "astronaut Eileen Collins, 512 x 512 RGB"),
+            ("coffee", "CC0", "cup of coffee, 400 x 600 RGB"),
+            ("chelsea", "CC0", "a cat, 300 x 451 RGB"),
+            ("brick", "CC0", "brick wall texture, 512 x 512"),
+            ("grass", "CC0", "grass texture, 512 x 512"),
+            ("gravel", "CC0", "gravel texture, 512 x 512"),
+            ("moon", "no known copyright restrictions", "the moon's surface, 512 x 512"),
+            ("coins", "no known copyright restrictions", "Greek coins, 303 x 384"),
+            ("rocket", "public domain (SpaceX)", "rocket launch, 427 x 640 RGB"),
+            ("hubble_deep_field", "public domain (NASA)", "Hubble eXtreme Deep Field, 872 x 1000 RGB"),
+        )
     )
 }
 
@@ -219,6 +263,19 @@ RECIPES = {
         Region("mr-epi-b0", "mr_epi_b0", "train", None, tuple(range(2, 8)), 2),
     ),
 }
+#: ``medical-v2``: ``medical-v1`` (same validation, same training regions) plus clean MR
+#: template slices, a bone scan and natural photographs (textures and edges the medical images
+#: have few of), 2x area-downsampled where the source is a noisy or compressed photograph.
+RECIPES["medical-v2"] = RECIPES["medical-v1"] + (
+    Region("mni-axial", "mni_axial", "train", None, tuple(range(40, 160, 20))),
+    Region("mni-coronal", "mni_coronal", "train", None, tuple(range(40, 200, 27))),
+    Region("mni-sagittal", "mni_sagittal", "train", None, tuple(range(40, 160, 24))),
+    Region("nm-bone", "nm_bone", "train", None, (), 2),
+) + tuple(
+    Region(f"photo-{name.replace('_', '-')}", f"photo_{name}", "train", None, (), 2)
+    for name in ("camera", "astronaut", "coffee", "chelsea", "brick", "grass", "gravel", "moon",
+                 "coins", "rocket", "hubble_deep_field")
+)
 
 
 def _to_gray(pixels):
@@ -258,6 +315,19 @@ def _load_source(key):
         function = "immunohistochemistry" if key == "ihc" else key
         pixels = getattr(skimage.data, function)()
         return _scale_8bit(pixels) if pixels.dtype == np.uint8 else _to_gray(pixels)
+    if key.startswith("photo_"):
+        import skimage.data
+
+        pixels = getattr(skimage.data, key[len("photo_"):])()
+        return _scale_8bit(pixels)
+    if key.startswith("mni_"):
+        from .synth.recipes import mni_volume
+
+        volume = mni_volume()  # (x, y, z): sagittal, coronal, axial axes
+        volume = np.clip(volume / np.percentile(volume, 99.5), 0, 1)
+        stack = {"sagittal": volume, "coronal": volume.transpose(1, 0, 2),
+                 "axial": volume.transpose(2, 0, 1)}[key[len("mni_"):]]
+        return np.rot90(stack, 1, axes=(1, 2))
     if key == "mr_epi_b0":
         import dipy.data
         import nibabel

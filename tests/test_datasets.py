@@ -1,4 +1,4 @@
-"""The medical-v1 recipe, its split, user folders and patch sampling."""
+"""The medical-v1 and medical-v2 recipes, their split, user folders and patch sampling."""
 
 import numpy as np
 import pytest
@@ -37,6 +37,27 @@ def test_training_images_and_provenance(recipe):
 
 def test_no_validation_or_sample_pixel_is_trained_on():
     assert check_recipe("medical-v1") == []
+
+
+def test_medical_v2_extends_v1_with_the_same_validation_and_no_leak():
+    v1, v2 = datasets.RECIPES["medical-v1"], datasets.RECIPES["medical-v2"]
+    assert v2[: len(v1)] == v1
+    assert all(region.split == "train" for region in v2[len(v1):])
+    assert check_recipe("medical-v2") == []
+
+
+def test_medical_v2_loads_more_training_pixels_from_more_modalities(recipe):
+    pytest.importorskip("nilearn")
+    v2 = load_recipe("medical-v2")
+    assert [n for n, _ in v2["validation"]] == [n for n, _ in recipe["validation"]]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(v2["validation"], recipe["validation"]))
+    pixels = [sum(image.size for image in r["train"]) for r in (recipe, v2)]
+    assert pixels[1] > 2 * pixels[0]
+    assert all(img.ndim == 2 and img.dtype == np.float32 and 0 <= img.min() and img.max() <= 1
+               for img in v2["train"])
+    modalities = {p["modality"] for p in v2["provenance"] if p.get("split") == "train"}
+    assert {"MR (T1 template)", "natural photograph", "nuclear medicine"} <= modalities
+    assert not any("skipped" in p for p in v2["provenance"])
 
 
 def test_the_overlap_check_can_fail(monkeypatch):

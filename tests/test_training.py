@@ -127,6 +127,13 @@ def test_data_pipeline_is_deterministic():
     assert batches[0][0].shape == (8, 24, 24, 1) and batches[0][1].shape == (8, 24, 24, 1)
 
 
+def test_resuming_with_more_steps_warns_that_the_schedule_restarts(tmp_path):
+    train(tiny_config(steps=5, val_every=5), data=DATA, out_dir=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match="steps changed from 5 to 6.*warm restart"):
+        result = train(tiny_config(steps=6, val_every=5), data=DATA, out_dir=tmp_path, progress=False)
+    assert result.steps_done == 6
+
+
 def test_resume_refuses_a_different_configuration(tmp_path):
     train(tiny_config(steps=5, val_every=5), data=DATA, out_dir=tmp_path, progress=False)
     with pytest.raises(EnhanceError, match="different configuration"):

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +111,15 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     step, best_psnr, wall_before, best_info = 0, None, 0.0, {}
     if resume and (state_dir / "state.json").is_file():
         with open(state_dir / "state.json", encoding="utf-8") as stream:
-            _check_resumable(json.load(stream)["config"], config)
+            saved_config = json.load(stream)["config"]
+        _check_resumable(saved_config, config)
+        if saved_config.get("steps") != config.steps and config.lr_schedule != "constant":
+            warnings.warn(
+                f"{out_dir}: steps changed from {saved_config.get('steps')} to {config.steps}; the "
+                f"{config.lr_schedule} learning-rate schedule is recomputed over the new total, so "
+                "the rate at the resumed step differs from the one it stopped at (a warm restart)",
+                stacklevel=2,
+            )
         saved = _load_state(state_dir, trainer, parts, rng)
         step, best_psnr = saved["step"], saved.get("best_psnr")
         wall_before, best_info = saved.get("wall_s", 0.0), saved.get("best", {})
