@@ -6,8 +6,8 @@ can take the original DnCNN-17x64 and a 64-wide U-Net much further in minutes. T
 
 ``python benchmarks/gpu_train.py prepare`` (here, once)
     writes ``.gpu/medical-v2.npz`` (the training recipe's pixels, with their sha256, so the
-    machine needs neither pydicom, dipy nor nilearn) and ``.gpu/whl/`` (the keras wheel and the two of
-    its dependencies the GPU image lacks), and prints the device command.
+    machine needs neither pydicom, dipy nor nilearn) and ``.gpu/whl/`` (the keras wheel and the
+    two of its dependencies the GPU image lacks), and prints the device command.
 
 ``python benchmarks/gpu_train.py train --budget-s 360 --out DIR`` (there, KERAS_BACKEND=jax)
     times a few steps of each job, sizes each job's step count to its share of the budget

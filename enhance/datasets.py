@@ -4,8 +4,9 @@ The recipe ``medical-v1`` reads only images that ship inside installed packages 
 pydicom's wheel test files, dipy's wheel files); nothing is downloaded, a missing file is
 skipped with a warning (and named in the provenance). ``medical-v2`` adds, for training only,
 slices of the MNI152 T1 template in nilearn's wheel (``pip install --no-deps nilearn``), a
-whole-body bone scan from pydicom's test files and eleven natural photographs of scikit-image. The reserved evaluation sets (the ``pydicom-data`` package,
-``mricron-data``, ``insighttoolkit5-examples``) are never read.
+whole-body bone scan from pydicom's test files and eleven natural photographs of scikit-image.
+The reserved evaluation sets (the ``pydicom-data`` package, ``mricron-data``,
+``insighttoolkit5-examples``) are never read.
 
 Every image of the recipe is a *region* (rows, columns, frames) of a source image, converted to
 grayscale float in [0, 1] and, for noisy sources, 2x area-downsampled into a cleaner reference.
@@ -264,8 +265,8 @@ RECIPES = {
     ),
 }
 #: ``medical-v2``: ``medical-v1`` (same validation, same training regions) plus clean MR
-#: template slices, a bone scan and natural photographs (textures and edges the medical images
-#: have few of), 2x area-downsampled where the source is a noisy or compressed photograph.
+#: template slices (as they are), a bone scan and natural photographs (textures and edges the
+#: medical images have few of; these two 2x area-downsampled into cleaner references).
 RECIPES["medical-v2"] = RECIPES["medical-v1"] + (
     Region("mni-axial", "mni_axial", "train", None, tuple(range(40, 160, 20))),
     Region("mni-coronal", "mni_coronal", "train", None, tuple(range(40, 200, 27))),
@@ -309,17 +310,12 @@ def _pydicom_file(name):
 
 def _load_source(key):
     """The whole source as float64 grayscale in [0, 1]: (H, W) or (frames, H, W)."""
-    if key in ("retina", "microaneurysms", "cell", "ihc"):
+    if key in ("retina", "microaneurysms", "cell", "ihc") or key.startswith("photo_"):
         import skimage.data
 
-        function = "immunohistochemistry" if key == "ihc" else key
+        function = {"ihc": "immunohistochemistry"}.get(key, key.removeprefix("photo_"))
         pixels = getattr(skimage.data, function)()
         return _scale_8bit(pixels) if pixels.dtype == np.uint8 else _to_gray(pixels)
-    if key.startswith("photo_"):
-        import skimage.data
-
-        pixels = getattr(skimage.data, key[len("photo_"):])()
-        return _scale_8bit(pixels)
     if key.startswith("mni_"):
         from .synth.recipes import mni_volume
 
