@@ -92,7 +92,15 @@ def test_report_files_are_complete_and_well_formed(tiny):
         body = table[2:]
         assert len(body) == 3 and body[0].startswith("| noisy |")
         assert all(line.count("|") == table[0].count("|") for line in body)
-        assert sum("**" in line for line in body) == 1  # the best method in bold
+        # the best method (by PSNR) in bold with its PSNR; the highest SSIM in bold, wherever it is
+        cells = [[c.strip() for c in line.strip("|").split("|")] for line in body]
+        assert sum(c[0].startswith("**") for c in cells) == 1
+        best = next(c for c in cells if c[0].startswith("**"))
+        assert best[3].startswith("**") and float(best[3].strip("*")) == max(
+            float(c[3].strip("*")) for c in cells[1:])
+        ssims = [float(c[5].strip("*")) for c in cells[1:]]
+        bold_ssim = [s for c, s in zip(cells[1:], ssims) if c[5].startswith("**")]
+        assert bold_ssim == [max(ssims)]
     # gaussian25: the difference column is relative to the best classical method (by mean PSNR)
     g = md.split("## gaussian25\n", 1)[1].split("\n## ", 1)[0]
     best = max(("median", "tv"), key=lambda m: np.mean(

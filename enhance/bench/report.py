@@ -109,8 +109,14 @@ def write_csv(result, path):
 
 
 def table_cells(rows):
-    """Header and body (lists of strings) of one degradation's table; the best row in bold."""
+    """Header and body of one degradation's table: ``(cells, bold column indices)`` per row.
+
+    The best row (by mean PSNR) has its method and PSNR in bold; the SSIM in bold is the highest
+    SSIM, which may be another row's.
+    """
     ref = next((r.reference for r in rows if r.reference), None)
+    scored = [r for r in rows if r.kind != "noisy" and r.n > 0 and math.isfinite(r.ssim.mean)]
+    best_ssim = max(scored, key=lambda r: r.ssim.mean) if scored else None
     header = ["method", "kind", "n", "PSNR (dB)", "95% CI", "SSIM", "95% CI",
               f"ΔPSNR vs {ref} (dB)" if ref else "ΔPSNR vs best classical", "95% CI (bootstrap)",
               "s / image", "MP/s"]
@@ -129,20 +135,21 @@ def table_cells(rows):
             _speed(r.seconds, 3) if r.kind != "noisy" else DASH,
             _speed(r.megapixels_per_s) if r.kind != "noisy" else DASH,
         ]
-        body.append((line, r.best))
+        bold = (BEST_ROW_BOLD if r.best else ()) + ((SSIM_COLUMN,) if r is best_ssim else ())
+        body.append((line, bold))
     return header, body
 
 
-BOLD_COLUMNS = (0, 3, 5)  # method, PSNR, SSIM of the best row
+BEST_ROW_BOLD = (0, 3)  # method and PSNR of the best row
+SSIM_COLUMN = 5
 
 
 def _markdown_table(rows):
     header, body = table_cells(rows)
     align = ["---", "---", "---:"] + ["---:"] * (len(header) - 3)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    for line, best in body:
-        if best:
-            line = [f"**{v}**" if i in BOLD_COLUMNS else v for i, v in enumerate(line)]
+    for line, bold in body:
+        line = [f"**{v}**" if i in bold else v for i, v in enumerate(line)]
         lines.append("| " + " | ".join(v.replace("|", "\\|") for v in line) + " |")
     return "\n".join(lines)
 
@@ -452,12 +459,12 @@ nav a{margin-right:1em}
 def _html_table(rows):
     header, body = table_cells(rows)
     out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
-    for (line, best), r in zip(body, rows):
-        classes = [f"kind-{r.kind}"] + (["best"] if best else [])
+    for (line, bold), r in zip(body, rows):
+        classes = [f"kind-{r.kind}"] + (["best"] if r.best else [])
         tds = []
         for i, v in enumerate(line):
             text = html.escape(v)
-            if best and i in BOLD_COLUMNS:
+            if i in bold:
                 text = f"<b>{text}</b>"
             tds.append(f'<td class="num">{text}</td>' if i >= 2 else f"<td>{text}</td>")
         out.append(f'<tr class="{" ".join(classes)}">' + "".join(tds) + "</tr>")
