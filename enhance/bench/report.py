@@ -115,8 +115,6 @@ def table_cells(rows):
     SSIM, which may be another row's.
     """
     ref = next((r.reference for r in rows if r.reference), None)
-    scored = [r for r in rows if r.kind != "noisy" and r.n > 0 and math.isfinite(r.ssim.mean)]
-    best_ssim = max(scored, key=lambda r: r.ssim.mean) if scored else None
     header = ["method", "kind", "n", "PSNR (dB)", "95% CI", "SSIM", "95% CI",
               f"ΔPSNR vs {ref} (dB)" if ref else "ΔPSNR vs best classical", "95% CI (bootstrap)",
               "s / image", "MP/s"]
@@ -135,7 +133,7 @@ def table_cells(rows):
             _speed(r.seconds, 3) if r.kind != "noisy" else DASH,
             _speed(r.megapixels_per_s) if r.kind != "noisy" else DASH,
         ]
-        bold = (BEST_ROW_BOLD if r.best else ()) + ((SSIM_COLUMN,) if r is best_ssim else ())
+        bold = (BEST_ROW_BOLD if r.best else ()) + ((SSIM_COLUMN,) if r.best_ssim else ())
         body.append((line, bold))
     return header, body
 

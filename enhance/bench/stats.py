@@ -23,7 +23,8 @@ class SummaryRow:
 
     ``psnr``, ``ssim`` and ``diff`` are :class:`enhance.metrics.Interval` (mean, low, high);
     ``diff`` is the paired PSNR difference to ``reference`` (the best classical method), None when
-    there is no classical method. ``best`` marks the highest mean PSNR (``noisy`` excluded).
+    there is no classical method. ``best`` marks the highest mean PSNR, ``best_ssim`` the highest mean SSIM (``noisy`` excluded
+    from both).
     """
 
     degradation: str
@@ -38,6 +39,7 @@ class SummaryRow:
     megapixels_per_s: float
     failed: int = 0
     best: bool = False
+    best_ssim: bool = False
 
 
 def _ok(cells):
@@ -98,5 +100,6 @@ def summarize(result, *, confidence=0.95, n_boot=10000):
         candidates = [r for r in rows if r.kind != "noisy" and r.n > 0 and math.isfinite(r.psnr.mean)]
         if candidates:
             max(candidates, key=lambda r: r.psnr.mean).best = True
+            max(candidates, key=lambda r: r.ssim.mean).best_ssim = True
         table[d.name] = rows
     return table
