@@ -1,7 +1,8 @@
 """The same models and training steps on every installed Keras backend (subprocesses).
 
 TensorFlow is the default backend; JAX is installed by the test extra, so CI runs these too.
-PyTorch runs when installed.
+PyTorch runs when installed (not in CI: on PyPI a plain ``torch`` is a CUDA build of several GB;
+on this project's machines ``pip install torch==2.13.0`` takes a CPU build from the local disk).
 """
 
 import importlib.util

@@ -181,7 +181,9 @@ def _jax_step(model, state, data):
 def _torch_step(model, data):
     import torch
 
-    noisy, clean = _unpack(data)
+    # train_on_batch hands the torch backend NumPy arrays as they are; ``restored - clean``
+    # with ``clean`` an ndarray would go through NumPy and fail on a tensor that needs grad.
+    noisy, clean = (keras.ops.convert_to_tensor(part) for part in _unpack(data))
     with torch.no_grad():
         restored = model.generator(noisy, training=True)
     model.zero_grad()

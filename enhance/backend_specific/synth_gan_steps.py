@@ -4,8 +4,8 @@ Keras 3 leaves gradients in a custom ``train_step`` to the backend. Everything e
 DiffAugment, EMA, trackers) is ``keras.ops`` in :class:`enhance.synth.gan.SynthGAN`.
 
 * ``tensorflow`` -- ``tf.GradientTape`` (tested);
-* ``torch`` -- ``loss.backward()`` as in the keras.io guide for torch (written to that guide, not
-  tested here: torch is not installed in this project's environment);
+* ``torch`` -- ``loss.backward()`` as in the keras.io guide for torch (tested when torch is
+  installed: ``tests/test_backends.py``; CI does not install it);
 * ``jax`` -- jitted pure gradients of each loss and eager optimizer updates
   (:func:`enhance.backend_specific.jax_update`; tested).
 """
@@ -88,10 +88,11 @@ def _jax_step(gan, state, data):
     return gan.update_trackers(d_loss, g_loss, d_real, d_fake), jax_state(gan)
 
 
-def _torch_step(gan, data):  # pragma: no cover - torch is not installed here
+def _torch_step(gan, data):
     import torch
 
     real, labels = _unpack(data)
+    real = keras.ops.convert_to_tensor(real)  # train_on_batch passes NumPy through under torch
     batch = real.shape[0]
     with torch.no_grad():
         fake = gan.generator([gan.sample_latent(batch), labels], training=True)
