@@ -132,6 +132,12 @@ def run_backend_step(steps, model, *args):
             f"GAN training is implemented for the {', '.join(steps)} backends, not "
             f"{backend!r}; set KERAS_BACKEND=tensorflow"
         )
+    if backend == "torch":
+        # train_on_batch hands the torch backend the NumPy batch as it is: ``tensor - ndarray``
+        # would then go through NumPy and fail on a tensor that needs grad.
+        args = keras.tree.map_structure(
+            lambda part: part if part is None else keras.ops.convert_to_tensor(part), args
+        )
     return steps[backend](model, *args)
 
 
@@ -181,9 +187,7 @@ def _jax_step(model, state, data):
 def _torch_step(model, data):
     import torch
 
-    # train_on_batch hands the torch backend NumPy arrays as they are; ``restored - clean``
-    # with ``clean`` an ndarray would go through NumPy and fail on a tensor that needs grad.
-    noisy, clean = (keras.ops.convert_to_tensor(part) for part in _unpack(data))
+    noisy, clean = _unpack(data)
     with torch.no_grad():
         restored = model.generator(noisy, training=True)
     model.zero_grad()

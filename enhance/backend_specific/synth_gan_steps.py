@@ -92,7 +92,6 @@ def _torch_step(gan, data):
     import torch
 
     real, labels = _unpack(data)
-    real = keras.ops.convert_to_tensor(real)  # train_on_batch passes NumPy through under torch
     batch = real.shape[0]
     with torch.no_grad():
         fake = gan.generator([gan.sample_latent(batch), labels], training=True)
