@@ -2,7 +2,7 @@
 # Reproduce the shipped denoisers: each command is also recorded in its model's card.json.
 # Runs go to runs/NAME (checkpoints, history.csv; resumable: run the same line again), and the
 # best model directory runs/NAME/model is then copied to trained_weights/NAME.
-# dae-lowlight trains on the recipe medical-v2, which reads the MNI152 template inside nilearn:
+# dae-gaussian and dae-lowlight train on the recipe medical-v2, which reads the MNI152 template inside nilearn:
 # `pip install --no-deps nilearn` first (without it the recipe skips those slices, with a warning).
 # Usage: bash trained_weights/train_all.sh [dncnn|dae|gan ...]   (default: all three families)
 set -euo pipefail
@@ -21,7 +21,7 @@ for family in ${families[*]}; do
       run dncnn-lowlight --arch dncnn --task lowlight --steps 3000 --seed 1
       run dncnn-speckle  --arch dncnn --task speckle  --steps 700 --seed 1 --val-every 100 ;;
     dae)
-      run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 3000 --seed 1
+      run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 10000 --seed 1 --data medical-v2
       run dae-lowlight --arch dae --task lowlight --arch-params '{"residual": true}' --loss relative_mse --steps 10000 --seed 1 --data medical-v2
       run dae-speckle  --arch dae --task speckle --arch-params '{"residual": true}' --steps 3000 --seed 1 ;;
     gan)
