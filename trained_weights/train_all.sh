@@ -2,8 +2,9 @@
 # Reproduce the shipped denoisers: each command is also recorded in its model's card.json.
 # Runs go to runs/NAME (checkpoints, history.csv; resumable: run the same line again), and the
 # best model directory runs/NAME/model is then copied to trained_weights/NAME.
-# dae-gaussian and dae-lowlight train on the recipe medical-v2, which reads the MNI152 template inside nilearn:
-# `pip install --no-deps nilearn` first (without it the recipe skips those slices, with a warning).
+# dae-gaussian and dae-lowlight train on the recipe medical-v2, which reads the MNI152 template
+# inside nilearn: `pip install --no-deps nilearn` first (without it the recipe skips those slices,
+# with a warning).
 # Usage: bash trained_weights/train_all.sh [dncnn|dae|gan ...]   (default: all three families)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,7 +6,7 @@ Everything else in the package is written with ``keras`` and ``keras.ops`` only.
 
 Keras 3 leaves the gradient computation of a custom ``train_step`` to the backend. The GAN steps
 are written for TensorFlow (tested), JAX (tested) and PyTorch (following the Keras guide for
-torch; not tested here, torch is not installed).
+torch; tested where torch is installed, not in CI).
 
 JAX calls ``train_step(state, data)`` and expects ``(logs, new_state)``, and Keras's JAX state
 holds one optimizer only, where a GAN has two. So under JAX the GANs compile with
