@@ -36,6 +36,8 @@ __all__ = [
     "sample_params",
     "validation_params",
     "make_training_pair",
+    "noise_level_map",
+    "NOISE_MAP_TASKS",
     "context_margin",
     "prepare_input",
     "finish_output",
@@ -119,7 +121,50 @@ def validation_params(task):
     return params
 
 
-def make_training_pair(clean_patch, rng, task, jitter=True, params=None):
+#: Tasks whose models can be conditioned on a noise-level map (``arch_params.noise_map``).
+NOISE_MAP_TASKS = ("gaussian", "lowlight")
+
+
+def noise_level_map(task, model_input, params):
+    """Noise standard deviation of each pixel of ``model_input``, in its own units.
+
+    The extra input channel of a noise-conditioned model (FFDNet, Zhang et al. 2018).
+
+    Parameters
+    ----------
+    task : str
+        ``gaussian`` or ``lowlight`` (:data:`NOISE_MAP_TASKS`).
+    model_input : ndarray, shape (H, W)
+        What :func:`prepare_input` returns.
+    params : dict
+        The degradation parameters: ``sigma`` for ``gaussian``; ``exposure``, ``photons`` and
+        ``read_noise`` for ``lowlight``.
+
+    Returns
+    -------
+    ndarray of float32, shape (H, W)
+        ``sigma`` everywhere for ``gaussian``. For ``lowlight``, whose input is
+        ``noisy / exposure``, ``sqrt(x / (exposure photons) + (read_noise / exposure)^2)`` with
+        ``x`` the input smoothed by a 5 x 5 mean and clipped at 0 (the clean level is not known
+        at inference, so training uses the same estimate).
+    """
+    if task not in NOISE_MAP_TASKS:
+        raise EnhanceError(
+            f"task {task!r} has no noise-level map; noise-conditioned models are for "
+            f"{', '.join(NOISE_MAP_TASKS)}"
+        )
+    model_input = np.asarray(model_input, dtype=np.float32)
+    if task == "gaussian":
+        return np.full(model_input.shape, float(params["sigma"]), dtype=np.float32)
+    from scipy.ndimage import uniform_filter
+
+    exposure, photons = float(params["exposure"]), float(params["photons"])
+    level = np.maximum(uniform_filter(model_input, 5, mode="reflect"), 0.0)
+    variance = level / (exposure * photons) + (float(params.get("read_noise", 0.0)) / exposure) ** 2
+    return np.sqrt(variance).astype(np.float32)
+
+
+def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_map=False):
     """Degrade a clean patch; return ``(model_input, target)`` as float32 arrays.
 
     Parameters
@@ -134,16 +179,22 @@ def make_training_pair(clean_patch, rng, task, jitter=True, params=None):
         Jittered parameters (training) or the spec preset's (validation).
     params : dict, optional
         Explicit degradation parameters (then nothing is drawn for them).
+    noise_map : bool, optional
+        Stack :func:`noise_level_map` behind the input (a noise-conditioned model's input).
 
     Returns
     -------
-    model_input, target : ndarray of float32, shape (H, W)
+    model_input : ndarray of float32, shape (H, W), or (H, W, 2) with ``noise_map``
+    target : ndarray of float32, shape (H, W)
     """
     if params is None:
         params = sample_params(task, rng, jitter)
     clean = np.asarray(clean_patch, dtype=np.float32)
     noisy = resolve_degradation(task, **params)(clean, rng)
-    return prepare_input(noisy, task, exposure=params.get("exposure")), clean
+    model_input = prepare_input(noisy, task, exposure=params.get("exposure"))
+    if noise_map:
+        model_input = np.stack([model_input, noise_level_map(task, model_input, params)], axis=-1)
+    return model_input, clean
 
 
 def context_margin(task):

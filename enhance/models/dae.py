@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .layers import ConvBlock, UpsampleBlock
+from .layers import ChannelSlice, ConvBlock, UpsampleBlock
 
 __all__ = ["dae", "encoder_decoder", "size_factor", "receptive_field"]
 
@@ -70,7 +70,7 @@ def encoder_decoder(x, width, levels, skip=True, encoder_activation="relu", pref
     return x
 
 
-def dae(width=32, levels=2, skip=True, channels=1, residual=False):
+def dae(width=32, levels=2, skip=True, channels=1, residual=False, noise_map=False):
     """Build a convolutional denoising autoencoder.
 
     Parameters
@@ -85,20 +85,26 @@ def dae(width=32, levels=2, skip=True, channels=1, residual=False):
         Image channels in and out (1).
     residual : bool, optional
         Add the network's output to its input (False: the output is the restored image).
+    noise_map : bool, optional
+        Non-blind (FFDNet-style, Zhang et al. 2018): the input carries one more channel, the
+        noise standard deviation of each pixel (in the units of the image channels), that the
+        network is conditioned on (False: blind).
 
     Returns
     -------
     keras.Model
-        Input ``(None, None, channels)``, output of the same shape.
+        Input ``(None, None, channels)`` (``channels + 1`` with ``noise_map``: the image, then
+        the noise map), output ``(None, None, channels)``.
     """
-    image = keras.Input((None, None, channels), name="image")
-    features = encoder_decoder(image, width, levels, skip=skip)
+    inputs = keras.Input((None, None, channels + int(bool(noise_map))), name="image")
+    image = ChannelSlice(0, channels, name="image_channels")(inputs) if noise_map else inputs
+    features = encoder_decoder(inputs, width, levels, skip=skip)
     if residual:
         correction = layers.Conv2D(channels, 1, name="correction")(features)
         restored = layers.Add(name="restored")([image, correction])
     else:
         restored = layers.Conv2D(channels, 1, name="restored")(features)
-    return keras.Model(image, restored, name="dae" if skip else "autoencoder")
+    return keras.Model(inputs, restored, name="dae" if skip else "autoencoder")
 
 
 def size_factor(levels=2, **params):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-__all__ = ["ConvBlock", "UpsampleBlock", "noise2void_loss"]
+__all__ = ["ConvBlock", "UpsampleBlock", "ChannelSlice", "noise2void_loss"]
 
 
 def _activation_layer(name):
@@ -135,6 +135,35 @@ class UpsampleBlock(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, batchnorm=self.batchnorm, activation=self.activation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="enhance")
+class ChannelSlice(layers.Layer):
+    """Channels ``start:stop`` of the input (the image part of an image + noise-map input).
+
+    Parameters
+    ----------
+    start, stop : int
+        Python slice bounds on the last axis.
+    **kwargs
+        Passed to :class:`keras.layers.Layer`.
+    """
+
+    def __init__(self, start, stop, **kwargs):
+        super().__init__(**kwargs)
+        self.start = int(start)
+        self.stop = int(stop)
+
+    def call(self, inputs):
+        return inputs[..., self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.stop - self.start,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(start=self.start, stop=self.stop)
         return config
 
 

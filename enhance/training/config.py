@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import EnhanceError
-from ..tasks import check_task
+from ..tasks import NOISE_MAP_TASKS, check_task
 
 MODES = ("supervised", "noise2void")
 SCHEDULES = ("cosine", "step", "constant")
@@ -145,6 +145,13 @@ class TrainConfig:
             raise EnhanceError("noise2void trains dncnn or dae, not the gan")
         if self.arch == "gan" and self.precision.startswith("mixed"):
             raise EnhanceError("the gan trains in float32 (its train_step does no loss scaling)")
+        params = registry.resolve_params({"arch": self.arch, "arch_params": self.arch_params})
+        if params.get("noise_map") and (
+            self.mode != "supervised" or self.task not in NOISE_MAP_TASKS
+        ):
+            raise EnhanceError(
+                f"a noise-map model is trained supervised on {', '.join(NOISE_MAP_TASKS)}"
+            )
         if self.noisy_data and (self.mode != "noise2void" or self.task == "lowlight"):
             raise EnhanceError("noisy_data needs mode='noise2void' and task gaussian or speckle")
 

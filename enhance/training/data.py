@@ -54,27 +54,40 @@ def relative_mse_weights(inputs, targets, *, floor=RELATIVE_MSE_FLOOR):
     at 50/255 when both are restored by the same number of dB. Shaped ``(batch, 1, ..., 1)`` to
     broadcast over Keras's per-pixel MSE (channels reduced).
     """
-    x = np.asarray(inputs, np.float64).reshape(len(inputs), -1)
+    x = np.asarray(inputs, np.float64)
+    x = x[..., : np.shape(targets)[-1]].reshape(len(inputs), -1)  # the image, not a noise map
     y = np.asarray(targets, np.float64).reshape(len(targets), -1)
     weights = 1.0 / (np.mean((x - y) ** 2, axis=1) + floor)
     weights = (weights / weights.mean()).astype(np.float32)
     return weights.reshape((len(weights),) + (1,) * max(np.ndim(inputs) - 2, 0))
 
 
+def conditioned(config):
+    """Whether the run's network takes a noise-level map (``arch_params.noise_map``)."""
+    from ..models import registry
+
+    params = registry.resolve_params({"arch": config.arch, "arch_params": config.arch_params})
+    return bool(params.get("noise_map", False))
+
+
 def _training_batch(sampler, rng, config):
     margin = 0 if config.noisy_data else context_margin(config.task)
+    noise_map = conditioned(config)
     inputs, targets = [], []
     for _ in range(config.batch):
         crop = sampler.crop()
         if config.noisy_data:
             x = y = crop
         else:
-            x, y = make_training_pair(crop, rng, config.task, jitter=config.jitter)
+            x, y = make_training_pair(
+                crop, rng, config.task, jitter=config.jitter, noise_map=noise_map
+            )
         if margin:
             x, y = x[margin:-margin, margin:-margin], y[margin:-margin, margin:-margin]
         inputs.append(x)
         targets.append(y)
-    x = np.stack(inputs)[..., None]
+    x = np.stack(inputs)
+    x = x if noise_map else x[..., None]
     y = np.stack(targets)[..., None]
     if config.mode == "noise2void":
         return blind_spot_batch(x, rng, fraction=config.n2v_fraction)

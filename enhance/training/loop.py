@@ -16,7 +16,7 @@ import numpy as np
 
 from ..tasks import context_margin
 from .config import TrainResult
-from .data import _training_batch, relative_mse_weights, resolve_data
+from .data import _training_batch, conditioned, relative_mse_weights, resolve_data
 from .networks import _build_trainer, _current_lr
 from .records import (
     _append_history,
@@ -128,7 +128,9 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
 
     preset, items = (None, [])
     if not config.noisy_data and dataset.get("validation"):
-        preset, items = _validation_items(dataset["validation"], config.task)
+        preset, items = _validation_items(
+            dataset["validation"], config.task, noise_map=conditioned(config)
+        )
     sampler = PatchSampler(
         dataset["train"],
         config.patch + 2 * (0 if config.noisy_data else context_margin(config.task)),

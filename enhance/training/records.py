@@ -106,10 +106,18 @@ def _append_history(path, columns, row):
 def _task_params(config):
     from ..tasks import describe
 
+    from .data import conditioned
+
     described = describe(config.task)
+    model_input = described["model_input"]
+    if conditioned(config):
+        model_input += (
+            ", then its noise-level map (enhance.tasks.noise_level_map: per-pixel noise std in "
+            "the same units)"
+        )
     return {
         "mode": config.mode,
-        "model_input": described["model_input"],
+        "model_input": model_input,
         "training_jitter": described["training_jitter"] if config.jitter else None,
     }
 

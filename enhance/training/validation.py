@@ -14,7 +14,7 @@ import numpy as np
 from ..tasks import make_training_pair
 
 
-def _validation_items(validation, task):
+def _validation_items(validation, task, noise_map=False):
     """Degrade each validation image once, with the spec preset and the spec's seed rule."""
     from ..degrade import BENCHMARK_DEGRADATIONS, benchmark_seed
     from ..tasks import VALIDATION_DEGRADATION, validation_params
@@ -24,7 +24,9 @@ def _validation_items(validation, task):
     items = []
     for number, (name, clean) in enumerate(validation):
         rng = np.random.default_rng(benchmark_seed(index, number))
-        model_input, target = make_training_pair(clean, rng, task, params=validation_params(task))
+        model_input, target = make_training_pair(
+            clean, rng, task, params=validation_params(task), noise_map=noise_map
+        )
         items.append((name, model_input, target))
     return preset, items
 
@@ -47,7 +49,9 @@ def evaluate(network, items, task, receptive_field, size_factor):
     per_image = {}
     for name, model_input, clean in items:
         output = run_network(
-            network, [model_input[..., None]], margin=margin, size_factor=size_factor, batch_size=1
+            network,
+            [model_input if model_input.ndim == 3 else model_input[..., None]],
+            margin=margin, size_factor=size_factor, batch_size=1
         )[0][..., 0]
         restored = finish_output(output, task).astype(np.float64)
         clean = np.asarray(clean, dtype=np.float64)
