@@ -132,6 +132,18 @@ class LoadedModel:
     def name(self):
         return self.card.get("name") or (self.path.name if self.path else self.config["arch"])
 
+    @property
+    def noise_map(self):
+        """Whether the network takes a noise-level map beside the image (non-blind)."""
+        return bool((self.config.get("arch_params") or {}).get("noise_map", False))
+
+    @property
+    def input_transform(self):
+        """How the task's input is made: ``"gain"`` (low light: ``noisy / exposure``; the
+        identity for the other tasks) or ``"vst"`` (low light through the generalized Anscombe
+        transform into a noise-conditioned Gaussian denoiser; see :mod:`enhance.predict`)."""
+        return (self.config.get("task_params") or {}).get("input_transform", "gain")
+
 
 def _write_json(path, payload):
     with open(path, "w", encoding="utf-8") as stream:

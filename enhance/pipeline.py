@@ -14,7 +14,7 @@ RUN_FORMATS = ("keep", "png16", "tiff16", "npy")
 
 
 def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
-                   self_ensemble=False):
+                   self_ensemble=False, noise=None):
     """Restore every frame of ``pixels`` with a loaded model.
 
     Grayscale frames go through the model as they are; colour (RGB) frames channel by channel
@@ -28,6 +28,10 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
         (H, W), (H, W, C), or a stack (N, H, W[, C]) when ``is_stack``; float in [0, 1].
     is_stack, exposure, tile, batch_size, self_ensemble
         See :func:`enhance.predict.enhance_image`.
+    noise : dict, optional
+        ``sigma``, ``photons``, ``read_noise`` told to a noise-conditioned model (missing ones
+        are estimated per frame); on return it holds, under ``"told"``, what each frame was
+        told (:func:`enhance.predict.noise_parameters`), for the manifest.
 
     Returns
     -------
@@ -35,11 +39,19 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
     """
     import numpy as np
 
-    from .predict import enhance_image
+    from .predict import enhance_image, noise_parameters
+
+    noise = {} if noise is None else noise
+    given = {k: noise.get(k) for k in ("sigma", "photons", "read_noise")}
+    told = noise.setdefault("told", [])
 
     def one(frame):
+        condition = noise_parameters(model, frame, exposure=exposure, **given)
+        if condition is not None:
+            told.append(condition)
+        options = {k: v for k, v in (condition or {}).items() if k in given}
         return enhance_image(model, frame, tile=tile, batch_size=batch_size, exposure=exposure,
-                             self_ensemble=self_ensemble)
+                             self_ensemble=self_ensemble, **options)
 
     if is_stack:
         return np.stack([one(frame) for frame in pixels]).astype(np.float32)
@@ -66,6 +78,18 @@ def _noise(pixels, *, is_stack):
     return round(float(estimate_noise(region)), 6)
 
 
+def _summarise_told(told):
+    """One manifest entry for what the frames of one file were told (the first frame's source;
+    for stacks, each value's range over the frames)."""
+    entry = {"source": told[0]["source"]}
+    for key in told[0]:
+        if key != "source":
+            values = [float(t[key]) for t in told]
+            low, high = min(values), max(values)
+            entry[key] = round(low, 6) if low == high else [round(low, 6), round(high, 6)]
+    return entry
+
+
 def enhance_folder(
     source,
     out_dir,
@@ -73,6 +97,9 @@ def enhance_folder(
     model=None,
     task=None,
     exposure=None,
+    sigma=None,
+    photons=None,
+    read_noise=None,
     tile=None,
     batch_size=8,
     self_ensemble=False,
@@ -99,6 +126,10 @@ def enhance_folder(
         Picks the default model when ``model`` is not given (``gaussian`` by default).
     exposure : float, optional, keyword-only
         The acquisition's exposure, required by low-light models.
+    sigma, photons, read_noise : float, optional, keyword-only
+        The noise level told to a noise-conditioned model (estimated per image when not given;
+        the manifest's ``noise_level`` records the values and their source). Blind models
+        ignore them.
     tile : int, optional, keyword-only
         Tile size; by default large images are tiled automatically.
     self_ensemble : bool, keyword-only
@@ -114,11 +145,12 @@ def enhance_folder(
     """
     from . import batch
     from .jobs import output_namer, write_output
-    from .shipped import resolve_model
+    from .shipped import describe_model, resolve_model
 
     if output_format not in RUN_FORMATS:
         raise EnhanceError(f"unknown output format {output_format!r}; known: {', '.join(RUN_FORMATS)}")
-    model_dir = resolve_model(model, task=task)
+    model_dir = resolve_model(model, task=task, kind="enhancer")
+    chosen = describe_model(model, model_dir)  # a shipped name or a path: the manifest says which
     root, files = batch.discover(source, exclude=[out_dir])
     batch.check_output_dir(root, out_dir)
     output_for = output_namer(out_dir, output_format)
@@ -138,16 +170,19 @@ def enhance_folder(
 
     def process(item, target):
         image = read_image(item.path)
+        noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
         restored = restore_pixels(loaded, image.pixels, is_stack=image.meta.is_stack,
                                   exposure=exposure, tile=tile, batch_size=batch_size,
-                                  self_ensemble=self_ensemble)
+                                  self_ensemble=self_ensemble, noise=noise)
         ensemble = " --self-ensemble" if self_ensemble else ""
         write_output(image, restored, target, output_format,
                derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})")
         return {
             "model": loaded.name,
+            **chosen,
             "model_sha256": sha,
             "self_ensemble": bool(self_ensemble),
+            **({"noise_level": _summarise_told(noise["told"])} if noise["told"] else {}),
             "shape": list(image.pixels.shape),
             "megapixels": round(_megapixels(image.pixels, is_stack=image.meta.is_stack), 4),
             "noise_before": _noise(image.pixels, is_stack=image.meta.is_stack),

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import EnhanceError
-from .tasks import finish_output, prepare_input
+from .tasks import finish_output, noise_level_map, prepare_input
 from .tiling import margin_for, plan_tiles
 
 __all__ = [
     "enhance_image",
+    "noise_parameters",
     "run_network",
     "dihedral_transforms",
     "AUTO_TILE_PIXELS",
@@ -132,7 +133,107 @@ def _run_ensembled(keras_model, inputs, *, self_ensemble, **options):
     return [np.ascontiguousarray(t / 8.0, dtype=np.float32) for t in total]
 
 
-def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_ensemble=False):
+#: How :func:`noise_parameters` estimates what it is not told (recorded in manifests and cards).
+SIGMA_ESTIMATOR = "estimated by enhance.metrics.estimate_noise (Haar-MAD, as the classical methods)"
+POISSON_ESTIMATOR = (
+    "estimated by enhance.baselines.lowlight.noise_level_function (as VST+BM3D when not told)"
+)
+
+
+def noise_parameters(model, image, *, sigma=None, exposure=None, photons=None, read_noise=None):
+    """The noise level a noise-conditioned model is told about ``image``: given, else estimated.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    image : ndarray, shape (H, W) or (H, W, C)
+        The degraded image, float in [0, 1] (for low light: the dark image as acquired).
+    sigma : float, optional
+        Gaussian noise std in [0, 1] units (``gaussian`` models).
+    exposure, photons, read_noise : float, optional
+        Low light: the exposure (required), photons at full scale and read-noise std in [0, 1]
+        units of the dark image.
+
+    Returns
+    -------
+    dict or None
+        None for a blind model. ``{"sigma", "source"}`` for ``gaussian``; ``{"exposure",
+        "photons", "read_noise", "source"}`` for ``lowlight``. ``source`` is ``"given"`` or
+        names the estimator (:data:`SIGMA_ESTIMATOR`, :data:`POISSON_ESTIMATOR`): the same as
+        the classical methods' when they are not told.
+    """
+    if not model.noise_map:
+        return None
+    image = np.asarray(image, dtype=np.float32)
+    if model.task == "gaussian":
+        if sigma is not None:
+            return {"sigma": float(sigma), "source": "given"}
+        from .metrics import estimate_noise
+
+        return {"sigma": float(estimate_noise(image)), "source": SIGMA_ESTIMATOR}
+    if model.task == "lowlight":
+        if exposure is None:
+            raise EnhanceError(
+                "a lowlight model must be told the exposure (e.g. --exposure 0.1, exposure=0.1)"
+            )
+        given = {"exposure": float(exposure)}
+        if photons is not None and read_noise is not None:
+            return {**given, "photons": float(photons), "read_noise": float(read_noise),
+                    "source": "given"}
+        from .baselines.lowlight import noise_level_function
+
+        planes = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[-1])]
+        fits = np.array(
+            [noise_level_function(p, photons=photons, read_noise=read_noise) for p in planes]
+        )
+        a, b = np.median(fits, axis=0)
+        return {
+            **given,
+            "photons": float(photons) if photons is not None else float(1.0 / a),
+            "read_noise": float(read_noise) if read_noise is not None else float(np.sqrt(b)),
+            "source": POISSON_ESTIMATOR if photons is None and read_noise is None
+            else "partly given, the rest " + POISSON_ESTIMATOR,
+        }
+    raise EnhanceError(f"{model.name}: a noise-map model for task {model.task!r} is not supported")
+
+
+class _VarianceStabilised:
+    """Low light through the generalized Anscombe transform (Makitalo & Foi 2013).
+
+    The dark image ``y`` (``y * photons = Poisson(photons exposure x) + N(0, (read_noise
+    photons)^2)``) becomes ``D = GAT(y * photons)``, whose noise is Gaussian with std 1; ``D`` is
+    scaled by the GAT value of a full-brightness pixel so that the Gaussian denoiser sees an
+    image in about [0, 1] with noise std ``1 / scale``; the denoised ``D`` goes back through the
+    exact unbiased inverse (which accounts for the clip of ``y`` to [0, 1]) and the gain.
+    """
+
+    def __init__(self, condition):
+        from .baselines.lowlight import gat_forward
+
+        self.exposure = condition["exposure"]
+        self.a = 1.0 / condition["photons"]
+        self.s = condition["read_noise"] / self.a
+        self.scale = float(gat_forward(self.exposure / self.a, self.s))
+
+    def forward(self, plane):
+        from .baselines.lowlight import gat_forward
+
+        return (gat_forward(plane / self.a, self.s) / self.scale).astype(np.float32)
+
+    @property
+    def sigma(self):
+        return 1.0 / self.scale
+
+    def inverse(self, output):
+        from .baselines.lowlight import gat_inverse_exact
+
+        counts = gat_inverse_exact(np.asarray(output, np.float64) * self.scale, self.s,
+                                   upper=1.0 / self.a)
+        return (counts * self.a / self.exposure).astype(np.float32)
+
+
+def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_ensemble=False,
+                  sigma=None, photons=None, read_noise=None):
     """Restore an image with a model.
 
     Parameters
@@ -159,6 +260,9 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
         the eight restorations mapped back (the "x8 self-ensemble" of Lim et al. 2017): eight
         times the compute, usually a few tenths of a dB more PSNR (the shipped model cards
         give the measured gain on the validation images).
+    sigma, photons, read_noise : float, optional
+        The noise level told to a noise-conditioned model (see :func:`noise_parameters`;
+        estimated from the image when not given); blind models ignore them.
 
     Returns
     -------
@@ -184,7 +288,20 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
         raise EnhanceError(
             f"model {model.name!r} takes {model.channels}-channel images, got {channels} channels"
         )
-    inputs = [prepare_input(x, model.task, exposure=exposure) for x in inputs]
+    condition = noise_parameters(model, image, sigma=sigma, exposure=exposure, photons=photons,
+                                 read_noise=read_noise)
+    vst = _VarianceStabilised(condition) if model.input_transform == "vst" else None
+    if vst is not None:
+        inputs = [vst.forward(x) for x in inputs]
+        condition = {"sigma": vst.sigma}
+    else:
+        inputs = [prepare_input(x, model.task, exposure=exposure) for x in inputs]
+    if condition is not None:
+        task = "gaussian" if vst is not None else model.task
+        inputs = [
+            np.concatenate([x, noise_level_map(task, x[..., 0], condition)[..., None]], axis=-1)
+            for x in inputs
+        ]
     if tile is None and planes.shape[0] * planes.shape[1] > AUTO_TILE_PIXELS:
         tile = DEFAULT_TILE
     margin = margin_for(model.receptive_field, model.size_factor)
@@ -209,6 +326,8 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
                     f"out of memory even with {current}-pixel tiles: {error}"
                 ) from error
             tile = max(current // 2, MIN_TILE)
+    if vst is not None:
+        outputs = [vst.inverse(y) for y in outputs]
     restored = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
     if image.ndim == 2:
         restored = restored[..., 0]
