@@ -176,3 +176,23 @@ def test_enhance_run_records_what_the_model_was_told(tmp_path):
 class _Sampler:
     def crop(self):
         return np.full((16, 16), 0.5, np.float32)
+
+
+def test_a_vst_model_derived_from_a_conditioned_gaussian_one_keeps_its_weights(tmp_path):
+    from enhance.errors import ModelError
+    from enhance.training.derive import derive_vst_model
+
+    source = conditioned()
+    save_model_dir(tmp_path / "g", source.keras_model, source.config,
+                   {"name": "g", "command": "enhance train ...", "seed": 1})
+    derived = load_model_dir(derive_vst_model(tmp_path / "g", tmp_path / "v"))
+    assert derived.task == "lowlight" and derived.input_transform == "vst" and derived.noise_map
+    assert derived.card["derived_from"]["weights_sha256"] == load_model_dir(tmp_path / "g").card[
+        "weights_sha256"]
+    assert derived.card["command"] == "enhance train ..." and derived.card["name"] == "v"
+    for a, b in zip(derived.keras_model.get_weights(), source.keras_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    blind = LoadedModel(build_model(make_config("dae", "gaussian")), make_config("dae", "gaussian"))
+    save_model_dir(tmp_path / "b", blind.keras_model, blind.config, {"name": "b"})
+    with pytest.raises(ModelError, match="noise-conditioned"):
+        derive_vst_model(tmp_path / "b", tmp_path / "w")
