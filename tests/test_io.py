@@ -218,7 +218,7 @@ DICOM_CASES = {
     "MR_small.dcm": "MONOCHROME2",
     "6154": "MONOCHROME1",  # CR, 12 bits stored, no file extension
     "SC_rgb_rle_2frame.dcm": "RGB",  # RLE, multi-frame colour
-    "rtdose.dcm": "MONOCHROME2",  # multi-frame, 32-bit
+    "rtdose.dcm": "MONOCHROME2",  # multi-frame, 32-bit (relabelled: a dose grid is refused)
     "JPEG2000.dcm": "MONOCHROME2",  # JPEG 2000 (pillow + OpenJPEG)
     "SC_rgb_jpeg_dcmtk.dcm": "RGB",  # JPEG baseline YBR_FULL -> RGB
 }
@@ -228,6 +228,12 @@ DICOM_CASES = {
 @pytest.mark.parametrize("name", list(DICOM_CASES))
 def test_dicom_roundtrip_writes_a_derived_image(tmp_path, name):
     src = _bundled(name)
+    if name == "rtdose.dcm":  # its pixels, as a multi-frame grayscale word secondary capture
+        ds = pydicom.dcmread(src)
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7.3"
+        ds.Modality = "OT"
+        src = tmp_path / "multiframe32.dcm"
+        ds.save_as(src)
     src_ds = pydicom.dcmread(src)
     ts = src_ds.file_meta.TransferSyntaxUID
     if ts.is_compressed and not get_decoder(ts).is_available:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import operator
 import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,8 @@ from enhance.io.formats import (
     detect_format,
     format_from_name,
 )
-from enhance.io.image import Image, ImageMeta, WritePlan, dtype_range, to_unit
+from enhance.io.image import Image, ImageMeta, NonFinitePixels, WritePlan, dtype_range, to_unit
+from enhance.io.limits import DEFAULT_MAX_PIXELS, check_min_size
 
 __all__ = ["read_image", "write_image"]
 
@@ -63,7 +66,37 @@ def _describe(exc):
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def read_image(path, *, axis=2):
+def _open_head(p):
+    """The first bytes of `p`, or UnreadableImage naming what `p` is instead of an image file."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise UnreadableImage(p, f"dangling symbolic link (to {os.readlink(p)}, which does "
+                                  "not exist)") from None
+        raise UnreadableImage(p, "file not found") from None
+    except PermissionError:
+        raise UnreadableImage(p, "permission denied") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnreadableImage(p, "symbolic link loop (the link never reaches a file)") from None
+        raise UnreadableImage(p, f"cannot open file ({_describe(exc)})") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise UnreadableImage(p, "is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnreadableImage(p, "not a regular file (a pipe, socket or device)")
+    if st.st_size == 0:
+        raise UnreadableImage(p, "empty file")
+    try:
+        with open(p, "rb") as f:
+            return f.read(SNIFF_BYTES)
+    except PermissionError:
+        raise UnreadableImage(p, "permission denied") from None
+    except OSError as exc:
+        raise UnreadableImage(p, f"cannot open file ({_describe(exc)})") from exc
+
+
+def read_image(path, *, axis=2, max_pixels=DEFAULT_MAX_PIXELS):
     """Read an image file into float32 pixels in [0, 1] and the meta to write it back.
 
     Parameters
@@ -74,18 +107,26 @@ def read_image(path, *, axis=2):
     axis : int, optional
         Slice axis of a 3-D NIfTI volume (0, 1 or 2; negative counts from the end).
         Other formats stack along their natural axis (pages, frames, the first axis).
+    max_pixels : int or None, optional
+        Refuse a file whose header claims more pixels than this (height x width x frames;
+        default :data:`~enhance.io.limits.DEFAULT_MAX_PIXELS` = 2**28), checked before
+        decoding. None: no limit.
 
     Returns
     -------
     Image
         ``pixels``: (H, W), (H, W, C), (N, H, W) or (N, H, W, C) float32 in [0, 1], mapped
-        by the policy of :mod:`enhance.io.image`; ``meta``: an :class:`ImageMeta`.
+        by the policy of :mod:`enhance.io.image`; ``meta``: an :class:`ImageMeta` (float
+        inputs: ``meta.extra['value_map']`` records the map and the values it clipped).
 
     Raises
     ------
     UnreadableImage
-        The file is missing, empty, truncated, corrupt or not a supported image; the
-        message names the file and the cause.
+        The file is missing, empty, truncated, corrupt, not a supported image, over the
+        pixel limit, smaller than 2 x 2 pixels, a float image with NaN or infinite values,
+        a DICOM object that is not an image to restore (RT dose, segmentation, structured
+        report, ...), or not a regular file (a folder, a dangling link, a link loop); the
+        message names the file and the cause, on one line.
     ValueError
         `axis` is not an integer in -3..2.
     """
@@ -95,21 +136,10 @@ def read_image(path, *, axis=2):
         raise ValueError(f"axis must be an integer, not {axis!r}") from None
     if not -3 <= axis <= 2:
         raise ValueError(f"axis must be in -3..2, not {axis}")
+    if max_pixels is not None:
+        max_pixels = operator.index(max_pixels)
     p = Path(path)
-    try:
-        st = p.stat()
-        if p.is_dir():
-            raise UnreadableImage(p, "is a directory, not an image file")
-        with open(p, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except FileNotFoundError:
-        raise UnreadableImage(p, "file not found") from None
-    except PermissionError:
-        raise UnreadableImage(p, "permission denied") from None
-    except OSError as exc:
-        raise UnreadableImage(p, f"cannot open file ({_describe(exc)})") from exc
-    if st.st_size == 0:
-        raise UnreadableImage(p, "empty file")
+    head = _open_head(p)
     fmt = detect_format(p, head)
     if fmt is None:
         suffix = "".join(p.suffixes[-2:]).lower() if p.suffix else ""
@@ -121,16 +151,28 @@ def read_image(path, *, axis=2):
         raise UnreadableImage(p, cause)
     reader = _handler(fmt, "read")
     try:
-        return reader(p, axis=axis)
+        image = reader(p, axis=axis, max_pixels=max_pixels)
     except UnreadableImage as exc:
         if "\n" in exc.cause or "\r" in exc.cause:  # keep messages to one line
             raise UnreadableImage(p, _one_line(exc.cause)) from exc.__cause__
         raise
-    except (EnhanceError, MemoryError):
+    except NonFinitePixels as exc:
+        raise UnreadableImage(p, f"float {FORMAT_NAMES[fmt]} image: {exc}") from None
+    except MemoryError:
+        raise UnreadableImage(
+            p, f"out of memory while reading this {FORMAT_NAMES[fmt]} file (lower max_pixels, "
+            "or free memory)"
+        ) from None
+    except EnhanceError:
         raise
     except Exception as exc:
         cause = f"corrupt or unsupported {FORMAT_NAMES[fmt]} file ({_describe(exc)})"
         raise UnreadableImage(p, cause) from exc
+    if image.meta.is_stack and image.pixels.shape[0] == 0:
+        raise UnreadableImage(p, "no frames (an empty stack)")
+    frame = image.pixels.shape[int(image.meta.is_stack):]
+    check_min_size(p, frame[0] if frame else 0, frame[1] if len(frame) > 1 else 0)
+    return image
 
 
 def _layout(arr, meta, path):

@@ -23,7 +23,8 @@ from pydicom.pixels import apply_color_lut, get_decoder, pack_bits, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID, generate_uid
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, to_raw, value_range
+from enhance.io.image import Image, ImageMeta, to_raw, value_map
+from enhance.io.limits import check_pixels
 
 __all__ = ["read_dicom", "write_dicom", "DEFAULT_DERIVATION"]
 
@@ -43,6 +44,59 @@ _PALETTE_KEYWORDS = (
     "SegmentedBluePaletteColorLookupTableData", "PaletteColorLookupTableUID",
 )
 _PIP_NAMES = {"gdcm": "python-gdcm"}
+
+# DICOM objects that are not images to restore, by SOP class (UID prefix) and by Modality, with
+# the reason: their values are doses, labels or parameters (restoring would change them), or
+# they hold no pixels at all. RT Image (portal images) and secondary captures are images.
+_WAVEFORM = "a waveform, not an image"
+_NOT_IMAGE_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.481.2": "its values are radiation doses, which denoising would change",
+    "1.2.840.10008.5.1.4.1.1.481.": "radiotherapy data (structures, plans, records), not an image",
+    "1.2.840.10008.5.1.4.1.1.66.4": "a segmentation: its values are labels, not intensities",
+    "1.2.840.10008.5.1.4.1.1.66.": "raw data, a registration, fiducials or a segmentation, "
+                                   "not an image",
+    "1.2.840.10008.5.1.4.1.1.67": "a real world value map, not an image",
+    "1.2.840.10008.5.1.4.1.1.88.": "a structured report, not an image",
+    "1.2.840.10008.5.1.4.1.1.11.": "a presentation state, not an image",
+    "1.2.840.10008.5.1.4.1.1.104.": "an encapsulated document, not an image",
+    "1.2.840.10008.5.1.4.1.1.9.": _WAVEFORM,
+}
+_NOT_IMAGE_MODALITIES = {
+    "RTDOSE": "its values are radiation doses, which denoising would change",
+    "RTSTRUCT": "an RT structure set (contours), not an image",
+    "RTPLAN": "an RT plan, not an image",
+    "RTRECORD": "an RT treatment record, not an image",
+    "SEG": "a segmentation: its values are labels, not intensities",
+    "SR": "a structured report, not an image",
+    "PR": "a presentation state, not an image",
+    "KO": "a key object selection, not an image",
+    "REG": "a registration, not an image",
+    "FID": "fiducials, not an image",
+    "RWV": "a real world value map, not an image",
+    "DOC": "an encapsulated document, not an image",
+    "PLAN": "a plan, not an image",
+    "ECG": _WAVEFORM, "HD": _WAVEFORM, "AU": _WAVEFORM, "RESP": _WAVEFORM, "EPS": _WAVEFORM,
+}
+
+
+def _check_is_image(path, ds):
+    """Refuse DICOM objects that are not images to restore (RT dose, SEG, SR, ...), by name."""
+    sop = str(ds.get("SOPClassUID", "") or "").strip()
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    reason = None
+    for prefix, why in _NOT_IMAGE_CLASSES.items():  # the most specific prefix comes first
+        if sop == prefix or (prefix.endswith(".") and sop.startswith(prefix)):
+            reason = why
+            break
+    if reason is None:
+        reason = _NOT_IMAGE_MODALITIES.get(modality)
+    if reason is None:
+        return
+    name = UID(sop).name if sop else ""
+    name = name if name and name != sop else "object"
+    ids = ", ".join(x for x in (f"Modality {modality}" if modality else "",
+                                f"SOP class {sop}" if sop else "") if x)
+    raise UnreadableImage(path, f"DICOM {name} ({ids}) is not an image to restore: {reason}")
 
 
 def _one_line(text):
@@ -69,10 +123,13 @@ def _read_dataset(path):
     # A file without the 128-byte preamble: accept it only if it parses into an image
     try:
         ds = pydicom.dcmread(path, force=True)
+    except Exception:
+        ds = None
+    if ds is not None:
+        if "SOPClassUID" in ds:
+            _check_is_image(path, ds)
         if "PixelData" in ds and "Rows" in ds and "Columns" in ds:
             return ds
-    except Exception:
-        pass
     raise UnreadableImage(path, "not a DICOM file (no DICM preamble, no image elements)")
 
 
@@ -123,7 +180,7 @@ def _decode(path, ds, ts):
         raise UnreadableImage(path, f"corrupt DICOM pixel data ({_one_line(exc)})") from exc
 
 
-def read_dicom(path, *, axis=2):
+def read_dicom(path, *, axis=2, max_pixels=None):
     """Read a DICOM image, keeping stored values (see the module docstring).
 
     Parameters
@@ -131,6 +188,8 @@ def read_dicom(path, *, axis=2):
     path : pathlib.Path
     axis : int, optional
         Ignored (frames are the stack axis).
+    max_pixels : int, optional
+        Refuse a header claiming more pixels (rows x columns x frames, before decoding).
 
     Returns
     -------
@@ -138,10 +197,24 @@ def read_dicom(path, *, axis=2):
         ``meta.extra`` holds ``dataset`` (the header, pixel data removed),
         ``transfer_syntax``, ``photometric``, ``bits_allocated``, ``bits_stored``,
         ``rescale`` = (slope, intercept).
+
+    Raises
+    ------
+    UnreadableImage
+        Also for objects that are not images to restore (RT dose, RT structures and plans,
+        segmentations, structured reports, presentation states, waveforms, ...): the message
+        names the SOP class and modality and says why.
     """
     ds = _read_dataset(path)
+    _check_is_image(path, ds)
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         raise UnreadableImage(path, "no pixel data (not an image, or the file is truncated)")
+    try:
+        dims = [int(ds.get("NumberOfFrames") or 1), int(ds.get("Rows") or 0),
+                int(ds.get("Columns") or 0)]
+    except (TypeError, ValueError) as exc:
+        raise UnreadableImage(path, f"corrupt DICOM image module ({_one_line(exc)})") from exc
+    check_pixels(path, dims if dims[0] > 1 else dims[1:], max_pixels)
     ts = _transfer_syntax(ds)
     _check_native_length(path, ds, ts)
     raw = _decode(path, ds, ts)
@@ -160,11 +233,11 @@ def read_dicom(path, *, axis=2):
     if channels not in (1, 3, 4):
         raise UnreadableImage(path, f"unsupported DICOM with {channels} samples per pixel")
     if raw.dtype.kind in "iu" and channels == 1 and photometric != "PALETTE COLOR":
-        lo, hi = value_range(raw, own=True)
+        lo, hi, note = value_map(raw, own=True)
     elif raw.dtype.kind in "iu":
-        lo, hi = value_range(raw, bits=bits_stored, signed=signed)
+        lo, hi, note = value_map(raw, bits=bits_stored, signed=signed)
     else:
-        lo, hi = value_range(raw)
+        lo, hi, note = value_map(raw)
     for keyword in _PIXEL_KEYWORDS:  # the header is kept without its (large) pixel data
         if keyword in ds:
             delattr(ds, keyword)
@@ -176,6 +249,8 @@ def read_dicom(path, *, axis=2):
         "bits_stored": bits_stored,
         "rescale": (float(ds.get("RescaleSlope") or 1), float(ds.get("RescaleIntercept") or 0)),
     }
+    if note is not None:
+        extra["value_map"] = note
     meta = ImageMeta(
         "dicom", raw.dtype, lo, hi, path=str(path),
         invert=photometric == "MONOCHROME1" and channels == 1,

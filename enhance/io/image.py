@@ -15,9 +15,16 @@ How ``lo`` and ``hi`` are chosen (:func:`value_range`):
   model and baseline would see a flat image. The range is recorded, so writing back is exact.
   Colour DICOM (e.g. ultrasound RGB) maps the range of its stored bits (``BitsStored``,
   ``PixelRepresentation``); data outside that range fall back to the full dtype range;
-* float data, and integers wider than 16 bits, map their own finite min..max (recorded;
-  a constant image has lo == hi and reads as all zeros, written back as that constant).
-  NaN reads as 0.
+* integers wider than 16 bits map their own min..max (recorded; a constant image has
+  lo == hi and reads as all zeros, written back as that constant);
+* float data must be finite: a NaN or infinity is refused (:class:`NonFinitePixels`; nothing
+  says what such a pixel should hold). Float data within [0, 1] map their own min..max; float
+  data outside [0, 1] map a *robust* range (:func:`float_range`): their own min..max unless
+  some values lie far outside the bulk of the data (beyond ten times the spread of its
+  0.1-99.9 percentiles), which are then clipped to the nearest value that does not. One pixel of
+  1e38 in a CT stored in Hounsfield units cannot squeeze the other pixels into a few
+  millionths of [0, 1]. The map and the number of clipped values are recorded
+  (``meta.extra['value_map']``), and written outputs are in the input's own scale.
 
 Integer values of up to 24 bits survive float32 exactly, so read -> write -> read is
 bit-exact for 8- and 16-bit integer data (PNG, TIFF, DICOM, NIfTI, .npy). Float data and
@@ -34,6 +41,7 @@ their meta has ``invert=True`` so that in ``pixels`` bright is always high.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +49,10 @@ import numpy as np
 
 from enhance.errors import ShapeMismatch
 
-__all__ = ["Image", "ImageMeta", "WritePlan", "value_range", "to_unit", "to_raw", "dtype_range"]
+__all__ = [
+    "Image", "ImageMeta", "WritePlan", "value_range", "value_map", "float_range", "to_unit",
+    "to_raw", "dtype_range", "NonFinitePixels",
+]
 
 #: Integer data with at most this many bits map their dtype's (or stored bits') full range.
 MAX_FULL_RANGE_BITS = 16
@@ -110,12 +121,140 @@ def value_range(raw, *, bits=None, signed=None, own=False):
             return lo, hi
         finite = raw
     elif kind == "f":
-        finite = raw[np.isfinite(raw)] if raw.size else raw
+        mapped = float_range(raw)
+        return mapped.lo, mapped.hi
     else:
         raise TypeError(f"unsupported pixel dtype {raw.dtype}")
     if finite.size == 0:
         return 0.0, 0.0
     return float(finite.min()), float(finite.max())
+
+
+def value_map(raw, *, bits=None, signed=None, own=False):
+    """:func:`value_range` and, for float data, a record of the map for the manifest.
+
+    Parameters
+    ----------
+    raw : ndarray
+    bits, signed, own
+        As for :func:`value_range`.
+
+    Returns
+    -------
+    lo, hi : float
+    note : dict or None
+        For float data :meth:`FloatRange.as_dict` (``lo``, ``hi``, the data's ``min`` and
+        ``max``, the number of ``clipped`` values); None for integer data.
+
+    Raises
+    ------
+    NonFinitePixels
+        Float data holding NaN or infinity.
+    """
+    raw = np.asarray(raw)
+    if raw.dtype.kind == "f":
+        mapped = float_range(raw)
+        return mapped.lo, mapped.hi, mapped.as_dict()
+    lo, hi = value_range(raw, bits=bits, signed=signed, own=own)
+    return lo, hi, None
+
+
+class NonFinitePixels(ValueError):
+    """Float pixel data hold NaN or infinite values (:func:`enhance.io.read_image` refuses them)."""
+
+
+#: The robust range of float data outside [0, 1] starts from these quantiles of the data ...
+OUTLIER_QUANTILE = 0.001
+#: ... and values farther than this many times their spread beyond them are outliers.
+OUTLIER_FENCE = 10.0
+#: With no spread (99.8% of the values equal), only values farther than this many times the
+#: data's magnitude (at least 1) are outliers.
+FLAT_FENCE = 1e6
+#: The quantiles are taken from at most this many evenly spaced values.
+RANGE_SAMPLE = 1 << 20
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """How float data map to [0, 1]: ``pixels = clip((raw - lo) / (hi - lo), 0, 1)``.
+
+    Attributes
+    ----------
+    lo, hi : float
+        The mapped range.
+    min, max : float
+        The data's own extremes.
+    clipped : int
+        Values outside ``lo..hi`` (outliers), which read as 0 or 1.
+    """
+
+    lo: float
+    hi: float
+    min: float
+    max: float
+    clipped: int = 0
+
+    def as_dict(self):
+        """A JSON-ready dict of the fields."""
+        return dataclasses.asdict(self)
+
+
+def _flat_chunks(flat):
+    for start in range(0, flat.size, CONVERT_STRIP_ELEMENTS):
+        yield flat[start : start + CONVERT_STRIP_ELEMENTS]
+
+
+def float_range(raw):
+    """The range float data map to [0, 1], robust to a few absurd values (see the module).
+
+    Parameters
+    ----------
+    raw : ndarray of float
+
+    Returns
+    -------
+    FloatRange
+        Data within [0, 1], and data without outliers, map their own min..max (nothing
+        clipped). Outliers are values beyond ``q_lo - w`` or ``q_hi + w``, with ``q_lo`` and
+        ``q_hi`` the :data:`OUTLIER_QUANTILE` and ``1 - OUTLIER_QUANTILE`` quantiles and
+        ``w = OUTLIER_FENCE * (q_hi - q_lo)`` (``FLAT_FENCE * max(|q|, 1)`` when they are
+        equal); the range is then the min..max of the other values.
+
+    Raises
+    ------
+    NonFinitePixels
+        Some value is NaN or infinite.
+    """
+    flat = np.asarray(raw).reshape(-1)
+    if flat.size == 0:
+        return FloatRange(0.0, 0.0, 0.0, 0.0)
+    bad = sum(int(c.size - np.count_nonzero(np.isfinite(c))) for c in _flat_chunks(flat))
+    if bad:
+        raise NonFinitePixels(
+            f"{bad:,} of {flat.size:,} values are not finite (NaN or infinity): refused, since "
+            "nothing says what they should hold"
+        )
+    data_min, data_max = float(flat.min()), float(flat.max())
+    if data_min >= 0.0 and data_max <= 1.0:
+        return FloatRange(data_min, data_max, data_min, data_max)
+    sample = flat[:: max(1, flat.size // RANGE_SAMPLE)].astype(np.float64)
+    n = sample.size
+    m = min(max(int(n * OUTLIER_QUANTILE), 1), (n - 1) // 2)
+    part = np.partition(sample, (m, n - 1 - m))
+    q_lo, q_hi = float(part[m]), float(part[n - 1 - m])
+    spread = q_hi - q_lo
+    width = OUTLIER_FENCE * spread if spread > 0 else FLAT_FENCE * max(abs(q_lo), abs(q_hi), 1.0)
+    fence_lo, fence_hi = q_lo - width, q_hi + width
+    if data_min >= fence_lo and data_max <= fence_hi:
+        return FloatRange(data_min, data_max, data_min, data_max)
+    lo, hi, clipped = math.inf, -math.inf, 0
+    for chunk in _flat_chunks(flat):
+        inside = (chunk >= fence_lo) & (chunk <= fence_hi)
+        kept = chunk[inside]
+        clipped += chunk.size - kept.size
+        if kept.size:
+            lo, hi = min(lo, float(kept.min())), max(hi, float(kept.max()))
+    return FloatRange(lo, hi, data_min, data_max, clipped)
 
 
 #: to_unit / to_raw convert arrays with more elements than this in strips along the first axis

@@ -9,12 +9,13 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, value_range
+from enhance.io.image import Image, ImageMeta, value_map
+from enhance.io.limits import check_pixels
 
 __all__ = ["read_nifti", "write_nifti"]
 
 
-def read_nifti(path, *, axis=2):
+def read_nifti(path, *, axis=2, max_pixels=None):
     """Read a NIfTI image; a 3-D volume becomes a stack of 2-D slices along `axis`.
 
     The stored (unscaled) values are kept; ``scl_slope``/``scl_inter`` are recorded in
@@ -27,6 +28,8 @@ def read_nifti(path, *, axis=2):
     path : pathlib.Path
     axis : int, optional
         Slice axis of a 3-D volume, 0, 1 or 2 (negative counts from the end).
+    max_pixels : int, optional
+        Refuse a header claiming more voxels (before reading the data).
 
     Returns
     -------
@@ -41,6 +44,7 @@ def read_nifti(path, *, axis=2):
     dtype = img.get_data_dtype()
     if dtype.kind not in "biuf":
         raise UnreadableImage(path, f"unsupported NIfTI data type {dtype}")
+    check_pixels(path, img.shape, max_pixels)
     try:
         raw = np.asarray(img.dataobj.get_unscaled())
     except (EOFError, OSError, ValueError, gzip.BadGzipFile) as exc:
@@ -56,8 +60,9 @@ def read_nifti(path, *, axis=2):
         is_stack = False
     else:
         raise UnreadableImage(path, f"unsupported {raw.ndim}-D NIfTI volume of shape {raw.shape}")
-    lo, hi = value_range(raw, own=True)
-    extra = {
+    lo, hi, note = value_map(raw, own=True)
+    extra = {"value_map": note} if note is not None else {}
+    extra.update({
         "header": img.header.copy(),
         "affine": np.array(img.affine, copy=True),
         "axis": axis,
@@ -65,7 +70,7 @@ def read_nifti(path, *, axis=2):
         "slope": float(img.dataobj.slope),
         "inter": float(img.dataobj.inter),
         "image_class": type(img),
-    }
+    })
     meta = ImageMeta("nifti", raw.dtype, lo, hi, path=str(path), is_stack=is_stack, extra=extra)
     return Image(meta.to_unit(np.ascontiguousarray(raw)), meta)
 

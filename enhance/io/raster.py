@@ -9,9 +9,11 @@ import zlib
 import cv2
 import numpy as np
 from PIL import Image as PILImage
+from PIL import JpegImagePlugin
 
 from enhance.errors import UnreadableImage, UnwritableImage
 from enhance.io.image import Image, ImageMeta, value_range
+from enhance.io.limits import check_pixels
 
 __all__ = ["read_png", "write_png", "read_jpeg", "write_jpeg", "JPEG_QUALITY"]
 
@@ -69,7 +71,17 @@ def _meta(fmt, path, raw):
     return ImageMeta(fmt, raw.dtype, lo, hi, path=str(path), channels=channels)
 
 
-def read_png(path, *, axis=2):
+def _png_size(path, data):
+    """(height, width) from the IHDR chunk, which must come first."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise UnreadableImage(path, "not a PNG file (bad signature)")
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        raise UnreadableImage(path, "corrupt PNG file (no IHDR chunk first)")
+    width, height = struct.unpack(">II", data[16:24])
+    return height, width
+
+
+def read_png(path, *, axis=2, max_pixels=None):
     """Read an 8- or 16-bit PNG (grayscale, RGB or RGBA; palettes are expanded to RGB).
 
     Parameters
@@ -77,12 +89,15 @@ def read_png(path, *, axis=2):
     path : pathlib.Path
     axis : int, optional
         Ignored (PNG holds one 2-D image).
+    max_pixels : int, optional
+        Refuse a header claiming more pixels (before decoding).
 
     Returns
     -------
     Image
     """
     data = path.read_bytes()
+    check_pixels(path, _png_size(path, data), max_pixels)
     _check_png(path, data)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
@@ -106,7 +121,7 @@ def write_png(f, pixels, plan):
     f.write(_encode_png(plan.to_raw(pixels)))
 
 
-def read_jpeg(path, *, axis=2):
+def read_jpeg(path, *, axis=2, max_pixels=None):
     """Read an 8-bit JPEG (grayscale or colour; CMYK and YCbCr are converted to RGB).
 
     EXIF orientation is not applied: pixels are in stored order.
@@ -116,6 +131,9 @@ def read_jpeg(path, *, axis=2):
     path : pathlib.Path
     axis : int, optional
         Ignored.
+    max_pixels : int, optional
+        Refuse a header claiming more pixels (before decoding). Pillow's own
+        decompression-bomb limit is not used: this one replaces it.
 
     Returns
     -------
@@ -125,7 +143,9 @@ def read_jpeg(path, *, axis=2):
     if not data.startswith(b"\xff\xd8"):
         raise UnreadableImage(path, "not a JPEG file (bad signature)")
     try:
-        with PILImage.open(io.BytesIO(data), formats=["JPEG"]) as im:
+        # the plugin class directly: PILImage.open would apply (and warn about) its own limit
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as im:
+            check_pixels(path, (im.height, im.width), max_pixels)
             im.load()
             if im.mode not in ("L", "RGB"):
                 im = im.convert("RGB")

@@ -11,7 +11,8 @@ import numpy as np
 import tifffile
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, value_range
+from enhance.io.image import Image, ImageMeta, value_map
+from enhance.io.limits import check_pixels
 
 __all__ = ["read_tiff", "write_tiff"]
 
@@ -75,7 +76,7 @@ def _page_array(path, page, size):
     return arr, photometric
 
 
-def read_tiff(path, *, axis=2):
+def read_tiff(path, *, axis=2, max_pixels=None):
     """Read a TIFF: one page is an image, several pages of one shape are a stack.
 
     Reduced-resolution pages (thumbnails, pyramid levels) are skipped. MINISWHITE pages are
@@ -86,6 +87,8 @@ def read_tiff(path, *, axis=2):
     path : pathlib.Path
     axis : int, optional
         Ignored (pages are always the stack axis).
+    max_pixels : int, optional
+        Refuse pages claiming more pixels in all (before decoding).
 
     Returns
     -------
@@ -96,11 +99,19 @@ def read_tiff(path, *, axis=2):
         pages = [p for p in tif.pages if not int(getattr(p, "subfiletype", 0)) & 1]
         if not pages:
             raise UnreadableImage(path, "TIFF file has no image pages")
+        first = pages[0]
+        shapes = [(int(p.imagelength), int(p.imagewidth), int(getattr(p, "imagedepth", 1) or 1))
+                  for p in pages]
+        if len(set(shapes)) == 1:  # frames x height x width (x depth)
+            height, width, depth = shapes[0]
+            dims = [len(pages)] * (len(pages) > 1) + [height, width] + [depth] * (depth > 1)
+        else:
+            dims = [sum(h * w * d for h, w, d in shapes)]
+        check_pixels(path, dims, max_pixels)
         arrays, photometric = [], None
         for page in pages:
             arr, photometric = _page_array(path, page, size)
             arrays.append(arr)
-        first = pages[0]
         tags = first.tags
         resolution = None
         if "XResolution" in tags and "YResolution" in tags:
@@ -115,13 +126,15 @@ def read_tiff(path, *, axis=2):
     is_stack = len(arrays) > 1
     raw = np.stack(arrays) if is_stack else arrays[0]
     channels = raw.shape[-1] if raw.ndim == 3 + is_stack else 1
-    lo, hi = value_range(raw)
+    lo, hi, note = value_map(raw)
+    extra = {"photometric": photometric, "resolution": resolution,
+             "resolutionunit": unit, "compression": compression}
+    if note is not None:
+        extra["value_map"] = note
     meta = ImageMeta(
         "tiff", raw.dtype, lo, hi, path=str(path),
         invert=photometric == "MINISWHITE" and channels == 1,
-        is_stack=is_stack, channels=channels,
-        extra={"photometric": photometric, "resolution": resolution,
-               "resolutionunit": unit, "compression": compression},
+        is_stack=is_stack, channels=channels, extra=extra,
     )
     return Image(meta.to_unit(raw), meta)
 
