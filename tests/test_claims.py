@@ -1,0 +1,189 @@
+"""The README's headline quality claims: generated from the cards, and the cards' margins recomputed.
+
+- The README's validation table and the margins after it are what ``benchmarks/readme_tables.py``
+  makes of the model cards, and the cards agree with each other and with the baselines cache.
+- On a fixed subset of the validation images (three 256-pixel-wide images of three modalities),
+  each task's default model and best classical method are run again: every per-image score
+  must match the card's (model) and the cache's (baseline), and the margin must have the sign
+  and about the size of the card's.
+- ``enhance run`` without ``--model`` uses the task's default and names it in the manifest.
+"""
+
+import importlib.util
+import inspect
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from enhance.shipped import DEFAULT_MODELS, read_model_info, weights_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+
+#: The validation images recomputed here (indices into the recipe's validation list, which the
+#: spec's seed rule uses): microscopy-cell, ct-head-a, mr-abdomen.
+SUBSET = (2, 4, 6)
+#: Agreement of a recomputed per-image score with the recorded one (CPU float32 inference and
+#: BM3D are deterministic; this leaves room for another BLAS or CPU).
+PSNR_ATOL, SSIM_ATOL = 0.02, 0.001
+#: How far the subset's mean margin may lie from the card's mean margin over all images.
+MARGIN_ATOL = 1.5
+
+
+@pytest.fixture(scope="module")
+def tables():
+    """``benchmarks/readme_tables.py`` as a module (not left in ``sys.modules``)."""
+    import sys
+
+    sys.path.insert(0, str(BENCHMARKS))  # the script imports _common
+    try:
+        spec = importlib.util.spec_from_file_location("readme_tables", BENCHMARKS / "readme_tables.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def test_readme_quality_table_is_the_cards(tables):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert tables.readme_block(readme) == tables.render(), (
+        "README.md's quality table is not the cards': run python benchmarks/readme_tables.py --write")
+
+
+def test_cards_agree_with_themselves_and_the_baselines_cache(tables):
+    assert tables.card_problems() == []
+
+
+def test_table_follows_the_cards_and_the_checks_catch_a_changed_figure(tables, tmp_path):
+    """On a copy of the cards: a changed BM3D figure changes the README block and is caught."""
+    for name in tables.restoration_models():
+        (tmp_path / name).mkdir()
+        for file in ("config.json", "card.json"):
+            shutil.copy(weights_dir() / name / file, tmp_path / name / file)
+    assert tables.render(tmp_path) == tables.render()
+    task = "gaussian"
+    card_path = tmp_path / DEFAULT_MODELS[task] / "card.json"
+    card = json.loads(card_path.read_text())
+    best = card["validation"]["best_classical"]
+    card["validation"]["results"][best]["psnr"] += 0.5
+    card_path.write_text(json.dumps(card))
+    problems = tables.card_problems(tmp_path)
+    assert any(DEFAULT_MODELS[task] in p and best in p for p in problems), problems
+    changed = tables.render(tmp_path)
+    assert changed != tables.render()
+    new_best = card["validation"]["results"][best]["psnr"]
+    assert f"{new_best:.2f}" in changed
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rewritten = tables.replace_block(readme, changed)
+    assert tables.readme_block(rewritten) == changed
+    assert rewritten.replace(changed, "") == readme.replace(tables.render(), "")
+    with pytest.raises(ValueError, match="quality-table"):
+        tables.readme_block(readme.replace(tables.START, ""))
+
+
+# --- the margins, recomputed on a subset of the validation images -------------------------------
+
+
+@pytest.fixture(scope="module")
+def validation():
+    from enhance.datasets import load_recipe
+
+    return load_recipe("medical-v1")["validation"]
+
+
+def _told(model, params):
+    """What the model is told at validation: the exposure; a noise-conditioned gaussian model
+    also the true sigma (as BM3D is)."""
+    from enhance.predict import enhance_image
+
+    told = {"exposure": params.get("exposure")}
+    if getattr(model, "noise_map", False) and model.task == "gaussian" and (
+            "sigma" in inspect.signature(enhance_image).parameters):
+        told["sigma"] = params["sigma"]
+    return told
+
+
+@pytest.mark.parametrize("task", sorted(DEFAULT_MODELS))
+def test_default_model_and_best_classical_reproduce_the_cards_margin(task, validation):
+    from enhance.baselines import denoise
+    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.metrics import psnr, ssim
+    from enhance.modeldir import load_model_dir
+    from enhance.predict import enhance_image
+    from enhance.tasks import VALIDATION_DEGRADATION, validation_params
+
+    model = load_model_dir(weights_dir() / DEFAULT_MODELS[task])  # checks the sha256
+    block = model.card["validation"]
+    preset = VALIDATION_DEGRADATION[task]
+    assert block["degradation"] == preset
+    best = block["best_classical"]
+    cache = json.loads((weights_dir() / "validation_baselines.json").read_text())[task]
+    assert cache["degradation"] == preset
+    params = validation_params(task)
+    d = BENCHMARK_DEGRADATIONS.index(preset)
+    recorded = {"model": block["results"]["model"]["per_image"], best: cache["results"][best]["per_image"]}
+    measured = {"model": {}, best: {}}
+    for number in SUBSET:
+        name, clean = validation[number]
+        clean = np.asarray(clean, np.float64)
+        rng = np.random.default_rng(benchmark_seed(d, number))
+        noisy = resolve(task, **params)(clean.astype(np.float32), rng)
+        outputs = {
+            "model": enhance_image(model, noisy, **_told(model, params)),
+            best: denoise(noisy, best, sigma=params.get("sigma") if task == "gaussian" else None,
+                          exposure=params.get("exposure") if task == "lowlight" else None),
+        }
+        for method, out in outputs.items():
+            out = np.clip(np.asarray(out, np.float64), 0, 1)
+            measured[method][name] = {"psnr": psnr(clean, out, data_range=1.0),
+                                      "ssim": ssim(clean, out, data_range=1.0)}
+            for metric, atol in (("psnr", PSNR_ATOL), ("ssim", SSIM_ATOL)):
+                assert measured[method][name][metric] == pytest.approx(
+                    recorded[method][name][metric], abs=atol), f"{method} on {name}: {metric}"
+    names = list(measured["model"])
+    margin = np.mean([measured["model"][n]["psnr"] - measured[best][n]["psnr"] for n in names])
+    claimed = block["gain_over_best_classical_db"]
+    assert np.sign(margin) == np.sign(claimed), (margin, claimed)
+    assert margin == pytest.approx(claimed, abs=MARGIN_ATOL)
+
+
+# --- enhance run without --model ---------------------------------------------------------------
+
+
+def _cli():
+    try:
+        from enhance.cli.main import cli
+    except ImportError:  # before the CLI moved into the package
+        from cli.main import cli
+    return cli
+
+
+@pytest.mark.parametrize("task", [None, "speckle"])
+def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
+    from click.testing import CliRunner
+
+    from enhance.degrade import degrade
+    from enhance.io import read_image, write_image
+    from enhance.shipped import DEFAULT_TASK
+    from enhance.tasks import VALIDATION_DEGRADATION
+
+    source = tmp_path / "in"
+    clean = read_image(ROOT / "samples" / "head_ct.png").pixels[100:164, 120:184]
+    noisy = degrade(clean, VALIDATION_DEGRADATION[task or DEFAULT_TASK], seed=0)
+    write_image(source / "ct.png", np.asarray(noisy, np.float32), dtype=np.uint16)
+    noisy = read_image(source / "ct.png").pixels
+    args = ["run", str(source), str(tmp_path / "out"), "-q"] + (["--task", task] if task else [])
+    result = CliRunner().invoke(_cli(), args)
+    assert result.exit_code == 0, result.output
+    expected = DEFAULT_MODELS[task or DEFAULT_TASK]
+    records = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert [r["model"] for r in records] == [expected]
+    assert records[0]["model_sha256"] == read_model_info(weights_dir() / expected)["card"]["weights_sha256"]
+    restored = read_image(tmp_path / "out" / "ct.png").pixels
+    assert restored.shape == noisy.shape
+    # the default restores: closer to the clean crop than the noisy input was
+    assert np.mean((restored - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
