@@ -29,7 +29,7 @@ def retrain_command(card_command, out_dir):
     if args[:2] != ["enhance", "train"] or "--out" not in args:
         raise SystemExit(f"not an `enhance train ... --out DIR` command: {card_command!r}")
     args[args.index("--out") + 1] = str(out_dir)
-    return [sys.executable, "-c", "from cli.main import cli; cli()", *args[1:], "-q"]
+    return [sys.executable, "-c", "from enhance.cli.main import cli; cli()", *args[1:], "-q"]
 
 
 def best_validation_psnr(history_csv):

@@ -31,8 +31,8 @@ def augment(source, out_dir, degradations, copies, seed, geometric, gamma, fixed
     """
     import sys
 
-    from enhance import batch
-    from enhance.augment import augment_folder
+    from .. import batch
+    from ..augment import augment_folder
 
     from .common import library_errors, progress_bar
 

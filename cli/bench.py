@@ -51,7 +51,7 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
     --methods all adds bm3d, gain_bm3d and bm3d_log (7-15 s per image each, about 8 more
     minutes on samples/ with one worker).
     """
-    from enhance.bench import run_benchmark
+    from ..bench import run_benchmark
 
     bars = []
 

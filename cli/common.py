@@ -9,7 +9,7 @@ import click
 @contextlib.contextmanager
 def library_errors():
     """Turn the library's exceptions into one-line ``click.ClickException`` messages."""
-    from enhance.errors import EnhanceError
+    from ..errors import EnhanceError
 
     try:
         yield
@@ -43,7 +43,7 @@ def progress_bar(total, *, quiet, unit="image"):
 
 def run_folder_job(job, source, *, quiet, **kwargs):
     """Run a folder job of :mod:`enhance.jobs` with a progress bar; exit 1 if any file failed."""
-    from enhance import batch
+    from .. import batch
 
     with library_errors():
         _, files = batch.discover(source, exclude=[kwargs.get("out_dir", ".")])

@@ -34,7 +34,7 @@ def degrade(source, out_dir, kind, seed, output_format, overwrite, dry_run, quie
     SOURCE is a folder (searched recursively), a file or a quoted glob. OUT_DIR gets a
     manifest.jsonl with every file's seed and parameters.
     """
-    from enhance.jobs import degrade_folder
+    from ..jobs import degrade_folder
 
     params = {k: v for k, v in params.items() if v is not None}
     run_folder_job(degrade_folder, source, out_dir=out_dir, degradation=kind, seed=seed,

@@ -8,7 +8,7 @@ from .common import run_folder_job
 def _list_methods(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
-    from enhance.baselines import list_baselines
+    from ..baselines import list_baselines
 
     for entry in list_baselines():
         click.echo(f"{entry.name:<16} {','.join(entry.tasks):<26} {entry.description}")
@@ -32,7 +32,7 @@ def _list_methods(ctx, param, value):
               help="List the methods with the tasks they suit, and exit.")
 def denoise(source, out_dir, method, sigma, exposure, output_format, overwrite, dry_run, quiet):
     """Denoise every image in SOURCE into OUT_DIR with a classical METHOD."""
-    from enhance.jobs import denoise_folder
+    from ..jobs import denoise_folder
 
     run_folder_job(denoise_folder, source, out_dir=out_dir, method=method, sigma=sigma,
                    exposure=exposure, output_format=output_format, overwrite=overwrite,

@@ -39,8 +39,8 @@ def run(source, out_dir, model, task, exposure, tile, batch_size, self_ensemble,
     redoes them); a file that cannot be read is reported and the run goes on; the exit status is
     1 when any file failed. Colour images are restored channel by channel.
     """
-    from enhance import batch
-    from enhance.pipeline import enhance_folder
+    from .. import batch
+    from ..pipeline import enhance_folder
 
     def emit(result):
         click.echo(json.dumps(result.as_record(), sort_keys=True))

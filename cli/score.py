@@ -23,7 +23,7 @@ def score(reference, test, csv_path, json_path, data_range):
     Files pair by relative path without extension (scan.dcm pairs with scan.png). Prints PSNR
     (dB) and SSIM per file, then the mean and its 95% confidence interval.
     """
-    from enhance.jobs import score_folders
+    from ..jobs import score_folders
 
     with library_errors():
         report = score_folders(reference, test, data_range=data_range)

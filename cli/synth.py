@@ -12,7 +12,8 @@ def synth():
     \b
     enhance synth recipe brain-mr64 data/brain         # offline brain MR slices (2 classes)
     enhance synth train data/brain/train --out gen --steps 3000
-    enhance synth generate gen -n 1000 out/synth --reject-copies --real data/brain/train
+    enhance synth generate gen/ out/synth -n 1000 --reject-copies --real data/brain/train
+    enhance synth generate synth-mni-brain64 out/mni -n 30     # a shipped generator, by name
     enhance synth evaluate gen --real data/brain/train --holdout data/brain/holdout --out report
     """
 
@@ -30,7 +31,7 @@ def recipe(name, out_dir):
     nilearn`), classes axial, coronal and sagittal, 64 x 64 16-bit PNG, split by blocks of
     slices with a gap.
     """
-    from enhance.synth.recipes import write_recipe
+    from ..synth.recipes import write_recipe
 
     from .common import library_errors
 
@@ -69,7 +70,7 @@ def train(data, out_dir, size, steps, seed, batch_size, width, fit, policy, chec
     generator.weights.h5, discriminator.weights.h5, card.json (sha256), samples/*.png,
     checkpoint/ (resume after a kill by running the same command again).
     """
-    from enhance.synth.training import train as train_gan
+    from ..synth.training import train as train_gan
 
     from .common import library_errors
 
@@ -87,7 +88,7 @@ def train(data, out_dir, size, steps, seed, batch_size, width, fit, policy, chec
 
 
 @synth.command()
-@click.argument("model_dir", type=click.Path(file_okay=False))
+@click.argument("model_dir", metavar="MODEL")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("-n", "count", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of images.")
@@ -101,15 +102,21 @@ def train(data, out_dir, size, steps, seed, batch_size, width, fit, policy, chec
               help="SSIM at or above which an image is a near-copy.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def generate(model_dir, out_dir, count, class_name, seed, reject_copies, real, threshold, quiet):
-    """Write N generated images from MODEL_DIR to OUT_DIR, with manifest.jsonl.
+    """Write N generated images from MODEL to OUT_DIR, with manifest.jsonl.
+
+    MODEL is a shipped generator's name (enhance models) or a generator directory given as a
+    path (./gen, /abs/gen).
 
     Image i uses the latent numpy.random.default_rng([SEED, i]).standard_normal and class
     i mod C (or --class); PNG, 16-bit when the training data were.
     """
-    from enhance.synth.generate import generate_folder
+    from ..shipped import resolve_model
+    from ..synth.generate import generate_folder
 
     from .common import library_errors
 
+    with library_errors():
+        model_dir = resolve_model(model_dir, kind="generator")
     if reject_copies and real is None:
         raise click.UsageError("--reject-copies needs --real DATA (the training images)")
     bar = None
@@ -134,7 +141,7 @@ def generate(model_dir, out_dir, count, class_name, seed, reject_copies, real, t
 
 
 @synth.command()
-@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.argument("source")
 @click.option("--real", required=True, type=click.Path(exists=True),
               help="The real (training) images.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -144,8 +151,9 @@ def generate(model_dir, out_dir, count, class_name, seed, reject_copies, real, t
 @click.option("-n", "count", type=click.IntRange(min=4), default=None,
               help="Images to generate / use (default max(200, real images)).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--features", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Feature network directory (default: the shipped synth-features-rot64).")
+@click.option("--features", default=None,
+              help="A shipped feature network's name or a directory given as a path "
+                   "(default: the shipped synth-features-rot64).")
 @click.option("--no-baselines", is_flag=True, help="Skip the trivial baselines.")
 @click.option("--no-usefulness", is_flag=True, help="Skip the classifier test.")
 @click.option("--threshold", type=float, default=0.9, show_default=True,
@@ -154,18 +162,26 @@ def generate(model_dir, out_dir, count, class_name, seed, reject_copies, real, t
               help="Write the figures and this command into SOURCE's card.json (a generator).")
 def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines, no_usefulness,
              threshold, record):
-    """Score SOURCE (a generator directory or a folder of generated images) against --real.
+    """Score SOURCE (a generator or a folder of generated images) against --real.
+
+    SOURCE is a shipped generator's name (enhance models), or a folder: a generator directory
+    or generated images.
 
     FD and KID in the project's own feature space, precision/recall, MS-SSIM diversity,
     near-copies of training images, usefulness for a classifier, beside trivial baselines.
     """
-    from enhance.synth.evaluate import evaluate as run_evaluation
+    from ..shipped import is_path_like, resolve_model, shipped_model_dirs
+    from ..synth.evaluate import evaluate as run_evaluation
 
     from .common import library_errors
 
+    given_source, given_features = source, features  # as typed, for the recorded command
     with library_errors():
+        if not is_path_like(source) and source in {p.name for p in shipped_model_dirs()}:
+            source = str(resolve_model(source, kind="generator"))
+        features_dir = None if features is None else resolve_model(features, kind="features")
         report = run_evaluation(source, real, out_dir=out_dir, n=count, seed=seed,
-                                holdout=holdout, features=features, baselines=not no_baselines,
+                                holdout=holdout, features=features_dir, baselines=not no_baselines,
                                 usefulness=not no_usefulness, threshold=threshold,
                                 progress=lambda text: click.echo(text, err=True))
     for name, s in report["sets"].items():
@@ -178,14 +194,14 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
         import shlex
         from pathlib import Path
 
-        from enhance.synth.evaluate import record_in_card
+        from ..synth.evaluate import record_in_card
 
         if report.get("kind") != "generator" or not (Path(source) / "card.json").is_file():
             raise click.ClickException(f"{source}: --record needs a generator directory with a "
                                        "card.json")
-        words = [source, "--real", real]
+        words = [given_source, "--real", real]
         for flag, value in (("--holdout", holdout), ("-n", count), ("--seed", seed),
-                            ("--features", features), ("--threshold", threshold),
+                            ("--features", given_features), ("--threshold", threshold),
                             ("--out", out_dir)):
             if value is not None:
                 words += [flag, str(value)]

@@ -17,7 +17,7 @@ _MAIN = ("arch", "task", "steps", "seed")
 
 def _config_fields():
     # enhance.training imports keras only inside functions, so --help stays light
-    from enhance.training import TrainConfig
+    from ..training import TrainConfig
 
     return [f for f in dataclasses.fields(TrainConfig) if f.name not in _MAIN]
 
@@ -82,7 +82,7 @@ def train(arch, task, data, out_dir, steps, seed, restart, quiet, **options):
     validation PSNR is written as a model directory (config.json, model.weights.h5, card.json)
     that `enhance run --model` and `enhance bench --models` take.
     """
-    from enhance.training import TrainConfig, train as run_training
+    from ..training import TrainConfig, train as run_training
 
     fields = {f.name: f for f in _config_fields()}
     values = {name: _parse(fields[name], text) for name, text in options.items() if text is not None}

@@ -9,6 +9,8 @@ loads TensorFlow; Keras is imported only when a model is built, loaded or traine
 >>> noisy = degrade(image.pixels, "gaussian25", seed=0)              # doctest: +SKIP
 >>> clean = enhance.denoise(noisy, "bm3d", sigma=25 / 255)           # doctest: +SKIP
 >>> enhance.psnr(image.pixels, clean, data_range=1.0)                # doctest: +SKIP
+>>> restored = enhance.enhance_image(image, model="dae-gaussian")    # doctest: +SKIP
+>>> enhance.enhance_folder("scans/", "out/", model="dae-speckle")    # doctest: +SKIP
 """
 
 import importlib
@@ -27,9 +29,11 @@ _PUBLIC = {
     # classical baselines
     "denoise": "enhance.baselines",
     "list_baselines": "enhance.baselines",
-    # models
+    # models, by shipped name or path (enhance.api): the same rules as the command line
+    "load_model": "enhance.api",
+    "enhance_image": "enhance.api",
+    "enhance_folder": "enhance.api",
     "load_model_dir": "enhance.modeldir",
-    "enhance_image": "enhance.predict",
     # errors
     "EnhanceError": "enhance.errors",
     "UnreadableImage": "enhance.errors",

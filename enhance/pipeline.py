@@ -120,8 +120,11 @@ def enhance_folder(
         noise estimate before and after (:func:`enhance.metrics.estimate_noise` of the central
         :data:`NOISE_REGION` square of larger frames).
     model : str or Path, optional, keyword-only
-        A model directory or the name of a shipped model; default: the shipped default of
-        ``task`` (see :data:`enhance.shipped.DEFAULT_MODELS`).
+        The name of a shipped model (never a folder of that name in the working directory) or
+        a model directory given as a path (``./dir``, ``/abs/dir``, a :class:`~pathlib.Path`;
+        see :func:`enhance.shipped.resolve_model`); default: the shipped default of ``task``
+        (see :data:`enhance.shipped.DEFAULT_MODELS`). The manifest's ``model_source`` says
+        which (``shipped`` or ``path``) and ``model_path`` where it was read from.
     task : str, optional, keyword-only
         Picks the default model when ``model`` is not given (``gaussian`` by default).
     exposure : float, optional, keyword-only

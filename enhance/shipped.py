@@ -1,12 +1,19 @@
 """The shipped models: where they live, how a name resolves, which one is each task's default.
 
-Shipped models are model directories under ``trained_weights/`` at the root of the source
-checkout (``pip install -e .`` keeps it there); ``ENHANCE_WEIGHTS`` points elsewhere. Reading
-this module imports no Keras: it reads JSON only.
+Shipped models are model directories inside the installed package (``enhance/trained_weights/``
+of the wheel, found with :mod:`importlib.resources`; the repository keeps them in its top-level
+``trained_weights/``, which the build maps into the package, and a source checkout or an editable
+install reads that folder directly). ``$ENHANCE_WEIGHTS`` points to another folder instead.
+
+A model is given either as a **bare name** -- always a shipped model, never a folder of that name
+in the working directory -- or as a **path** (``./dir``, ``/abs/dir``, ``~/dir``, anything with a
+path separator, or a :class:`pathlib.Path`), which is always a directory (see
+:func:`is_path_like`, :func:`resolve_model`). Reading this module imports no Keras: JSON only.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 from pathlib import Path
@@ -18,12 +25,65 @@ DEFAULT_MODELS = {"gaussian": "dae-gaussian", "lowlight": "dae-lowlight", "speck
 DEFAULT_TASK = "gaussian"
 
 
+#: ``config.json`` "format" -> kind of model directory (what ``enhance models`` shows).
+KINDS = {
+    "enhance-model-dir/1": "enhancer",
+    "enhance-synth-generator/1": "generator",
+    "enhance-synth-features/1": "features",
+}
+#: How each kind is used (``enhance models``, error messages); ``{name}`` is the model.
+KIND_USE = {
+    "enhancer": "an image enhancer: enhance run IN OUT --model {name}",
+    "generator": "an image generator: enhance synth generate {name} OUT",
+    "features": "a feature network: enhance synth evaluate SOURCE --real DIR --features {name}",
+}
+PACKAGE_FOLDER = "trained_weights"
+
+
 def weights_dir():
-    """The folder of shipped models: ``$ENHANCE_WEIGHTS`` or ``trained_weights/`` beside the package."""
+    """The folder of shipped models.
+
+    ``$ENHANCE_WEIGHTS`` when set; else ``trained_weights/`` inside the installed package (a
+    wheel install, found with :func:`importlib.resources.files`); else the repository's
+    top-level ``trained_weights/`` (a source checkout or an editable install).
+    """
     env = os.environ.get("ENHANCE_WEIGHTS")
     if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "trained_weights"
+        return Path(env).expanduser()
+    packaged = importlib.resources.files(__package__) / PACKAGE_FOLDER
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / PACKAGE_FOLDER
+
+
+def is_path_like(model):
+    """Whether ``model`` names a directory by path rather than a shipped model by name.
+
+    A :class:`os.PathLike` (e.g. :class:`pathlib.Path`), or a string that starts with ``.``
+    or ``~``, is absolute, or contains a path separator. ``"dae-gaussian"`` is a name;
+    ``"./dae-gaussian"``, ``"runs/x/model"`` and ``"/abs/model"`` are paths.
+    """
+    if isinstance(model, os.PathLike):
+        return True
+    text = str(model)
+    separators = [os.sep] + ([os.altsep] if os.altsep else [])
+    return (text.startswith((".", "~")) or os.path.isabs(text)
+            or any(sep in text for sep in separators))
+
+
+def model_kind(path):
+    """``enhancer``, ``generator`` or ``features`` from a model directory's ``config.json``.
+
+    A config without a ``format`` is an enhancer (model directories written before the field).
+    """
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelError(f"{Path(path) / 'config.json'}: {error}") from None
+    fmt = config.get("format", "enhance-model-dir/1") if isinstance(config, dict) else None
+    if fmt not in KINDS:
+        raise ModelError(f"{path}: config.json has an unknown format {fmt!r}")
+    return KINDS[fmt]
 
 
 def shipped_model_dirs(root=None):
@@ -37,7 +97,8 @@ def shipped_model_dirs(root=None):
 def read_model_info(path):
     """``config.json`` and ``card.json`` of a model directory as one dict (no Keras).
 
-    Keys: ``name``, ``path``, ``arch``, ``task``, ``config``, ``card``, ``weights_bytes``.
+    Keys: ``name``, ``path``, ``kind`` (see :data:`KINDS`), ``arch``, ``task``, ``config``,
+    ``card``, ``weights_bytes``.
     """
     path = Path(path)
     try:
@@ -54,6 +115,7 @@ def read_model_info(path):
     return {
         "name": path.name,
         "path": path,
+        "kind": KINDS.get(config.get("format", "enhance-model-dir/1"), "unknown"),
         "arch": config.get("arch"),
         "task": config.get("task"),
         "config": config,
@@ -62,23 +124,62 @@ def read_model_info(path):
     }
 
 
-def resolve_model(name_or_dir=None, *, task=None):
+def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
     """The model directory for a shipped model's name, a path, or the default of ``task``.
+
+    Parameters
+    ----------
+    name_or_dir : str or Path, optional
+        A bare name is a shipped model (never a folder of that name in the working directory);
+        a path (see :func:`is_path_like`) is a model directory. Default: the shipped default
+        model of ``task`` (:data:`DEFAULT_MODELS`).
+    task : str, optional
+        Picks the default when ``name_or_dir`` is not given (``gaussian`` by default).
+    kind : str, optional
+        ``enhancer``, ``generator`` or ``features``: refuse a model of another kind.
+    root : str or Path, optional
+        Where shipped models live (default :func:`weights_dir`).
 
     Raises
     ------
     ModelError
-        When the name is neither a model directory nor a shipped model.
+        When a name is not a shipped model, a path is not a model directory, or the model is
+        not of ``kind``.
     """
     if name_or_dir is None:
         name_or_dir = DEFAULT_MODELS[task or DEFAULT_TASK]
-    candidate = Path(name_or_dir)
-    if (candidate / "config.json").is_file():
-        return candidate
-    shipped = weights_dir() / str(name_or_dir)
-    if (shipped / "config.json").is_file():
-        return shipped
-    names = ", ".join(p.name for p in shipped_model_dirs()) or "none found"
-    raise ModelError(
-        f"{name_or_dir}: not a model directory nor a shipped model (shipped in {weights_dir()}: {names})"
-    )
+    root = Path(root) if root is not None else weights_dir()
+    if is_path_like(name_or_dir):
+        path = Path(name_or_dir).expanduser()
+        noun = {"generator": "a generator", "features": "a feature network"}.get(kind, "a model")
+        if not path.is_dir():
+            raise ModelError(f"{name_or_dir}: not {noun} directory (no such folder)")
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{name_or_dir}: not {noun} directory (no config.json)")
+    else:
+        name = str(name_or_dir)
+        path = root / name
+        if not name or not (path / "config.json").is_file():
+            names = ", ".join(p.name for p in shipped_model_dirs(root)) or "none found"
+            hint = ""
+            if name and Path(name).is_dir():
+                hint = f"; to use the folder {name}, give it as a path: ./{name}"
+            raise ModelError(
+                f"{name}: not a shipped model (shipped in {root}: {names}){hint}"
+            )
+    if kind is not None:
+        found = model_kind(path)
+        if found != kind:
+            use = KIND_USE[found].format(name=name_or_dir)
+            raise ModelError(f"{name_or_dir} is {use}; this needs {KIND_USE[kind].split(':')[0]}")
+    return path
+
+
+def describe_model(name_or_dir, path):
+    """How a resolved model was chosen, for manifests: ``{"model_source", "model_path"}``.
+
+    ``model_source`` is ``"shipped"`` for a bare name (or the task's default) and ``"path"``
+    for a directory given by path; ``model_path`` is the directory, absolute.
+    """
+    source = "path" if name_or_dir is not None and is_path_like(name_or_dir) else "shipped"
+    return {"model_source": source, "model_path": str(Path(path).resolve())}

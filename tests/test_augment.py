@@ -107,7 +107,7 @@ def test_ranges_are_documented():
 
 
 def test_cli_exit_codes(real_folder, tmp_path):
-    from cli.augment import augment
+    from enhance.cli.augment import augment
 
     runner = CliRunner()
     r = runner.invoke(augment, [str(real_folder), str(tmp_path / "o"), "--degradations",

@@ -249,7 +249,7 @@ def test_references_are_grayscale_first_frame():
 def test_cli_bench(tiny):
     from click.testing import CliRunner
 
-    from cli.bench import bench
+    from enhance.cli.bench import bench
 
     data, out = tiny
     r = CliRunner().invoke(bench, [str(data), "--out", str(out), "--degradations", "gaussian25",
@@ -266,7 +266,7 @@ def test_bench_help_imports_nothing_heavy():
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from cli.bench import bench\n"
+        "from enhance.cli.bench import bench\n"
         "r = CliRunner().invoke(bench, ['--help'])\n"
         "assert r.exit_code == 0 and '--workers' in r.output, r.output\n"
         "print('HEAVY', [m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules])\n"

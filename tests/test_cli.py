@@ -1,11 +1,12 @@
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
 
-from cli.main import COMMANDS, cli
+from enhance.cli.main import COMMANDS, cli
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def test_help_lists_every_command_and_imports_no_tensorflow():
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from cli.main import cli, COMMANDS\n"
+        "from enhance.cli.main import cli, COMMANDS\n"
         "r = CliRunner().invoke(cli, ['--help'])\n"
         "assert r.exit_code == 0, r.output\n"
         "for name in COMMANDS:\n"
@@ -91,3 +92,103 @@ def test_dry_run_lists_and_writes_nothing(runner, real_folder, tmp_path):
     assert result.exit_code == 0
     assert result.output.count("planned:") == 3
     assert not out.exists()
+
+
+# --- models by name: shipped names, paths, kinds (issue 13 item 1, issue 14 items 5 and 7) ---
+
+
+def _tiny_model(path):
+    from enhance.modeldir import make_config, save_model_dir
+    from enhance.models import build_model
+
+    config = make_config("dncnn", "gaussian", arch_params={"depth": 2, "width": 4})
+    save_model_dir(path, build_model(config), config, {"name": "impostor"})
+    return path
+
+
+@pytest.fixture
+def small_input(tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), (np.random.default_rng(0).random((32, 32)) * 255).astype(np.uint8))
+    return folder
+
+
+def _manifest(out):
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_a_folder_named_like_a_shipped_model_in_the_cwd_is_not_used(runner, small_input, tmp_path,
+                                                                     monkeypatch):
+    from enhance.modeldir import file_sha256
+    from enhance.shipped import DEFAULT_MODELS, weights_dir
+
+    monkeypatch.chdir(tmp_path)
+    impostor = _tiny_model(tmp_path / DEFAULT_MODELS["gaussian"])
+    shipped = weights_dir() / DEFAULT_MODELS["gaussian"]
+    # the default (no --model) and the bare name both mean the shipped model
+    for extra in ([], ["--model", DEFAULT_MODELS["gaussian"]]):
+        out = tmp_path / f"out{len(extra)}"
+        result = runner.invoke(cli, ["run", "in", out.name, "-q", *extra])
+        assert result.exit_code == 0, result.output
+        (record,) = _manifest(out)
+        assert record["model_source"] == "shipped"
+        assert record["model_path"] == str(shipped.resolve())
+        assert record["model_sha256"] == file_sha256(shipped / "model.weights.h5")
+    # the folder is used only when given as a path, and the manifest says so
+    result = runner.invoke(cli, ["run", "in", "out-path", "-q", "--model", f"./{impostor.name}"])
+    assert result.exit_code == 0, result.output
+    (record,) = _manifest(tmp_path / "out-path")
+    assert record["model_source"] == "path" and record["model_path"] == str(impostor.resolve())
+    assert record["model_sha256"] == file_sha256(impostor / "model.weights.h5")
+
+
+def test_a_bare_name_that_is_not_shipped_is_refused_with_a_hint(runner, small_input, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _tiny_model(tmp_path / "my-model")
+    result = runner.invoke(cli, ["run", "in", "out", "--model", "my-model"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "not a shipped model" in result.output and "./my-model" in result.output
+    assert not (tmp_path / "out" / "a.png").exists()
+
+
+def test_models_lists_every_shipped_model_with_its_kind(runner):
+    from enhance.shipped import read_model_info, shipped_model_dirs
+
+    result = runner.invoke(cli, ["models"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0].rstrip("*"): line.split()[1] for line in result.output.splitlines()[1:]
+            if line and not line.startswith(("*", "models in"))}
+    expected = {p.name: read_model_info(p)["kind"] for p in shipped_model_dirs()}
+    assert rows == expected
+    assert {"enhancer", "generator", "features"} <= set(expected.values())
+
+
+def test_a_generator_is_taken_by_name_and_refused_where_an_enhancer_is_needed(runner, small_input,
+                                                                               tmp_path):
+    result = runner.invoke(cli, ["synth", "generate", "synth-mni-brain64", str(tmp_path / "gen"),
+                                 "-n", "3", "--class", "axial", "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "gen").rglob("*.png"))) == 3
+    result = runner.invoke(cli, ["run", str(small_input), str(tmp_path / "o"), "--model",
+                                 "synth-mni-brain64"])
+    assert result.exit_code == 1 and "image generator" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_keras_backend_that_is_not_installed_is_one_line(small_input, tmp_path):
+    code = ("import sys\n"
+            "sys.modules['jax'] = None  # as if jax were not installed\n"
+            "from enhance.cli.main import cli\n"
+            "cli()\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", code, "run", str(small_input), str(tmp_path / "o")],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "pip install jax" in lines[0], result.stderr

@@ -153,7 +153,7 @@ def test_errors_for_unknown_model_and_lowlight_without_exposure(real_folder, tmp
 def test_cli_run_json_and_exit_status(mixed_folder, tiny_model_dir, tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from enhance.cli.main import cli
 
     result = CliRunner().invoke(cli, ["run", str(mixed_folder), str(tmp_path / "o"),
                                       "--model", str(tiny_model_dir), "--json"])
@@ -169,7 +169,7 @@ def test_cli_run_json_and_exit_status(mixed_folder, tiny_model_dir, tmp_path):
 def test_cli_self_ensemble_writes_the_ensembled_restoration(real_folder, tiny_model_dir, tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from enhance.cli.main import cli
     from enhance.io import read_image
     from enhance.modeldir import load_model_dir
     from enhance.predict import enhance_image

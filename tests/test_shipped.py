@@ -2,6 +2,7 @@
 
 import json
 import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,74 @@ def test_each_default_model_is_the_best_shipped_one_for_its_task():
         if score > best.get(info["task"], ("", -1.0))[1]:
             best[info["task"]] = (info["name"], score)
     assert {task: name for task, (name, _) in best.items()} == DEFAULT_MODELS
+
+
+# --- where shipped models are found and how a model is named (issue 13 item 1, issue 14 items 1, 4) ---
+
+
+def test_enhance_weights_points_to_another_folder(tmp_path, monkeypatch):
+    import shutil
+
+    from enhance.shipped import resolve_model
+
+    shutil.copytree(weights_dir() / "dncnn-gaussian", tmp_path / "mine")
+    monkeypatch.setenv("ENHANCE_WEIGHTS", str(tmp_path))
+    assert weights_dir() == tmp_path
+    assert [p.name for p in shipped_model_dirs()] == ["mine"]
+    assert resolve_model("mine") == tmp_path / "mine"
+
+
+def test_names_and_paths_resolve_by_the_rule(tmp_path, monkeypatch):
+    from enhance.errors import ModelError
+    from enhance.shipped import describe_model, is_path_like, resolve_model
+
+    assert not is_path_like("dae-gaussian")
+    assert all(is_path_like(p) for p in ("./dae-gaussian", "/abs/m", "runs/x/model", "~/m", tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dae-gaussian").mkdir()  # an empty look-alike in the CWD changes nothing
+    assert resolve_model("dae-gaussian") == weights_dir() / "dae-gaussian"
+    assert describe_model("dae-gaussian", resolve_model("dae-gaussian"))["model_source"] == "shipped"
+    assert describe_model(None, resolve_model(None))["model_source"] == "shipped"
+    with pytest.raises(ModelError, match="not a model directory"):
+        resolve_model("./dae-gaussian")
+    with pytest.raises(ModelError, match="no such folder"):
+        resolve_model("./missing")
+    with pytest.raises(ModelError, match="image generator"):
+        resolve_model("synth-mni-brain64", kind="enhancer")
+
+
+def test_python_api_takes_names_paths_and_loaded_models(tmp_path):
+    pytest.importorskip("keras")
+    import warnings
+
+    import enhance
+    from enhance.modeldir import LoadedModel, load_model_dir
+    from enhance.predict import enhance_image as run_model
+    from enhance.synth.features import FeatureNet
+    from enhance.synth.modeldir import Generator
+
+    image = enhance.read_image(Path(__file__).resolve().parent.parent / "samples" / "t1_coronal.png")
+    pixels = image.pixels[:48, :48]
+    path = weights_dir() / "dncnn-gaussian"
+    expected = run_model(load_model_dir(path), pixels)
+    model = enhance.load_model("dncnn-gaussian")
+    assert isinstance(model, LoadedModel) and model.path == path
+    assert isinstance(enhance.load_model("synth-mni-brain64"), Generator)
+    assert isinstance(enhance.load_model("synth-features-rot64"), FeatureNet)
+    for given in ("dncnn-gaussian", path, model):
+        np.testing.assert_array_equal(enhance.enhance_image(pixels, model=given), expected)
+    with pytest.warns(DeprecationWarning):
+        np.testing.assert_array_equal(enhance.enhance_image("dncnn-gaussian", pixels), expected)
+    # the default is the task's shipped default
+    default = run_model(load_model_dir(weights_dir() / DEFAULT_MODELS["speckle"]), pixels)
+    np.testing.assert_array_equal(enhance.enhance_image(pixels, task="speckle"), default)
+    # a folder, by name, with the manifest saying which model was used
+    enhance.write_image(tmp_path / "in" / "a.png", pixels, like=image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        result = enhance.enhance_folder(tmp_path / "in", tmp_path / "out", model=model)
+    assert result.ok
+    record = json.loads((tmp_path / "out" / "manifest.jsonl").read_text().splitlines()[0])
+    assert (record["model"], record["model_source"]) == ("dncnn-gaussian", "shipped")
+    restored = enhance.read_image(tmp_path / "out" / "a.png").pixels
+    assert np.abs(restored - expected).max() <= 1 / 65535

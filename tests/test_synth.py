@@ -297,7 +297,7 @@ def test_baselines(class_folder):
 
 
 def test_cli_generate_evaluate_and_errors(tiny_model, class_folder, tmp_path):
-    from cli.synth import synth
+    from enhance.cli.synth import synth
 
     runner = CliRunner()
     r = runner.invoke(synth, ["generate", str(tiny_model), str(tmp_path / "g"), "-n", "6", "-q"])
@@ -328,7 +328,7 @@ def test_cli_generate_evaluate_and_errors(tiny_model, class_folder, tmp_path):
 def test_cli_evaluate_record_writes_the_figures_into_the_card(tiny_model, class_folder, tmp_path):
     import shutil
 
-    from cli.synth import synth
+    from enhance.cli.synth import synth
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
@@ -348,7 +348,7 @@ def test_cli_evaluate_record_writes_the_figures_into_the_card(tiny_model, class_
 
 
 def test_cli_train_writes_a_model_dir_and_refuses_bad_data(class_folder, tmp_path):
-    from cli.synth import synth
+    from enhance.cli.synth import synth
 
     runner = CliRunner()
     r = runner.invoke(synth, ["train", str(class_folder), "--out", str(tmp_path / "m"),

@@ -131,10 +131,10 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
         Comma-separated tokens: ``all`` (classical + shipped), ``classical`` (every baseline;
         each runs on the degradations of its tasks), ``fast`` (the classical methods not in
         :data:`SLOW_BASELINES`, plus shipped models; the default), ``shipped`` (every model directory under
-        ``trained_weights/``), a baseline name, a model directory, or the name of a folder under
-        ``trained_weights/``.
+        ``trained_weights/``), a baseline name, a shipped model's name, or a model directory
+        given as a path (``./dir``; a bare name never means a folder in the working directory).
     models : iterable of str or Path
-        More model directories.
+        More models: shipped names or directories (same rule).
     weights_dir : str or Path, optional
         Where shipped models live (default :func:`enhance.shipped.weights_dir`).
     notes : list, optional
@@ -162,6 +162,8 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
         if shipped:
             return
         for path in shipped_models.shipped_model_dirs(root):
+            if shipped_models.read_model_info(path)["kind"] != "enhancer":
+                continue  # the synthesis generators and their feature network
             try:
                 shipped.append(model_method(path))
             except ModelError as error:  # e.g. a feature network kept next to the models
@@ -187,19 +189,19 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
             if token == "identity":
                 continue  # the noisy row
             classical.append(token)
-        elif (Path(token) / "config.json").is_file():
-            model_paths.append(Path(token))
-        elif (root / token / "config.json").is_file():
-            model_paths.append(root / token)
+        elif shipped_models.is_path_like(token) or (root / token / "config.json").is_file():
+            # a bare name is a shipped model, a directory only when given as a path
+            model_paths.append(shipped_models.resolve_model(token, root=root, kind="enhancer"))
         else:
             raise UnknownName(
                 f"unknown method {token!r}: not a method set ({', '.join(METHOD_SETS)}), a "
-                f"baseline ({', '.join(n for n in BASELINES if n != 'identity')}) or a model "
-                "directory with a config.json"
+                f"baseline ({', '.join(n for n in BASELINES if n != 'identity')}), a shipped "
+                "model or a model directory given as a path (./dir)"
             )
     for path in models:
         if str(path).strip():
-            model_paths.append(Path(str(path).strip()))
+            model = path if shipped_models.is_path_like(path) else str(path).strip()
+            model_paths.append(shipped_models.resolve_model(model, root=root, kind="enhancer"))
 
     out = [NOISY]
     seen = {"noisy"}

@@ -54,8 +54,10 @@ FORMAT = "enhance-synth-features/1"
 
 
 def shipped_dir(name):
-    """``trained_weights/<name>`` of a source checkout."""
-    return Path(__file__).resolve().parents[2] / "trained_weights" / name
+    """The shipped model directory ``name`` (:func:`enhance.shipped.weights_dir`)."""
+    from ..shipped import weights_dir
+
+    return weights_dir() / name
 
 
 DEFAULT_FEATURES = "synth-features-rot64"

@@ -1,0 +1,170 @@
+"""The Python API by model name: load a model, enhance one image, enhance a folder.
+
+The same resolution rules as the command line (:func:`enhance.shipped.resolve_model`): a bare
+name is a shipped model (never a folder of that name in the working directory), a directory is
+given as a path (``./dir``, ``/abs/dir``, a :class:`pathlib.Path`), and no model means the
+shipped default of the task.
+
+>>> import enhance
+>>> image = enhance.read_image("samples/t1_coronal.png")                  # doctest: +SKIP
+>>> clean = enhance.enhance_image(image, model="dae-gaussian")              # doctest: +SKIP
+>>> model = enhance.load_model("dae-speckle")                               # doctest: +SKIP
+>>> enhance.enhance_folder("scans/", "out/", model=model)                   # doctest: +SKIP
+
+Keras is imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .errors import EnhanceError
+
+__all__ = ["load_model", "enhance_image", "enhance_folder"]
+
+
+def load_model(name_or_path):
+    """Load a shipped model by name, or a model directory by path; its kind decides the type.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A shipped model's name (``enhance models`` lists them) or a model directory given as a
+        path. The weights are checked against the card's sha256.
+
+    Returns
+    -------
+    enhance.modeldir.LoadedModel or enhance.synth.modeldir.Generator or enhance.synth.features.FeatureNet
+        An image enhancer, a synthesis generator or a feature network.
+
+    Raises
+    ------
+    ModelError
+        An unknown name, a path that is not a model directory, or weights that do not match.
+    """
+    from .shipped import model_kind, resolve_model
+
+    path = resolve_model(name_or_path)
+    kind = model_kind(path)
+    if kind == "generator":
+        from .synth.modeldir import load_generator
+
+        return load_generator(path)
+    if kind == "features":
+        from .synth.features import load_feature_net
+
+        return load_feature_net(path)
+    from .modeldir import load_model_dir
+
+    return load_model_dir(path)
+
+
+def _enhancer(model, task):
+    """A loaded enhancer from a loaded model, a name, a path or ``None`` (the task's default)."""
+    from .modeldir import LoadedModel, load_model_dir
+    from .shipped import resolve_model
+
+    if isinstance(model, LoadedModel):
+        if task is not None and model.task != task:
+            raise EnhanceError(f"{model.name} is a {model.task} model, not {task}")
+        return model
+    if model is not None and task is not None:
+        raise EnhanceError("give a model or a task, not both")
+    return load_model_dir(resolve_model(model, task=task, kind="enhancer"))
+
+
+def _is_image(value):
+    import numpy as np
+
+    from .io import Image
+
+    return isinstance(value, (np.ndarray, Image))
+
+
+def enhance_image(image, model=None, *, task=None, **options):
+    """Restore one image with a model: a shipped name, a path, a loaded model or the default.
+
+    Parameters
+    ----------
+    image : ndarray or enhance.Image or str or Path
+        Pixels (H, W) or (H, W, C) as float in [0, 1]; an :class:`enhance.Image` from
+        :func:`enhance.read_image` (a stack such as a NIfTI volume or a multi-frame DICOM is
+        restored frame by frame); or the path of an image file, which is read.
+    model : str or Path or LoadedModel, optional
+        A shipped model's name, a model directory given as a path, or a model from
+        :func:`load_model`; default: the shipped default of ``task``.
+    task : {"gaussian", "lowlight", "speckle"}, optional, keyword-only
+        Picks the shipped default model when ``model`` is not given (``gaussian``).
+    **options
+        Keyword-only, passed to :func:`enhance.predict.enhance_image`: ``exposure``
+        (required by low-light models), ``tile``, ``batch_size``, ``self_ensemble``, and the
+        noise level of noise-conditioned models.
+
+    Returns
+    -------
+    ndarray of float32
+        The restored pixels, same shape as the input's, in [0, 1]. Write them with
+        ``enhance.write_image(path, restored, like=image)`` to keep the input's format.
+
+    Notes
+    -----
+    The earlier order ``enhance_image(model, image)`` still works (the argument that is an
+    array or an :class:`enhance.Image` is the image) but is deprecated.
+    """
+    import numpy as np
+
+    if not _is_image(image) and _is_image(model):
+        warnings.warn("enhance.enhance_image(model, image) is deprecated: use "
+                      "enhance.enhance_image(image, model=...)", DeprecationWarning, stacklevel=2)
+        image, model = model, image
+    from .io import Image, read_image
+    from .predict import enhance_image as run_model
+
+    if not _is_image(image):
+        image = read_image(image)
+    is_stack = isinstance(image, Image) and image.meta.is_stack
+    pixels = image.pixels if isinstance(image, Image) else image
+    loaded = _enhancer(model, task)
+    if is_stack:
+        return np.stack([run_model(loaded, frame, **options) for frame in pixels]).astype(np.float32)
+    return run_model(loaded, pixels, **options)
+
+
+def enhance_folder(source, out_dir, *, model=None, task=None, **options):
+    """Enhance every image of ``source`` into ``out_dir``, as ``enhance run`` does.
+
+    Parameters
+    ----------
+    source : str or Path
+        A folder (recursive), a file or a glob.
+    out_dir : str or Path
+        The output folder (same layout, each file in its input's format, ``manifest.jsonl``).
+    model : str or Path or LoadedModel, optional, keyword-only
+        A shipped model's name, a model directory given as a path, or a model loaded from a
+        directory (:func:`load_model`); default: the shipped default of ``task``.
+    task : str, optional, keyword-only
+    **options
+        Keyword-only, passed to :func:`enhance.pipeline.enhance_folder` (``exposure``,
+        ``tile``, ``batch_size``, ``self_ensemble``, ``output_format``, ``overwrite``,
+        ``dry_run``, ``progress``, ...).
+
+    Returns
+    -------
+    enhance.batch.BatchResult
+        ``ok``, ``results`` (one per file: status, input, output, error), ``summary()``.
+    """
+    from .modeldir import LoadedModel
+    from .pipeline import enhance_folder as run_folder
+
+    if isinstance(model, LoadedModel):
+        if model.path is None:
+            raise EnhanceError(f"{model.name}: a model not loaded from a directory cannot be "
+                               "recorded in a manifest; save it with enhance.modeldir.save_model_dir")
+        from pathlib import Path
+
+        from .shipped import weights_dir
+
+        path = Path(model.path)
+        # a model loaded by its shipped name is recorded as that name, any other by its path
+        model = path.name if path.parent.resolve() == weights_dir().resolve() else path
+    return run_folder(source, out_dir, model=model, task=task, **options)
