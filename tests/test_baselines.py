@@ -1,11 +1,15 @@
 """Classical baselines (enhance.baselines): registry, contract, and that each one actually helps."""
 
+import math
+
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 from skimage import data, transform
 
 from enhance.baselines import BASELINES, denoise, list_baselines
 from enhance.baselines import lowlight as ll
+from enhance.baselines import speckle as sp
 from enhance.degrade import gaussian, lowlight, speckle
 from enhance.errors import EnhanceError, UnknownName
 from enhance.metrics import psnr
@@ -172,3 +176,131 @@ def test_gat_exact_inverse_is_unbiased():
     # at high counts the exact and closed-form inverses agree
     d = np.array([30.0, 60.0])
     np.testing.assert_allclose(ll.gat_inverse_exact(d, s), ll.gat_inverse_closed_form(d, s), rtol=1e-3)
+
+
+# --- Lee, Frost and SRAD pinned to closed-form behaviour and to reference implementations -------
+#
+# The speckle here is the textbook model the three filters assume: ``y = x u`` with ``u`` an L-look
+# amplitude of mean 1, independent per pixel: ``u = sqrt(Gamma(L, 1/L)) c(L)`` (the spec's
+# envelope without its PSF), of coefficient of variation ``Cu = sqrt(c(L)^2 - 1)``, so that the
+# equivalent number of looks (ENL = mean^2 / variance) of a homogeneous region is ``1 / Cu^2``.
+
+LOOKS = 2
+C_L = math.gamma(LOOKS) * math.sqrt(LOOKS) / math.gamma(LOOKS + 0.5)  # the spec's c(L)
+CU = math.sqrt(C_L**2 - 1.0)
+DESPECKLERS = {"lee": sp.lee, "frost": sp.frost, "srad": sp.srad}
+INNER = np.s_[8:-8, 8:-8]  # away from the borders
+
+
+def fully_developed(clean, rng):
+    return clean * np.sqrt(rng.gamma(LOOKS, 1.0 / LOOKS, clean.shape)) * C_L
+
+
+def enl(region):
+    return region.mean() ** 2 / region.var()
+
+
+def box7(image):
+    return ndi.uniform_filter(image, 7, mode="reflect")
+
+
+@pytest.fixture(scope="module")
+def flat_speckle():
+    return fully_developed(np.full((128, 128), 0.5), np.random.default_rng(0))
+
+
+def test_the_closed_form_speckle_has_the_closed_form_enl(flat_speckle):
+    assert enl(flat_speckle[INNER]) == pytest.approx(1.0 / CU**2, rel=0.05)
+    assert sp.looks_to_cu(LOOKS) == pytest.approx(CU, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(DESPECKLERS))
+def test_despeckler_multiplies_the_enl_of_a_homogeneous_region(name, flat_speckle):
+    out = DESPECKLERS[name](flat_speckle).astype(np.float64)
+    gain = enl(out[INNER]) / enl(flat_speckle[INNER])
+    assert gain > 10, gain
+    if name != "srad":  # a 7 x 7 window averages at most 49 independent pixels
+        assert gain < 49 * 1.1, gain
+    assert out[INNER].mean() == pytest.approx(flat_speckle[INNER].mean(), rel=0.005)
+
+
+def test_frost_enl_gain_is_that_of_its_exponential_kernel(flat_speckle):
+    """In a homogeneous region ``Ci ~ Cu``: Frost is close to the fixed kernel ``exp(-2 Cu^2 |t|)``,
+    whose ENL gain on independent pixels is ``(sum w)^2 / sum w^2`` (45.5; a box's is 49)."""
+    dy, dx = np.mgrid[-3:4, -3:4]
+    weights = np.exp(-2.0 * CU**2 * np.hypot(dy, dx))
+    expected = weights.sum() ** 2 / (weights**2).sum()
+    out = sp.frost(flat_speckle).astype(np.float64)
+    assert enl(out[INNER]) / enl(flat_speckle[INNER]) == pytest.approx(expected, rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def step_speckle():
+    clean = np.full((128, 64), 0.2)
+    clean[:, 32:] = 0.8
+    return clean, fully_developed(clean, np.random.default_rng(1))
+
+
+def edge_sharpness(out, clean):
+    """The row-averaged profile's jump across the edge (as a fraction of the step) and its mean
+    absolute error within 4 pixels of the edge."""
+    profile = np.asarray(out, np.float64)[8:-8].mean(axis=0)
+    jump = (profile[32] - profile[31]) / (clean[0, 32] - clean[0, 31])
+    return jump, np.abs(profile[28:36] - clean[0, 28:36]).mean()
+
+
+@pytest.mark.parametrize("name", sorted(DESPECKLERS))
+def test_despeckler_keeps_a_step_edge_sharper_than_a_box_filter(name, step_speckle):
+    clean, noisy = step_speckle
+    box_jump, box_error = edge_sharpness(box7(noisy), clean)
+    assert box_jump < 0.2  # the same window's mean spreads the step over 7 pixels
+    jump, error = edge_sharpness(DESPECKLERS[name](noisy), clean)
+    assert jump > 2 * box_jump, (jump, box_jump)
+    assert error < 0.75 * box_error, (error, box_error)
+
+
+def _windows(image, window):
+    """Every pixel's ``window`` x ``window`` neighbourhood, borders mirrored as scipy's "reflect"."""
+    r = window // 2
+    padded = np.pad(image, r, mode="symmetric")
+    return np.lib.stride_tricks.sliding_window_view(padded, (window, window))
+
+
+def reference_lee(y, cu, window=7):
+    """Lee's local-statistics filter written out per pixel: ``m + k (y - m)``,
+    ``k = clip(1 - Cu^2 / Ci^2, 0, 1)``, ``Ci^2 = var / mean^2`` over the window (the form the
+    project documents: Lee 1980's gain without its ``1 / (1 + Cu^2)`` factor)."""
+    w = _windows(y, window)
+    m, v = w.mean(axis=(-2, -1)), w.var(axis=(-2, -1))
+    k = np.clip(1.0 - cu**2 / (v / m**2), 0.0, 1.0)
+    return np.clip(m + k * (y - m), 0, 1)
+
+
+def reference_frost(y, damping=2.0, window=7):
+    """Frost et al. 1982 written out per pixel: the window's mean weighted by
+    ``exp(-damping Ci^2 |t|)``, ``|t|`` the distance to the centre."""
+    w = _windows(y, window)
+    ci2 = w.var(axis=(-2, -1)) / w.mean(axis=(-2, -1)) ** 2
+    r = window // 2
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    weights = np.exp(-damping * ci2[..., None, None] * np.hypot(dy, dx))
+    return np.clip((weights * w).sum(axis=(-2, -1)) / weights.sum(axis=(-2, -1)), 0, 1)
+
+
+@pytest.fixture(scope="module")
+def speckled_camera(camera):
+    return fully_developed(camera[:64, :80] * 0.9 + 0.05, np.random.default_rng(2))
+
+
+def test_lee_matches_a_reference_implementation(speckled_camera):
+    np.testing.assert_allclose(sp.lee(speckled_camera, cu=CU), reference_lee(speckled_camera, CU),
+                               atol=1e-6)
+    np.testing.assert_allclose(sp.lee(speckled_camera, looks=LOOKS),
+                               reference_lee(speckled_camera, CU), atol=1e-6)
+
+
+def test_frost_matches_a_reference_implementation(speckled_camera):
+    np.testing.assert_allclose(sp.frost(speckled_camera), reference_frost(speckled_camera),
+                               atol=1e-6)
+    np.testing.assert_allclose(sp.frost(speckled_camera, damping=5.0, window=5),
+                               reference_frost(speckled_camera, damping=5.0, window=5), atol=1e-6)
