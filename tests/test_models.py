@@ -134,6 +134,63 @@ def test_noise2void_loss_counts_only_masked_pixels():
     np.testing.assert_allclose(loss, [4.0])
 
 
+@pytest.fixture(scope="module")
+def blind_spot():
+    """A batch of 3 two-channel 32 x 40 patches (all values distinct), masked at 5%, radius 2."""
+    from enhance.tasks import blind_spot_batch
+
+    noisy = np.random.default_rng(0).permutation(3 * 32 * 40 * 2).reshape(3, 32, 40, 2)
+    noisy = (noisy / noisy.size).astype(np.float32)
+    masked, target = blind_spot_batch(noisy, np.random.default_rng(1), fraction=0.05, radius=2)
+    return noisy, masked, target
+
+
+def test_blind_spot_masks_the_fraction_and_leaves_the_rest(blind_spot):
+    noisy, masked, target = blind_spot
+    assert masked.shape == noisy.shape and target.shape == noisy.shape[:3] + (4,)
+    np.testing.assert_array_equal(target[..., :2], noisy)  # the target is the unmasked input
+    mask = target[..., 2:]
+    assert set(np.unique(mask)) == {0.0, 1.0}
+    np.testing.assert_array_equal(mask[..., 0], mask[..., 1])  # a pixel is masked in every channel
+    count = round(0.05 * 32 * 40)  # 64 draws per patch; a pixel drawn twice is masked once
+    for per_patch in mask[..., 0].sum(axis=(1, 2)):
+        assert 0.9 * count <= per_patch <= count
+    unmasked = mask == 0
+    np.testing.assert_array_equal(masked[unmasked], noisy[unmasked])
+
+
+def test_blind_spot_replaces_a_masked_pixel_by_another_pixel_of_its_neighbourhood(blind_spot):
+    noisy, masked, target = blind_spot
+    radius = 2
+    offsets = set()
+    for b, y, x in zip(*np.nonzero(target[..., 2])):
+        assert not np.any(masked[b, y, x] == noisy[b, y, x])  # never the pixel itself
+        sources = np.argwhere(np.all(noisy[b] == masked[b, y, x], axis=-1))
+        assert len(sources) == 1, "the value is no pixel of the patch (both channels from one pixel)"
+        dy, dx = sources[0] - (y, x)
+        assert max(abs(dy), abs(dx)) <= radius and (dy, dx) != (0, 0)
+        offsets.add((int(dy), int(dx)))
+    assert len(offsets) >= 16  # drawn over the neighbourhood, not one fixed neighbour (24 exist)
+
+
+def test_noise2void_loss_is_the_mean_error_over_the_masked_pixels_only(blind_spot):
+    noisy, _, target = blind_spot
+    mask = target[..., 2:]
+    rng = np.random.default_rng(3)
+    prediction = rng.random(noisy.shape).astype(np.float32)
+    loss = to_numpy(noise2void_loss(target, prediction))
+    expected = ((prediction - noisy) ** 2 * mask).sum(axis=(1, 2, 3)) / mask.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    elsewhere = np.where(mask == 0, rng.random(noisy.shape), prediction).astype(np.float32)
+    np.testing.assert_array_equal(to_numpy(noise2void_loss(target, elsewhere)), loss)
+    b, y, x = (int(i[0]) for i in np.nonzero(mask[..., 0]))
+    moved = prediction.copy()
+    moved[b, y, x, 0] += 0.5
+    changed = to_numpy(noise2void_loss(target, moved))
+    assert changed[b] != loss[b]
+    np.testing.assert_array_equal(np.delete(changed, b), np.delete(loss, b))
+
+
 def test_pix2pix_train_step_updates_both_networks():
     generator = build_model(tiny("gan", levels=2))
     discriminator = patch_discriminator(width=4, levels=2)
