@@ -17,6 +17,14 @@ from .common import library_errors, progress_bar
 @click.option("--task", type=click.Choice(["gaussian", "lowlight", "speckle"]), default=None,
               help="Choose the shipped default model of this task (default gaussian).")
 @click.option("--exposure", type=float, help="Low-light models: the acquisition's exposure (e.g. 0.1).")
+@click.option("--sigma", type=float,
+              help="Noise-conditioned Gaussian models: the noise std in [0, 1] units (e.g. 0.098 "
+                   "for 25/255); estimated from each image when omitted (the manifest says which).")
+@click.option("--photons", type=float,
+              help="Noise-conditioned low-light models: photons at full scale (estimated when omitted).")
+@click.option("--read-noise", type=float,
+              help="Noise-conditioned low-light models: read-noise std in [0, 1] units of the dark "
+                   "image (estimated when omitted).")
 @click.option("--tile", type=int, help="Tile size in pixels (default: large images are tiled automatically).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Tiles per network call.")
 @click.option("--self-ensemble", is_flag=True,
@@ -25,13 +33,16 @@ from .common import library_errors, progress_bar
 @click.option("--format", "output_format", default="keep", show_default=True,
               type=click.Choice(["keep", "png16", "tiff16", "npy"]),
               help="keep = each output in its input's format, dtype, range and header.")
+@click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
+              help="Refuse files whose header claims more pixels (height x width x frames), "
+                   "before decoding them; 0: no limit.")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
-def run(source, out_dir, model, task, exposure, tile, batch_size, self_ensemble, output_format,
-        overwrite, dry_run, quiet, as_json):
+def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, self_ensemble, output_format,
+        max_pixels, overwrite, dry_run, quiet, as_json):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
     SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
@@ -50,9 +61,11 @@ def run(source, out_dir, model, task, exposure, tile, batch_size, self_ensemble,
         update, close = progress_bar(len(files), quiet=quiet or as_json)
         try:
             result = enhance_folder(
-                source, out_dir, model=model, task=task, exposure=exposure, tile=tile,
+                source, out_dir, model=model, task=task, exposure=exposure, sigma=sigma,
+                photons=photons, read_noise=read_noise, tile=tile,
                 batch_size=batch_size, self_ensemble=self_ensemble, output_format=output_format, overwrite=overwrite,
                 dry_run=dry_run, progress=emit if as_json else update,
+                max_pixels=max_pixels or None,
             )
         finally:
             close()

@@ -1,6 +1,7 @@
 """``enhance score``: PSNR and SSIM of a folder of results against a folder of references."""
 
 import csv
+import io
 import json
 import math
 import sys
@@ -17,7 +18,10 @@ from .common import library_errors
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write scores and summary as JSON.")
 @click.option("--data-range", type=float, default=1.0, show_default=True,
               help="Data range of the [0, 1] pixels the files are read into.")
-def score(reference, test, csv_path, json_path, data_range):
+@click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
+              help="Refuse files whose header claims more pixels (height x width x frames), "
+                   "before decoding them; 0: no limit.")
+def score(reference, test, csv_path, json_path, data_range, max_pixels):
     """Score every image in TEST against the image with the same relative path in REFERENCE.
 
     Files pair by relative path without extension (scan.dcm pairs with scan.png). Prints PSNR
@@ -26,7 +30,8 @@ def score(reference, test, csv_path, json_path, data_range):
     from ..jobs import score_folders
 
     with library_errors():
-        report = score_folders(reference, test, data_range=data_range)
+        report = score_folders(reference, test, data_range=data_range,
+                               max_pixels=max_pixels or None)
         summary = report.summary()
     width = max(len(r.relpath) for r in report.rows)
     click.echo(f"{'file':<{width}}  {'PSNR':>8}  {'SSIM':>7}")
@@ -40,20 +45,31 @@ def score(reference, test, csv_path, json_path, data_range):
         )
     rows = [dict(r.__dict__) for r in report.rows]
     if csv_path:
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        _write_text(csv_path, text.getvalue())
     if json_path:
         clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
         payload = {"rows": [{k: clean(v) for k, v in r.items()} for r in rows],
                    "summary": {k: ([clean(x) for x in v] if isinstance(v, tuple) else v)
                                for k, v in summary.items()},
                    "data_range": data_range}
-        with open(json_path, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
+        _write_text(json_path, json.dumps(payload, indent=2))
     if report.failed:
         click.echo(f"{len(report.failed)} file(s) not scored:", err=True)
         for row in report.failed:
             click.echo(f"  {row.error}", err=True)
         sys.exit(1)
+
+
+def _write_text(path, text):
+    """Write a report file atomically; a failure is one line and exit status 1."""
+    from ..io.atomic import atomic_write
+
+    try:
+        with atomic_write(path) as fh:
+            fh.write(text.encode("utf-8"))
+    except OSError as error:
+        raise click.ClickException(f"{path}: cannot write ({error.strerror or error})") from None

@@ -4,26 +4,45 @@ The engine behind every folder job (``enhance degrade``, ``denoise``, ``run``, .
 
 - :func:`discover` turns a folder (recursive), a single file or a glob into a sorted list of
   :class:`InputFile` (path + relative path), so outputs mirror the input layout;
+  Entries with an image's name that are not regular files (a folder named ``x.png``, a dangling
+  symbolic link, a link loop) are listed too, so that they are reported rather than skipped;
 - :func:`check_output_dir` refuses an output folder inside the input folder (a second run would
-  read its own outputs) and :func:`output_path` never lets an output escape the output folder;
-- :func:`run_batch` processes each file; an output that already exists is a finished file (outputs
-  are written atomically, so an existing file is complete) and is skipped unless ``overwrite``;
-  a file that fails is recorded with its error and the batch goes on; every file gets one line in
-  a JSON-lines manifest in the output folder. An interrupted run started again finishes the rest.
+  read its own outputs) and an input folder inside the output folder, and :func:`output_path`
+  never lets an output escape the output folder;
+- :func:`run_batch` locks the output folder (:class:`OutputLock`: a second run into it refuses,
+  naming the holder), then processes each file; an output that already exists is a finished file
+  (outputs are written atomically, so an existing file is complete) and is skipped unless
+  ``overwrite``; a file that fails is recorded with its error, its output is removed if the
+  failure came after writing it, and the batch goes on; every file gets one line in a JSON-lines
+  manifest in the output folder, with the warnings libraries emitted while it was processed
+  (:func:`captured_warnings`: they never reach the terminal between progress lines). An
+  interrupted run started again finishes the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import glob
 import json
+import logging
 import os
+import re
+import socket
+import sys
+import tempfile
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import EnhanceError
+from .errors import EnhanceError, UnwritableImage
 
 MANIFEST_NAME = "manifest.jsonl"
+
+#: The lock file :class:`OutputLock` keeps in an output folder while a batch writes into it.
+LOCK_NAME = ".enhance.lock"
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,19 @@ def _is_candidate(path: Path) -> bool:
 
     name = path.name
     return not name.startswith(".") and not name.endswith(".part") and is_supported(path)
+
+
+def _is_listed(path: Path) -> bool:
+    """A regular file, or an entry with an image's name that is not one (a folder named
+    ``x.png``, a dangling link, a link loop): listed so that it is reported, not skipped."""
+    from .io.formats import format_from_name
+
+    try:
+        if path.is_file():
+            return True
+    except OSError:  # a link loop on some Pythons
+        pass
+    return format_from_name(path.name) is not None and (path.is_symlink() or path.is_dir())
 
 
 def discover(source, *, exclude=()):
@@ -57,8 +89,9 @@ def discover(source, *, exclude=()):
         The folder relative paths are taken from.
     files : list of InputFile
         Sorted by relative path (the order the spec's seed rule uses). Hidden files and
-        files with an extension the package cannot read are left out; empty or corrupt files are
-        kept, so that they are reported.
+        files with an extension the package cannot read are left out; empty or corrupt files,
+        and entries with an image's name that are not files (folders, dangling links, link
+        loops), are kept, so that they are reported.
 
     Raises
     ------
@@ -69,7 +102,10 @@ def discover(source, *, exclude=()):
     excluded = [Path(e).resolve() for e in exclude]
 
     def keep(p: Path) -> bool:
-        rp = p.resolve()
+        try:
+            rp = p.resolve()
+        except (OSError, RuntimeError):  # a link loop: where the link itself is
+            rp = p.parent.resolve() / p.name
         return not any(rp == e or e in rp.parents for e in excluded)
 
     if any(ch in source for ch in "*?["):
@@ -80,7 +116,7 @@ def discover(source, *, exclude=()):
             prefix.append(part)
         root = Path(*prefix) if prefix else Path(".")
         paths = [Path(p) for p in glob.glob(source, recursive=True)]
-        paths = [p for p in paths if p.is_file() and _is_candidate(p) and keep(p)]
+        paths = [p for p in paths if _is_listed(p) and _is_candidate(p) and keep(p)]
         if not paths:
             raise EnhanceError(f"{source}: no image file matches this pattern")
     else:
@@ -90,7 +126,7 @@ def discover(source, *, exclude=()):
             paths = [
                 p
                 for p in src.rglob("*")
-                if p.is_file()
+                if _is_listed(p)
                 and _is_candidate(p)
                 and not any(part.startswith(".") for part in p.relative_to(src).parts)
                 and keep(p)
@@ -105,7 +141,7 @@ def discover(source, *, exclude=()):
 
 
 def check_output_dir(source_root, out_dir):
-    """Refuse an output folder that is the input folder or inside it.
+    """Refuse an output folder that is the input folder or inside it, or that holds it.
 
     Raises
     ------
@@ -117,6 +153,11 @@ def check_output_dir(source_root, out_dir):
         raise EnhanceError(
             f"{out_dir}: the output folder is inside the input folder {source_root}; "
             "choose an output folder outside it"
+        )
+    if out in src.parents:
+        raise EnhanceError(
+            f"{out_dir}: the input folder {source_root} is inside the output folder (its files "
+            "would be taken for outputs); choose an output folder outside it"
         )
 
 
@@ -137,7 +178,10 @@ def output_path(out_dir, relpath, *, suffix=None):
             name = PurePosixPath(name).stem if PurePosixPath(name).suffix else name
         rel = rel.with_name(name + suffix)
     out_root = Path(out_dir).resolve()
-    target = (out_root / Path(*rel.parts)).resolve()
+    try:
+        target = (out_root / Path(*rel.parts)).resolve()
+    except (OSError, RuntimeError) as error:  # a link loop in the output folder
+        raise EnhanceError(f"{relpath}: cannot place its output in {out_dir} ({error})") from None
     if out_root not in target.parents:
         raise EnhanceError(f"{relpath}: output would be written outside {out_dir}")
     return target
@@ -202,11 +246,22 @@ class Manifest:
         self.path = Path(path)
 
     def append(self, record):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Append one record (a line) and fsync it.
+
+        Raises
+        ------
+        EnhanceError
+            The manifest cannot be written (read-only or full disk, ...): one line naming it.
+        """
+        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as error:
+            raise EnhanceError(f"{self.path}: cannot write the manifest ({_os_cause(error)})") from None
 
     def records(self):
         """All records, the last one per input winning (a resumed run appends)."""
@@ -226,11 +281,250 @@ class Manifest:
         return list(latest.values())
 
 
+def _os_cause(error):
+    """'No space left on device' from an OSError, without the errno and file name clutter."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+def _one_line(text):
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
 def _describe(error, path):
+    """One line naming the input ``path`` and the cause (the output, if that is what failed)."""
+    text = _one_line(error)
+    if isinstance(error, UnwritableImage) and str(path) not in text:
+        return f"{path}: cannot write its output {error.path}: {_one_line(error.cause)}"
     if isinstance(error, EnhanceError):
-        text = str(error)
         return text if str(path) in text else f"{path}: {text}"
-    return f"{path}: {type(error).__name__}: {error}"
+    if isinstance(error, MemoryError):
+        return f"{path}: out of memory" + (f" ({text})" if text else "")
+    return f"{path}: {type(error).__name__}: {text}" if text else f"{path}: {type(error).__name__}"
+
+
+# --- the lock on an output folder ------------------------------------------------------------
+
+
+def _holder_text(info):
+    if not info:
+        return "pid unknown"
+    text = f"pid {info.get('pid', '?')} on {info.get('host', '?')}"
+    return text + (f", since {info['started']}" if info.get("started") else "")
+
+
+def _read_holder(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, ValueError, TypeError, OverflowError):
+        return True
+    return True
+
+
+class OutputLock:
+    """An exclusive lock on an output folder, held while a batch writes into it.
+
+    The lock is ``OUT/.enhance.lock`` (hidden, so never taken for an input), locked with
+    ``flock`` and holding the holder's pid, host and start time. The kernel releases a flock
+    when its process dies (even by kill -9), so a lock file left by a dead run is simply taken
+    over. Where ``flock`` is missing, the file is created exclusively and a file whose pid no
+    longer runs on this host is taken over.
+
+    Use as a context manager; :meth:`acquire` raises :class:`EnhanceError` (one line naming the
+    holder) when another run holds the folder.
+    """
+
+    def __init__(self, out_dir):
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / LOCK_NAME
+        self._fd = None
+
+    def _info(self):
+        started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        return {"pid": os.getpid(), "host": socket.gethostname(), "started": started}
+
+    def _refuse(self, info):
+        raise EnhanceError(
+            f"{self.out_dir}: another enhance run ({_holder_text(info)}) is writing into this "
+            f"folder; wait for it to finish or choose another output folder (lock {self.path})"
+        )
+
+    def acquire(self):
+        """Take the lock (creating the folder); :class:`EnhanceError` if another run holds it."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if _fcntl is None:
+                self._acquire_exclusive()
+            else:
+                self._acquire_flock()
+        except OSError as error:
+            raise EnhanceError(
+                f"{self.out_dir}: cannot write into the output folder ({_os_cause(error)})"
+            ) from None
+        return self
+
+    def _acquire_flock(self):
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                self._refuse(_read_holder(self.path))
+            except BaseException:
+                os.close(fd)
+                raise
+            try:  # the holder we waited for may have removed the file: lock the new one
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(self._info()).encode())
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def _acquire_exclusive(self):
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                info = _read_holder(self.path)
+                if info.get("host") == socket.gethostname() and not _pid_alive(info.get("pid")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path)  # a dead run's lock: take it over
+                    continue
+                self._refuse(info)
+            os.write(fd, json.dumps(self._info()).encode())
+            self._fd = fd
+            return
+        self._refuse(_read_holder(self.path))
+
+    def release(self):
+        """Remove the lock file and release the lock."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # Windows
+    _fcntl = None
+
+
+# --- warnings of the libraries, per file -----------------------------------------------------
+
+#: Loggers whose records :func:`captured_warnings` collects instead of letting them print.
+LIBRARY_LOGGERS = ("pydicom", "PIL", "tifffile", "nibabel", "imageio", "absl", "tensorflow",
+                   "keras", "h5py", "jax", "torch")
+#: At most this many distinct messages are kept per file, each cut to this many characters.
+MAX_WARNINGS, MAX_WARNING_CHARS = 20, 300
+
+_FD_LOCK = threading.Lock()
+
+
+class _Records(logging.Handler):
+    def __init__(self, sink):
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record):
+        with contextlib.suppress(Exception):
+            self.sink.append(f"{record.name}: {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def _stderr_fd_to(sink):
+    """Send what C libraries write to file descriptor 2 (libpng, TensorFlow's absl) to ``sink``.
+
+    Only one thread redirects at a time (the others leave the descriptor alone), and the
+    original descriptor is always restored.
+    """
+    if not _FD_LOCK.acquire(blocking=False):
+        yield
+        return
+    saved = None
+    try:
+        try:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            temporary = tempfile.TemporaryFile()
+            saved = os.dup(2)
+            os.dup2(temporary.fileno(), 2)
+        except (OSError, ValueError):
+            saved = None
+        try:
+            yield
+        finally:
+            if saved is not None:
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                temporary.seek(0)
+                text = temporary.read().decode("utf-8", "replace")
+                temporary.close()
+                sink.extend(line for line in text.splitlines() if line.strip())
+    finally:
+        _FD_LOCK.release()
+
+
+@contextlib.contextmanager
+def captured_warnings():
+    """Collect the warnings libraries emit inside the block instead of printing them.
+
+    Python warnings (pydicom, Pillow, NumPy, ...), log records of :data:`LIBRARY_LOGGERS` at
+    WARNING and above, and what C code writes to file descriptor 2 (libpng through OpenCV,
+    TensorFlow's absl logging) are gathered; the yielded list is filled when the block ends,
+    with at most :data:`MAX_WARNINGS` distinct one-line messages.
+
+    Yields
+    ------
+    list of str
+    """
+    messages, raw = [], []
+    handler = _Records(raw)
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    saved = [(logger, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught, _stderr_fd_to(raw):
+            warnings.simplefilter("always")
+            yield messages
+    finally:
+        for logger, propagate in saved:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+        raw = [f"{w.category.__name__}: {w.message}" for w in caught] + raw
+        for text in raw:
+            text = _one_line(text)[:MAX_WARNING_CHARS]
+            if text and text not in messages and len(messages) < MAX_WARNINGS:
+                messages.append(text)
 
 
 def _remove_stale_parts(target):
@@ -276,34 +570,66 @@ def run_batch(
     Returns
     -------
     BatchResult
+        Status, output and exit status agree: ``done`` files have their output, ``failed``
+        ones have none (an output written before the failure is removed), ``skipped`` ones
+        had a finished output already.
+
+    Raises
+    ------
+    EnhanceError
+        Another run holds the output folder (:class:`OutputLock`), the folder or the manifest
+        cannot be written: one line; the files finished so far keep their outputs.
     """
     out_dir = Path(out_dir)
     log = Manifest(out_dir / manifest) if manifest and not dry_run else None
+    lock = OutputLock(out_dir) if not dry_run else contextlib.nullcontext()
     results = []
-    for item in files:
-        start = time.perf_counter()
-        try:
-            target = output_for(item)
-        except EnhanceError as error:
-            result = FileResult(str(item.path), "", "failed", _describe(error, item.path))
+    with lock:
+        for item in files:
+            result = _one_file(item, process, output_for, overwrite=overwrite, dry_run=dry_run)
+            if log is not None and result.status != "skipped":
+                log.append(result.as_record())
+            results.append(result)
+            if progress is not None:
+                progress(result)
+    return BatchResult(results)
+
+
+def _stat_key(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _one_file(item, process, output_for, *, overwrite, dry_run):
+    start = time.perf_counter()
+    try:
+        target = output_for(item)
+    except EnhanceError as error:
+        result = FileResult(str(item.path), "", "failed", _describe(error, item.path))
+    else:
+        if target.is_file() and not overwrite:  # a folder of that name is no finished output
+            result = FileResult(str(item.path), str(target), "skipped")
+        elif dry_run:
+            result = FileResult(str(item.path), str(target), "planned")
         else:
-            if target.exists() and not overwrite:
-                result = FileResult(str(item.path), str(target), "skipped")
-            elif dry_run:
-                result = FileResult(str(item.path), str(target), "planned")
-            else:
-                _remove_stale_parts(target)
+            _remove_stale_parts(target)
+            before = _stat_key(target)
+            with captured_warnings() as caught:
                 try:
                     details = process(item, target) or {}
                     result = FileResult(str(item.path), str(target), "done", details=details)
-                except (EnhanceError, OSError, ValueError, RuntimeError, MemoryError) as error:
+                except Exception as error:  # noqa: BLE001 - a file's fault stays with the file
                     result = FileResult(
                         str(item.path), str(target), "failed", _describe(error, item.path)
                     )
-        result.seconds = time.perf_counter() - start
-        if log is not None and result.status != "skipped":
-            log.append(result.as_record())
-        results.append(result)
-        if progress is not None:
-            progress(result)
-    return BatchResult(results)
+                    after = _stat_key(target)
+                    if after is not None and after != before and target.is_file():
+                        with contextlib.suppress(OSError):  # written, then failed: not done
+                            target.unlink()
+            if caught:
+                result.details["warnings"] = caught
+    result.seconds = time.perf_counter() - start
+    return result

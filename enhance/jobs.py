@@ -14,6 +14,7 @@ import numpy as np
 
 from . import batch
 from .errors import EnhanceError, ShapeMismatch
+from .io.limits import DEFAULT_MAX_PIXELS
 
 #: Output formats of jobs that create new images: name -> (suffix for 2-D images, for stacks).
 OUTPUT_FORMATS = {
@@ -43,11 +44,31 @@ def output_namer(out_dir, output_format):
 
 
 def write_output(image, pixels, target, output_format, *, derivation=None):
-    """Write ``pixels`` restored from ``image`` to ``target`` in ``output_format`` (atomically)."""
+    """Write ``pixels`` restored from ``image`` to ``target`` in ``output_format`` (atomically).
+
+    Raises
+    ------
+    UnwritableImage
+        Naming the input when ``keep`` cannot write a file whose name and content disagree
+        (a PNG named ``.dcm``: a DICOM output needs a DICOM header).
+    """
+    from .errors import UnwritableImage
     from .io import write_image
+    from .io.formats import FORMAT_NAMES, format_from_name
 
     if output_format == "keep":
-        write_image(target, pixels, like=image, derivation=derivation)
+        named = format_from_name(target)
+        try:
+            write_image(target, pixels, like=image, derivation=derivation)
+        except UnwritableImage as error:
+            if named is None or named == image.meta.format or image.meta.path is None:
+                raise
+            suffix = Path(image.meta.path).suffix
+            raise UnwritableImage(
+                image.meta.path, f"a {FORMAT_NAMES[image.meta.format]} file named '{suffix}': "
+                f"its output cannot be {FORMAT_NAMES[named]} ({error.cause}); rename it, or "
+                "choose another output format"
+            ) from None
     elif output_format == "npy":
         write_image(target, pixels)
     else:
@@ -72,6 +93,12 @@ def file_seed(degradation_name, index, *, seed=None):
     if seed is None:
         return 1000 * d + int(index)
     return [int(seed), d, int(index)]
+
+
+def read_notes(image):
+    """What the manifest records about how a file was read: its float value map, if any."""
+    note = image.meta.extra.get("value_map")
+    return {"value_map": note} if note else {}
 
 
 def degrade_folder(
@@ -123,7 +150,7 @@ def degrade_folder(
         noisy = map_planes(lambda p: spec(p, rng), image.pixels, is_stack=image.meta.is_stack)
         write_output(image, noisy, target, output_format, derivation=f"enhance degrade {spec.name}")
         return {"degradation": spec.name, "task": spec.task, "params": spec.params,
-                "seed": file_seed_value}
+                "seed": file_seed_value, **read_notes(image)}
 
     return batch.run_batch(
         files, out_dir, process, output_for=output_namer(out_dir, output_format),
@@ -175,7 +202,7 @@ def denoise_folder(
         )
         write_output(image, restored, target, output_format,
                derivation=f"enhance denoise --method {method}")
-        return {"method": method, "sigma": sigma, "exposure": exposure}
+        return {"method": method, "sigma": sigma, "exposure": exposure, **read_notes(image)}
 
     return batch.run_batch(
         files, out_dir, process, output_for=output_namer(out_dir, output_format),
@@ -264,13 +291,14 @@ def _in_scale_of(reference, test):
     return test.pixels
 
 
-def score_folders(reference_dir, test_dir, *, data_range=1.0):
+def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT_MAX_PIXELS):
     """Score every image of ``test_dir`` against the image of ``reference_dir`` at the same path.
 
     Files are paired by relative path without the extension (a ``scan.dcm`` reference pairs
     with a ``scan.png`` output of ``enhance degrade``). Pixels are compared in the reference's
     [0, 1] scale (see :func:`_in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
-    better.
+    better. ``max_pixels`` is the pixel limit of :func:`enhance.io.read_image` (None: none);
+    a file over it is a row with its error.
 
     Returns
     -------
@@ -279,7 +307,6 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0):
         row with ``error`` set (the others are still scored).
     """
     from .io import read_image
-
     _, references = batch.discover(reference_dir)
     by_stem = {}
     for item in references:
@@ -303,8 +330,8 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0):
             ref = candidates[0]
             row.reference = str(ref.path)
             try:
-                ref_image = read_image(ref.path)
-                test_image = read_image(item.path)
+                ref_image = read_image(ref.path, max_pixels=max_pixels)
+                test_image = read_image(item.path, max_pixels=max_pixels)
                 row.psnr, row.ssim = score_images(
                     ref_image.pixels, _in_scale_of(ref_image, test_image),
                     is_stack=ref_image.meta.is_stack, data_range=data_range,
@@ -313,5 +340,7 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0):
                 row.error = f"{item.path} vs {ref.path}: {error}"
             except EnhanceError as error:
                 row.error = str(error)
+            except MemoryError as error:  # scoring two images of an allowed size
+                row.error = f"{item.path} vs {ref.path}: out of memory ({error or 'MemoryError'})"
         report.rows.append(row)
     return report

@@ -32,6 +32,7 @@ __all__ = [
     "CARD_FILE",
     "LoadedModel",
     "make_config",
+    "check_config",
     "save_model_dir",
     "load_model_dir",
     "write_card",
@@ -80,7 +81,7 @@ def make_config(arch, task, *, arch_params=None, task_params=None, channels=1):
     params = registry.resolve_params(base)
     params.pop("channels", None)
     resolved = {**base, "arch_params": params}
-    return {
+    config = {
         "format": FORMAT,
         "arch": arch,
         "arch_params": params,
@@ -90,6 +91,119 @@ def make_config(arch, task, *, arch_params=None, task_params=None, channels=1):
         "size_factor": registry.size_factor(resolved),
         "receptive_field": registry.receptive_field(resolved),
     }
+    check_config(config)
+    return config
+
+
+#: The keys of ``config.json`` (anything else is refused: a config is rebuilt, never trusted).
+CONFIG_KEYS = frozenset(
+    ("format", "arch", "arch_params", "task", "task_params", "channels", "size_factor",
+     "receptive_field")
+)
+#: Inclusive bounds of the integer builder parameters (and ``channels``).
+PARAM_BOUNDS = {"width": (1, 1024), "levels": (0, 8), "depth": (2, 256), "channels": (1, 4)}
+#: The most weights a network may have (about 800 MB of float32), estimated before building.
+MAX_WEIGHTS = 200_000_000
+
+
+def _estimated_weights(params):
+    """A generous estimate of a network's weight count from its builder parameters."""
+    width = int(params.get("width", 1))
+    if "levels" in params:  # encoder-decoders: about 8 3x3 convolutions per level of width w 2**l
+        return 9 * 8 * width**2 * sum(4**level for level in range(int(params["levels"]) + 1))
+    return 9 * width**2 * int(params.get("depth", 1))
+
+
+def _check_value(name, value, default):
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            return f"{name} must be true or false, not {value!r}"
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be an integer, not {value!r}"
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            return f"{name} must be a number, not {value!r}"
+    elif isinstance(default, str) and not isinstance(value, str):
+        return f"{name} must be a string, not {value!r}"
+    low, high = PARAM_BOUNDS.get(name, (None, None))
+    if low is not None and not low <= value <= high:
+        return f"{name} must be in {low}..{high}, not {value}"
+    return None
+
+
+def check_config(config, where=CONFIG_FILE):
+    """Validate a model directory's ``config.json`` before anything is built from it.
+
+    Known keys only (:data:`CONFIG_KEYS`), a known architecture and task, builder parameters
+    the builder takes, of the right type and within :data:`PARAM_BOUNDS`, a network of at
+    most :data:`MAX_WEIGHTS` weights, and ``size_factor`` and ``receptive_field`` equal to
+    what the architecture computes from the parameters (the tiling relies on them).
+
+    Parameters
+    ----------
+    config : dict
+    where : str or Path, optional
+        The file, for the message.
+
+    Raises
+    ------
+    ModelError
+        One line naming `where` and the first problem found.
+    """
+    from .models import registry
+    from .tasks import check_task
+
+    def bad(problem):
+        raise ModelError(f"{where}: invalid model config: {problem}")
+
+    if not isinstance(config, dict):
+        bad(f"expected a JSON object, not {type(config).__name__}")
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        bad(f"unknown keys {unknown} (known: {sorted(CONFIG_KEYS)})")
+    missing = sorted({"arch", "task", "receptive_field"} - set(config))
+    if missing:
+        bad(f"missing keys {missing}")
+    if config.get("format", FORMAT) != FORMAT:
+        bad(f"format {config['format']!r} is not {FORMAT!r}")
+    arch = config["arch"]
+    if not isinstance(arch, str) or arch not in registry.ARCHITECTURES:
+        bad(f"unknown architecture {arch!r} (known: {sorted(registry.ARCHITECTURES)})")
+    try:
+        check_task(config["task"])
+    except (EnhanceError, TypeError) as error:
+        bad(str(error))
+    for key in ("arch_params", "task_params"):
+        if not isinstance(config.get(key) or {}, dict):
+            bad(f"{key} must be an object, not {config[key]!r}")
+    channels = config.get("channels", 1)
+    problem = _check_value("channels", channels, 1)
+    if problem:
+        bad(problem)
+    defaults = registry.get_architecture(arch).defaults()
+    given = dict(config.get("arch_params") or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        bad(f"architecture {arch!r} takes {sorted(defaults)}, not {unknown}")
+    for name, value in given.items():
+        problem = _check_value(name, value, defaults[name])
+        if problem:
+            bad(problem)
+    params = {**defaults, **given, "channels": channels}
+    weights = _estimated_weights(params)
+    if weights > MAX_WEIGHTS:
+        bad(f"a network of about {weights:,} weights (the limit is {MAX_WEIGHTS:,})")
+    try:
+        expected = {"size_factor": registry.size_factor(config),
+                    "receptive_field": registry.receptive_field(config)}
+    except (EnhanceError, TypeError, ValueError, ArithmeticError) as error:
+        bad(f"cannot compute the network's geometry ({error})")
+    for key, value in expected.items():
+        if key not in config and key == "size_factor":
+            continue
+        if isinstance(config[key], bool) or config[key] != value:
+            bad(f"{key} is {config[key]!r}, but the architecture gives {value}")
 
 
 @dataclass
@@ -269,14 +383,18 @@ def load_model_dir(path):
     Raises
     ------
     ModelError
-        A file is missing or unreadable, the architecture is unknown, or the weights'
-        SHA-256 differs from the card's ``weights_sha256`` (the message names the file).
+        A file is missing or unreadable, the config is invalid (:func:`check_config`: checked
+        before anything is built), or the weights' SHA-256 differs from the card's
+        ``weights_sha256`` (the message names the file).
     """
     path = Path(path)
     if not path.is_dir():
         raise ModelError(f"{path}: not a model directory")
     config = _read_json(path / CONFIG_FILE)
+    check_config(config, path / CONFIG_FILE)
     card = _read_json(path / CARD_FILE)
+    if not isinstance(card, dict):
+        raise ModelError(f"{path / CARD_FILE}: expected a JSON object, not {type(card).__name__}")
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"{weights}: missing file")

@@ -8,6 +8,7 @@ failures reported by name while the batch goes on).
 from __future__ import annotations
 
 from .errors import EnhanceError
+from .io.limits import DEFAULT_MAX_PIXELS
 
 #: Output formats of ``enhance run``: ``keep`` writes each file like its input.
 RUN_FORMATS = ("keep", "png16", "tiff16", "npy")
@@ -107,6 +108,7 @@ def enhance_folder(
     overwrite=False,
     dry_run=False,
     progress=None,
+    max_pixels=DEFAULT_MAX_PIXELS,
 ):
     """Enhance every image of ``source`` with a model into ``out_dir`` (same layout).
 
@@ -141,13 +143,22 @@ def enhance_folder(
     output_format : {"keep", "png16", "tiff16", "npy"}, keyword-only
         ``keep``: each output in its input's format, dtype, range and header (DICOM as a
         derived image, NIfTI with its header and affine).
+    max_pixels : int or None, keyword-only
+        Files whose header claims more pixels (height x width x frames) are refused before
+        decoding (:func:`enhance.io.read_image`; None: no limit).
 
     Returns
     -------
     enhance.batch.BatchResult
+
+    Raises
+    ------
+    EnhanceError
+        Bad arguments, an unusable model, another run writing into ``out_dir``, an output
+        folder or manifest that cannot be written; one line (per-file faults are results).
     """
     from . import batch
-    from .jobs import output_namer, write_output
+    from .jobs import output_namer, read_notes, write_output
     from .shipped import describe_model, resolve_model
 
     if output_format not in RUN_FORMATS:
@@ -164,7 +175,8 @@ def enhance_folder(
     from .io import read_image
     from .modeldir import load_model_dir
 
-    loaded = load_model_dir(model_dir)
+    with batch.captured_warnings():  # TensorFlow's start-up chatter stays off the terminal
+        loaded = load_model_dir(model_dir)
     if loaded.task == "lowlight" and exposure is None:
         raise EnhanceError(
             f"{loaded.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
@@ -172,7 +184,7 @@ def enhance_folder(
     sha = loaded.card.get("weights_sha256", "")
 
     def process(item, target):
-        image = read_image(item.path)
+        image = read_image(item.path, max_pixels=max_pixels)
         noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
         restored = restore_pixels(loaded, image.pixels, is_stack=image.meta.is_stack,
                                   exposure=exposure, tile=tile, batch_size=batch_size,
@@ -190,6 +202,7 @@ def enhance_folder(
             "megapixels": round(_megapixels(image.pixels, is_stack=image.meta.is_stack), 4),
             "noise_before": _noise(image.pixels, is_stack=image.meta.is_stack),
             "noise_after": _noise(restored, is_stack=image.meta.is_stack),
+            **read_notes(image),
         }
 
     return batch.run_batch(files, out_dir, process, output_for=output_for,

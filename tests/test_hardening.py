@@ -228,3 +228,315 @@ def test_folders_dangling_links_and_link_loops_are_named(tmp_path):
         with pytest.raises(UnreadableImage, match=cause) as info:
             read_image(tmp_path / name)
         assert str(tmp_path / name) in str(info.value)
+
+
+# --- batch helpers ---------------------------------------------------------------------------
+
+
+def _folder(tmp_path, names=("a.png", "b.png")):
+    """A folder of small real PNGs (crops of a sample)."""
+    t1 = cv2.imread(str(SAMPLES / "t1_coronal.png"), cv2.IMREAD_UNCHANGED)
+    folder = tmp_path / "in"
+    folder.mkdir(parents=True)
+    for k, name in enumerate(names):
+        cv2.imwrite(str(folder / name), t1[40 + 8 * k : 72 + 8 * k, 50:90])
+    return folder
+
+
+def _degrade(folder, out, *extra):
+    from click.testing import CliRunner
+
+    from enhance.cli.main import cli
+
+    return CliRunner().invoke(cli, ["degrade", str(folder), str(out), "--kind", "gaussian25",
+                                    "-q", *extra])
+
+
+def _outputs(out):
+    return sorted(p.name for p in Path(out).rglob("*") if p.is_file() and p.name != "manifest.jsonl"
+                  and not p.name.startswith("."))
+
+
+# --- item 4: the manifest cannot be written; scores of huge files; tampered model configs ----
+
+
+def test_manifest_that_cannot_be_written_is_one_line_and_a_failure(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    folder = _folder(tmp_path)
+    out = tmp_path / "out"
+    real_open = builtins.open
+
+    def full_disk(file, mode="r", *args, **kwargs):
+        if str(file).endswith("manifest.jsonl") and "a" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", full_disk)
+    result = _degrade(folder, out)
+    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception,
+                                                                              SystemExit)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"Error: {out / 'manifest.jsonl'}: cannot write the manifest (No space left "
+                     "on device)"]
+
+
+def test_read_only_output_folder_is_one_line_before_any_work(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    folder = _folder(tmp_path)
+    out = tmp_path / "out"
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):
+        if str(path).startswith(str(out)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    result = _degrade(folder, out)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (f"Error: {out}: cannot write into the output folder "
+                                     "(Read-only file system)")
+    assert _outputs(out) == []
+
+
+def test_score_reports_a_file_claiming_37_gb_per_file(tmp_path):
+    from click.testing import CliRunner
+
+    from enhance.cli.main import cli
+
+    ref, test = _folder(tmp_path), tmp_path / "test"
+    test.mkdir()
+    cv2.imwrite(str(test / "a.png"), cv2.imread(str(ref / "a.png"), cv2.IMREAD_UNCHANGED))
+    with open(test / "b.npy", "wb") as f:  # 96000 x 96000 float32 = 37 GB, 1 KB on disk
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (96000, 96000)})
+        f.write(b"\x00" * 1000)
+    result = CliRunner().invoke(cli, ["score", str(ref), str(test)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "a.png" in result.output  # the good file is scored
+    assert f"{test / 'b.npy'}: too large" in result.output
+
+
+def test_memory_errors_have_a_message(tmp_path, monkeypatch):
+    import enhance.io.npy
+    from enhance.batch import _describe
+    from enhance.jobs import score_folders
+
+    assert _describe(MemoryError(), "x.png") == "x.png: out of memory"
+    ref = _folder(tmp_path)
+    np.save(tmp_path / "a.npy", np.zeros((9, 9), np.float32))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(enhance.io.npy.np, "load", no_memory)
+    with pytest.raises(UnreadableImage, match="out of memory while reading"):
+        read_image(tmp_path / "a.npy")
+    test = tmp_path / "t"
+    test.mkdir()
+    np.save(test / "a.npy", np.zeros((32, 40), np.float32))
+    (row,) = score_folders(ref, test).rows
+    assert row.error.startswith(str(test / "a.npy")) and "out of memory" in row.error
+
+
+TAMPERED = [
+    ({"arch_params": {"depth": 3, "width": 65536}}, "width must be in 1..1024, not 65536"),
+    ({"arch": "dae", "arch_params": {"levels": 40}}, "levels must be in 0..8, not 40"),
+    ({"size_factor": 0}, "size_factor is 0, but the architecture gives 1"),
+    ({"receptive_field": 20001}, "receptive_field is 20001, but the architecture gives 7"),
+    ({"extra": 1}, "unknown keys ['extra']"),
+    ({"arch_params": {"depth": 3, "width": 8, "dropout": 0.5}}, "not ['dropout']"),
+    ({"arch_params": {"depth": "3", "width": 8}}, "depth must be an integer"),
+    ({"channels": 0}, "channels must be in 1..4, not 0"),
+    ({"arch_params": {"depth": 256, "width": 1024}}, "about 2,415,919,104 weights"),
+]
+
+
+@pytest.mark.parametrize("change, message", TAMPERED, ids=[m[:20] for _, m in TAMPERED])
+def test_tampered_model_configs_are_refused_before_anything_is_built(tmp_path, monkeypatch,
+                                                                     change, message):
+    import json
+    import shutil
+
+    from enhance.errors import ModelError
+    from enhance.modeldir import load_model_dir
+    from enhance.models import registry
+
+    model = tmp_path / "m"
+    model.mkdir()
+    config = {"format": "enhance-model-dir/1", "arch": "dncnn",
+              "arch_params": {"batchnorm": False, "depth": 3, "width": 8}, "task": "gaussian",
+              "task_params": {}, "channels": 1, "size_factor": 1, "receptive_field": 7}
+    if change.get("arch") == "dae":
+        config.update(arch_params={"width": 8, "levels": 2}, size_factor=4, receptive_field=59)
+    config.update(change)
+    (model / "config.json").write_text(json.dumps(config))
+    shutil.copy(SAMPLES / "README.md", model / "model.weights.h5")
+    from enhance.modeldir import file_sha256
+
+    (model / "card.json").write_text(json.dumps({"weights_sha256":
+                                                 file_sha256(model / "model.weights.h5")}))
+
+    def never(*args, **kwargs):
+        raise AssertionError("a network was built from a tampered config")
+
+    monkeypatch.setattr(registry, "build_model", never)
+    with pytest.raises(ModelError) as info:
+        load_model_dir(model)
+    text = str(info.value)
+    assert message in text and text.startswith(str(model / "config.json")) and "\n" not in text
+
+
+# --- item 6 (batch): status, output and exit status agree; nothing skipped silently ----------
+
+
+def test_tiny_images_fail_without_output_and_stay_failed(tmp_path):
+    folder = _folder(tmp_path, names=("a.png",))
+    cv2.imwrite(str(folder / "dot.png"), np.full((1, 1), 7, np.uint8))
+    cv2.imwrite(str(folder / "line.png"), np.full((1, 9), 7, np.uint8))
+    out = tmp_path / "out"
+    for _ in range(2):  # the second run does not call them finished
+        result = _degrade(folder, out)
+        assert result.exit_code == 1
+        assert "dot.png: too small to restore: 1 x 1" in result.output
+        assert "line.png: too small to restore: 1 x 9" in result.output
+        assert _outputs(out) == ["a.png"]
+
+
+def test_an_output_written_before_a_failure_is_removed(tmp_path):
+    from enhance.batch import InputFile, run_batch
+    from pathlib import PurePosixPath
+
+    src = tmp_path / "x.png"
+    src.write_bytes(b"whatever")
+    out = tmp_path / "out"
+
+    def writes_then_fails(item, target):
+        write_image(target, np.zeros((4, 4), np.float32))
+        raise ValueError("noise estimate failed")
+
+    result = run_batch([InputFile(src, PurePosixPath("x.png"))], out, writes_then_fails,
+                       output_for=lambda item: out / "x.png")
+    assert [r.status for r in result.results] == ["failed"] and not result.ok
+    assert not (out / "x.png").exists()
+
+
+def test_input_inside_output_is_refused(tmp_path):
+    out = tmp_path / "out"
+    folder = _folder(out)  # out/in
+    result = _degrade(folder, out)
+    assert result.exit_code == 1 and "the input folder" in result.output
+    assert "inside the output folder" in result.output
+
+
+def test_folders_links_and_loops_named_like_images_are_reported(tmp_path):
+    folder = _folder(tmp_path, names=("a.png",))
+    (folder / "dir.png").mkdir()
+    (folder / "dangling.png").symlink_to(folder / "nowhere.png")
+    (folder / "loop.dcm").symlink_to(folder / "loop.dcm")
+    out = tmp_path / "out"
+    result = _degrade(folder, out)
+    assert result.exit_code == 1
+    assert f"{folder / 'dir.png'}: is a directory" in result.output
+    assert f"{folder / 'dangling.png'}: dangling symbolic link" in result.output
+    assert f"{folder / 'loop.dcm'}: symbolic link loop" in result.output
+    assert "1 done, 0 skipped (already finished), 3 failed" in result.output
+
+
+# --- item 7: one run at a time into an output folder ------------------------------------------
+
+
+def test_a_second_run_into_a_locked_output_refuses_naming_the_holder(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    folder = _folder(tmp_path)
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom enhance.batch import OutputLock\n"
+         f"lock = OutputLock({str(out)!r}).acquire()\nprint('locked', flush=True)\n"
+         "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = _degrade(folder, out)
+        assert result.exit_code == 1 and _outputs(out) == []
+        line = result.output.strip()
+        assert line.startswith(f"Error: {out}: another enhance run (pid {holder.pid} on "
+                               f"{socket.gethostname()}")
+        assert "\n" not in line
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died (kill -9): its lock file is left behind and is taken over
+    assert json.loads((out / ".enhance.lock").read_text())["pid"] == holder.pid
+    result = _degrade(folder, out)
+    assert result.exit_code == 0, result.output
+    assert _outputs(out) == ["a.png", "b.png"] and not (out / ".enhance.lock").exists()
+
+
+def test_a_stale_lock_file_of_a_dead_process_is_taken_over(tmp_path):
+    import json
+
+    folder = _folder(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".enhance.lock").write_text(json.dumps({"pid": 2**22 + 7, "host": "elsewhere"}))
+    result = _degrade(folder, out)
+    assert result.exit_code == 0, result.output
+    assert _outputs(out) == ["a.png", "b.png"]
+
+
+# --- item 9: library warnings, MemoryError text, a PNG named .dcm ----------------------------
+
+
+def test_library_warnings_go_to_the_manifest_not_the_terminal(tmp_path, capfd):
+    import json
+
+    folder = _folder(tmp_path, names=("a.png",))
+    data = (folder / "a.png").read_bytes()
+    ihdr_end = 8 + 12 + 13  # an invalid sRGB chunk: libpng warns on stderr while decoding
+    (folder / "warns.png").write_bytes(data[:ihdr_end] + _png_chunk(b"sRGB", b"\x09")
+                                       + data[ihdr_end:])
+    out = tmp_path / "out"
+    capfd.readouterr()
+    result = _degrade(folder, out)
+    assert result.exit_code == 0
+    captured = capfd.readouterr()
+    assert "libpng" not in captured.err and "libpng" not in captured.out
+    records = {Path(r["input"]).name: r for r in map(json.loads,
+                                                        (out / "manifest.jsonl").read_text().splitlines())}
+    assert any("libpng warning: sRGB" in w for w in records["warns.png"]["warnings"])
+    assert "warnings" not in records["a.png"]
+
+
+def test_python_and_logging_warnings_are_captured_per_file(tmp_path, capfd):
+    import logging
+    import os
+    import warnings
+
+    from enhance.batch import captured_warnings
+
+    with captured_warnings() as caught:
+        warnings.warn("pydicom says: invalid VR")
+        logging.getLogger("pydicom").warning("a malformed element")
+        os.write(2, b"E0000 absl chatter\n")
+    assert capfd.readouterr().err == ""
+    assert caught == ["UserWarning: pydicom says: invalid VR", "pydicom: a malformed element",
+                      "E0000 absl chatter"]
+
+
+def test_a_png_named_dcm_is_reported_under_its_input_path(tmp_path):
+    folder = _folder(tmp_path, names=("a.png",))
+    (folder / "a.png").rename(folder / "scan.dcm")
+    out = tmp_path / "out"
+    result = _degrade(folder, out, "--format", "keep")
+    assert result.exit_code == 1
+    assert f"  {folder / 'scan.dcm'}: a PNG file named '.dcm'" in result.output
+    assert _outputs(out) == []
