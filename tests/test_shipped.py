@@ -149,6 +149,13 @@ def test_names_and_paths_resolve_by_the_rule(tmp_path, monkeypatch):
         resolve_model("./missing")
     with pytest.raises(ModelError, match="image generator"):
         resolve_model("synth-mni-brain64", kind="enhancer")
+    # enhance bench takes models by the same rule
+    from enhance.bench.methods import resolve_methods
+
+    models = [m for m in resolve_methods("median,dae-gaussian", models=["dncnn-gaussian"])
+              if m.kind == "model"]
+    assert [m.path for m in models] == [str((weights_dir() / n).resolve())
+                                        for n in ("dae-gaussian", "dncnn-gaussian")]
 
 
 def test_python_api_takes_names_paths_and_loaded_models(tmp_path):
