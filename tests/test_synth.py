@@ -271,15 +271,27 @@ def test_resume_continues_from_the_checkpoint(tiny_model, class_folder, tmp_path
         train(class_folder, work, steps=8, progress=False, **{**TINY, "width": 8})
 
 
-def test_usefulness_runs_both_arms(class_folder):
+def test_usefulness_tells_useful_synthetic_images_from_harmful_ones(class_folder):
+    """MR and CT crops are told apart from 8 real images; "synthetic" images that are copies of
+    them with their own labels keep the held-out accuracy, the same copies with the labels swapped
+    (4 per real image) ruin it: the synthetic arm trains on the synthetic images and their classes,
+    and both arms are scored on the held-out real images."""
     from enhance.synth.data import load_folder
     from enhance.synth.usefulness import usefulness
 
     data = load_folder(class_folder, 16)
-    result = usefulness(data.images[::2], data.labels[::2], data.images[1::2], data.labels[1::2],
-                        data.images[1::2], data.labels[1::2], 2, steps=5, repeats=1)
-    assert 0.0 <= result["real_only"] <= 1.0 and 0.0 <= result["real_plus_synthetic"] <= 1.0
-    assert result["train_synthetic"] == 8
+    real_x, real_y = data.images[::2], data.labels[::2]
+    test_x, test_y = data.images[1::2], data.labels[1::2]
+    assert sorted(real_y) == sorted(test_y) == [0, 0, 0, 0, 1, 1, 1, 1]
+    copies_x, copies_y = np.repeat(real_x, 4, axis=0), np.repeat(real_y, 4)
+    useful = usefulness(real_x, real_y, copies_x, copies_y, test_x, test_y, 2, steps=60, repeats=1)
+    harmful = usefulness(real_x, real_y, copies_x, 1 - copies_y, test_x, test_y, 2, steps=60,
+                         repeats=1)
+    assert useful["real_only"] == harmful["real_only"] >= 0.75  # same seed, same real arm
+    assert useful["real_plus_synthetic"] >= 0.75
+    assert harmful["real_plus_synthetic"] <= 0.25
+    assert useful["train_synthetic"] == 32 and useful["test_real"] == 8
+    assert useful["runs"]["real_plus_synthetic"] == [useful["real_plus_synthetic"]]
 
 
 def test_baselines(class_folder):
