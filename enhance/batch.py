@@ -507,23 +507,34 @@ def captured_warnings():
     """
     messages, raw = [], []
     handler = _Records(raw)
+    # the libraries' loggers, and their children with handlers of their own (nibabel's
+    # 'nibabel.global' prints to stderr itself): only our handler while the block runs
+    names = [name for name in list(logging.Logger.manager.loggerDict)
+             if any(name.startswith(f"{top}.") for top in LIBRARY_LOGGERS)]
     loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
-    saved = [(logger, logger.propagate) for logger in loggers]
+    loggers += [logging.getLogger(n) for n in names if logging.getLogger(n).handlers]
+    saved = [(logger, logger.handlers, logger.propagate) for logger in loggers]
     for logger in loggers:
-        logger.addHandler(handler)
+        logger.handlers = [handler]
         logger.propagate = False
     try:
         with warnings.catch_warnings(record=True) as caught, _stderr_fd_to(raw):
             warnings.simplefilter("always")
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                             ResourceWarning):  # for developers, and off by default
+                warnings.simplefilter("ignore", category)
             yield messages
     finally:
-        for logger, propagate in saved:
-            logger.removeHandler(handler)
+        for logger, handlers, propagate in saved:
+            logger.handlers = handlers
             logger.propagate = propagate
         raw = [f"{w.category.__name__}: {w.message}" for w in caught] + raw
-        for text in raw:
+        bodies = set()
+        for text in raw:  # pydicom both warns and logs: one message each
             text = _one_line(text)[:MAX_WARNING_CHARS]
-            if text and text not in messages and len(messages) < MAX_WARNINGS:
+            body = text.partition(": ")[2] or text
+            if text and body not in bodies and len(messages) < MAX_WARNINGS:
+                bodies.add(body)
                 messages.append(text)
 
 

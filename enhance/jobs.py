@@ -111,6 +111,7 @@ def degrade_folder(
     overwrite=False,
     dry_run=False,
     progress=None,
+    max_pixels=DEFAULT_MAX_PIXELS,
     **params,
 ):
     """Write a degraded copy of every image of ``source`` into ``out_dir`` (same layout).
@@ -129,6 +130,8 @@ def degrade_folder(
         See :func:`file_seed`.
     output_format : {"png16", "tiff16", "npy", "keep"}, keyword-only
         16-bit PNG (TIFF for volumes) by default, so no precision is lost.
+    max_pixels : int or None, keyword-only
+        Pixel limit of :func:`enhance.io.read_image` (None: none).
 
     Returns
     -------
@@ -144,7 +147,7 @@ def degrade_folder(
     index = {item.relpath: i for i, item in enumerate(files)}
 
     def process(item, target):
-        image = read_image(item.path)
+        image = read_image(item.path, max_pixels=max_pixels)
         file_seed_value = file_seed(spec.name, index[item.relpath], seed=seed)
         rng = np.random.default_rng(file_seed_value)
         noisy = map_planes(lambda p: spec(p, rng), image.pixels, is_stack=image.meta.is_stack)
@@ -169,6 +172,7 @@ def denoise_folder(
     overwrite=False,
     dry_run=False,
     progress=None,
+    max_pixels=DEFAULT_MAX_PIXELS,
     **options,
 ):
     """Denoise every image of ``source`` with a classical method into ``out_dir``.
@@ -184,6 +188,8 @@ def denoise_folder(
     output_format : {"keep", "png16", "tiff16", "npy"}, keyword-only
         By default each output keeps its input's format, dtype and header (DICOM as a derived
         image naming the method).
+    max_pixels : int or None, keyword-only
+        Pixel limit of :func:`enhance.io.read_image` (None: none).
     """
     from .baselines import denoise, get_baseline
     from .io import read_image
@@ -194,7 +200,7 @@ def denoise_folder(
     batch.check_output_dir(root, out_dir)
 
     def process(item, target):
-        image = read_image(item.path)
+        image = read_image(item.path, max_pixels=max_pixels)
         restored = map_planes(
             lambda p: denoise(p, method, sigma=sigma, exposure=exposure, **options),
             image.pixels,

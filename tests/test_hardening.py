@@ -474,6 +474,7 @@ def test_a_second_run_into_a_locked_output_refuses_naming_the_holder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     # the holder died (kill -9): its lock file is left behind and is taken over
     assert json.loads((out / ".enhance.lock").read_text())["pid"] == holder.pid
     result = _degrade(folder, out)
@@ -513,7 +514,7 @@ def test_library_warnings_go_to_the_manifest_not_the_terminal(tmp_path, capfd):
     records = {Path(r["input"]).name: r for r in map(json.loads,
                                                         (out / "manifest.jsonl").read_text().splitlines())}
     assert any("libpng warning: sRGB" in w for w in records["warns.png"]["warnings"])
-    assert "warnings" not in records["a.png"]
+    assert "warnings" not in records["a.png"], records["a.png"]["warnings"]
 
 
 def test_python_and_logging_warnings_are_captured_per_file(tmp_path, capfd):

@@ -366,6 +366,8 @@ def write_dicom(f, pixels, plan):
         ts = ExplicitVRLittleEndian
     ds.file_meta.TransferSyntaxUID = ts
     _decode_elements(ds, swap_words=not UID(extra["transfer_syntax"]).is_little_endian)
+    for tag in [t for t in ds.keys() if t.group == 0x0000]:  # command elements: never in a file
+        del ds[tag]
     if "SOPClassUID" in ds:
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     _set_pixels(ds, raw, photometric=photometric, bits_stored=bits_stored,

@@ -50,7 +50,7 @@ def _page_array(path, page, size):
     ends = [int(o) + int(c) for o, c in zip(page.dataoffsets, page.databytecounts)]
     if ends and max(ends) > size:
         raise UnreadableImage(path, "truncated TIFF file (image data ends early)")
-    photometric = page.photometric.name
+    photometric = getattr(page.photometric, "name", str(page.photometric))  # an int if unknown
     if photometric not in _SUPPORTED_PHOTOMETRIC:
         raise UnreadableImage(path, f"unsupported TIFF photometric interpretation {photometric}")
     try:
