@@ -81,15 +81,13 @@ def restoration_models(root=None):
 
 
 def validation_blocks(card):
-    """``[(preset, block)]``: the card's main validation block, then any ``by_degradation`` ones."""
+    """``[(preset, block)]``: the card's main validation block and any ``by_degradation`` ones, in
+    the order of ``enhance.degrade.BENCHMARK_DEGRADATIONS``."""
     validation = card.get("validation") or {}
-    blocks = []
+    blocks = dict(validation.get("by_degradation") or {})
     if "results" in validation:
-        blocks.append((validation["degradation"], validation))
-    for preset, block in sorted((validation.get("by_degradation") or {}).items(), key=_preset_order):
-        if preset != validation.get("degradation"):
-            blocks.append((preset, block))
-    return blocks
+        blocks[validation["degradation"]] = validation
+    return sorted(blocks.items(), key=_preset_order)
 
 
 def _preset_order(item):
@@ -198,7 +196,8 @@ def margins(rows, infos):
     for preset in dict.fromkeys(r.preset for r in rows):
         these = [r for r in everyone if r.preset == preset]
         low, high = min(r.margin for r in these), max(r.margin for r in these)
-        ranges.append(f"{preset} {low:+.2f} to {high:+.2f} dB ({len(these)} models)")
+        ranges.append(f"{preset} {low:+.2f} to {high:+.2f} dB ({len(these)} "
+                      f"model{'s' if len(these) > 1 else ''})")
         blocks = [block for info in infos.values() for p, block in validation_blocks(info["card"])
                   if p == preset]
         methods = sorted({name for block in blocks for name, score in classical(block).items()

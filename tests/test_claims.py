@@ -85,6 +85,39 @@ def test_table_follows_the_cards_and_the_checks_catch_a_changed_figure(tables, t
         tables.readme_block(readme.replace(tables.START, ""))
 
 
+def test_a_card_validated_at_several_noise_levels_gets_a_row_per_level(tables, tmp_path):
+    """A noise-conditioned gaussian default whose card holds gaussian15 and gaussian50 blocks beside
+    its gaussian25 one: one row per level, in the spec's order, its model told sigma."""
+    for name in tables.restoration_models():
+        shutil.copytree(weights_dir() / name, tmp_path / name,
+                        ignore=shutil.ignore_patterns("*.h5", "*.csv"))
+    folder = tmp_path / DEFAULT_MODELS["gaussian"]
+    config = json.loads((folder / "config.json").read_text())
+    config["arch_params"]["noise_map"] = True
+    (folder / "config.json").write_text(json.dumps(config))
+    card = json.loads((folder / "card.json").read_text())
+    main = card["validation"]
+    by_level = {}
+    for preset, shift in (("gaussian50", -3.0), ("gaussian15", 3.0)):
+        block = json.loads(json.dumps(main))
+        for scores in block["results"].values():
+            scores["psnr"] += shift
+            for image in (scores.get("per_image") or {}).values():
+                image["psnr"] += shift
+        block["degradation"] = preset
+        block.pop("self_ensemble")
+        by_level[preset] = block
+    main["by_degradation"] = by_level
+    (folder / "card.json").write_text(json.dumps(card))
+    assert tables.card_problems(tmp_path) == []
+    rows = [line for line in tables.render(tmp_path).splitlines() if line.startswith("| gaussian")]
+    assert [row.split(" ")[1] for row in rows] == ["gaussian15", "gaussian25", "gaussian50"]
+    assert all("(model and BM3D told sigma)" in row and row.count("| –") == 1 - (i == 1)
+               for i, row in enumerate(rows))
+    bm3d = main["results"]["bm3d"]["psnr"]
+    assert f"| BM3D | {bm3d + 3:.2f} /" in rows[0] and f"| BM3D | {bm3d - 3:.2f} /" in rows[2]
+
+
 # --- the margins, recomputed on a subset of the validation images -------------------------------
 
 
