@@ -187,18 +187,11 @@ def test_default_model_and_best_classical_reproduce_the_cards_margin(task, valid
 # --- enhance run without --model ---------------------------------------------------------------
 
 
-def _cli():
-    try:
-        from enhance.cli.main import cli
-    except ImportError:  # before the CLI moved into the package
-        from cli.main import cli
-    return cli
-
-
 @pytest.mark.parametrize("task", [None, "speckle"])
 def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
     from click.testing import CliRunner
 
+    from enhance.cli.main import cli
     from enhance.degrade import degrade
     from enhance.io import read_image, write_image
     from enhance.shipped import DEFAULT_TASK
@@ -210,7 +203,7 @@ def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
     write_image(source / "ct.png", np.asarray(noisy, np.float32), dtype=np.uint16)
     noisy = read_image(source / "ct.png").pixels
     args = ["run", str(source), str(tmp_path / "out"), "-q"] + (["--task", task] if task else [])
-    result = CliRunner().invoke(_cli(), args)
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     expected = DEFAULT_MODELS[task or DEFAULT_TASK]
     records = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
