@@ -5,7 +5,8 @@
 The validation images are those of the training recipe (``medical-v1``: never trained on), each
 degraded once by the task's spec preset with the spec's seed rule — the very images training
 validated on. Classical methods get what the spec allows: the true sigma for gaussian25, the
-exposure for low light; the despecklers estimate their own noise level. Baseline scores do not
+exposure for low light; the despecklers estimate their own noise level. Noise-conditioned models
+are told the same (sigma; the exposure, the rest fitted from the image as VST+BM3D does). Baseline scores do not
 depend on the models and are cached in ``trained_weights/validation_baselines.json``.
 ``--write-cards`` puts every row into each model's ``card.json`` (``validation.results``).
 ``--self-ensemble`` adds a row ``NAME x8`` per model: the same weights run with
@@ -97,11 +98,13 @@ def main():
         models = [p for p in shipped_model_dirs() if read_model_info(p)["task"] == task]
         for path in models:
             loaded = load_model_dir(path)
-            exposure = items[0][3].get("exposure")
-            rows[path.name] = score(items, lambda x: enhance_image(loaded, x, exposure=exposure))
+            # what the classical methods are told: the exposure; the true sigma (which blind
+            # models ignore and noise-conditioned ones are told)
+            told = {k: items[0][3][k] for k in ("exposure", "sigma") if k in items[0][3]}
+            rows[path.name] = score(items, lambda x: enhance_image(loaded, x, **told))
             if args.self_ensemble:
                 rows[f"{path.name} x8"] = score(items, lambda x: enhance_image(
-                    loaded, x, exposure=exposure, self_ensemble=True))
+                    loaded, x, self_ensemble=True, **told))
         ours = [p.name for p in models] + [f"{p.name} x8" for p in models]
         classical = {k: v for k, v in rows.items() if k not in ours and k != "noisy"}
         best = max(classical, key=lambda k: classical[k]["psnr"])
