@@ -537,7 +537,8 @@ def run(n, *, seed=0, folder=None, batch_phase=True, timeout=20, progress=None):
     cases.mkdir(parents=True, exist_ok=True)
     counts, examples = Counter(), {}
     for index in range(n):
-        path = make_case(seeds, index, seed, cases)
+        with warnings_silenced():  # pydicom warns about the files the mutator edits
+            path = make_case(seeds, index, seed, cases)
         outcome, detail = check_read(path, timeout=timeout)
         counts[outcome] += 1
         if outcome == "traceback":

@@ -218,6 +218,18 @@ def test_1x1_and_1xn_images_are_refused_at_read_time(tmp_path, shape, ext):
     assert read_image(tmp_path / "two.npy").shape == (2, 2)
 
 
+def test_dicom_whose_pixels_do_not_match_its_header_is_refused(tmp_path):
+    ds = pydicom.dcmread(SAMPLES / "ct_small.dcm")
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    ds.Columns = 1  # found by the fuzzer: pydicom then decoded (rows, cols, 1)
+    ds.save_as(tmp_path / "one.dcm")
+    with pytest.raises(UnreadableImage, match=f"too small to restore: {rows} x 1"):
+        read_image(tmp_path / "one.dcm")
+    ds.Columns, ds.Rows = cols // 2, rows * 2  # same pixel count, another shape: that reads
+    ds.save_as(tmp_path / "tall.dcm")
+    assert read_image(tmp_path / "tall.dcm").shape == (rows * 2, cols // 2)
+
+
 def test_folders_dangling_links_and_link_loops_are_named(tmp_path):
     (tmp_path / "dir.png").mkdir()
     (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere.png")

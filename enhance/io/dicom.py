@@ -24,7 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID, gen
 
 from enhance.errors import UnreadableImage, UnwritableImage
 from enhance.io.image import Image, ImageMeta, to_raw, value_map
-from enhance.io.limits import check_pixels
+from enhance.io.limits import check_min_size, check_pixels
 
 __all__ = ["read_dicom", "write_dicom", "DEFAULT_DERIVATION"]
 
@@ -215,9 +215,18 @@ def read_dicom(path, *, axis=2, max_pixels=None):
     except (TypeError, ValueError) as exc:
         raise UnreadableImage(path, f"corrupt DICOM image module ({_one_line(exc)})") from exc
     check_pixels(path, dims if dims[0] > 1 else dims[1:], max_pixels)
+    if "Rows" in ds and "Columns" in ds:
+        check_min_size(path, dims[1], dims[2])
     ts = _transfer_syntax(ds)
     _check_native_length(path, ds, ts)
     raw = _decode(path, ds, ts)
+    spp = int(ds.get("SamplesPerPixel") or 1)
+    expected = tuple(dims[:1] if dims[0] > 1 else ()) + tuple(dims[1:]) + ((spp,) if spp > 1 else ())
+    if raw.shape != expected:
+        raise UnreadableImage(
+            path, f"corrupt DICOM: decoded pixels of shape {raw.shape} do not match the header "
+            f"({' x '.join(map(str, expected))})"
+        )
     raw = raw.astype(raw.dtype.newbyteorder("="), copy=False)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     frames = int(ds.get("NumberOfFrames") or 1)
