@@ -6,8 +6,10 @@ A U-Net generator maps the degraded image to the restored one; a PatchGAN discri
 usual binary cross-entropy with one-sided label smoothing (real labels drawn in [0.9, 1]).
 Only the generator is saved in a model directory and used for enhancement.
 
-The gradient step itself is backend-specific; it lives in
-:mod:`enhance.backend_specific`. Everything else here is ``keras.ops``.
+:class:`GANModel` is the machinery this GAN shares with the synthesis GAN
+(:class:`enhance.synth.gan.SynthGAN`): two networks, two optimizers, a seed generator, loss
+trackers and a ``train_step`` built on the one backend-specific primitive,
+:func:`enhance.backend_specific.apply_gradients`. Everything else here is ``keras.ops``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from ..backend_specific import apply_gradients, gan_compile_options, run_train_step
 from .dae import encoder_decoder, encoder_decoder_receptive_field
 from .layers import ConvBlock
 
 __all__ = [
     "unet_generator",
     "patch_discriminator",
+    "GANModel",
     "Pix2PixEnhancer",
     "size_factor",
     "receptive_field",
@@ -95,9 +99,111 @@ def _bce_from_logits(labels, logits):
     return ops.mean(ops.binary_crossentropy(labels, logits, from_logits=True))
 
 
+class GANModel(keras.Model):
+    """A generator and a discriminator trained by alternating gradient steps.
+
+    What both GANs of the package share: the two networks, one optimizer each, a
+    ``keras.random.SeedGenerator`` for the random draws of the losses, a running mean per logged
+    value, ``train_step`` on the current backend (:func:`enhance.backend_specific.run_train_step`),
+    and the config round trip. A subclass names its logged values in :attr:`TRACKED` and writes
+    :meth:`gan_step` with :meth:`update` (one gradient step of one network) and :meth:`record`.
+
+    Parameters
+    ----------
+    generator, discriminator : keras.Model
+    seed : int, optional
+        Seed of :attr:`seed_generator`.
+    **kwargs
+        Passed to :class:`keras.Model`.
+    """
+
+    #: Names of the logged values (one ``keras.metrics.Mean`` each), in the order of ``metrics``.
+    TRACKED = ()
+
+    def __init__(self, generator, discriminator, *, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = [keras.metrics.Mean(name=name) for name in self.TRACKED]
+
+    def compile(self, *, g_optimizer=None, d_optimizer=None, **kwargs):
+        """Set the two optimizers (``Adam(2e-4, beta_1=0.5)`` each by default, as in pix2pix).
+
+        Parameters
+        ----------
+        g_optimizer, d_optimizer : keras.optimizers.Optimizer, optional
+            Of the generator and of the discriminator.
+        **kwargs
+            Passed to :meth:`keras.Model.compile` (under JAX, ``jit_compile`` is forced off:
+            see :mod:`enhance.backend_specific`).
+        """
+        super().compile(**{**kwargs, **gan_compile_options()})
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def optimizers(self):
+        """The (generator, discriminator) optimizers with the variables each one updates."""
+        return [
+            (self.g_optimizer, self.generator.trainable_variables),
+            (self.d_optimizer, self.discriminator.trainable_variables),
+        ]
+
+    def networks(self):
+        """The networks a checkpoint holds, by name."""
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def update(self, network, loss_fn, *args):
+        """One gradient step of ``"generator"`` or ``"discriminator"`` on ``loss_fn(*args)``.
+
+        ``loss_fn(*args) -> (loss, aux)``; returns ``(loss, aux)``, computed before the step
+        (see :func:`enhance.backend_specific.apply_gradients`).
+        """
+        optimizer, model = {
+            "generator": (self.g_optimizer, self.generator),
+            "discriminator": (self.d_optimizer, self.discriminator),
+        }[network]
+        return apply_gradients(self, optimizer, model.trainable_variables, loss_fn, *args)
+
+    def record(self, **values):
+        """Update the trackers with the step's values; return their running means by name."""
+        for tracker in self.trackers:
+            tracker.update_state(values[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.trackers}
+
+    def gan_step(self, data):
+        """One training step on the batch ``data``; returns :meth:`record`'s logs."""
+        raise NotImplementedError
+
+    def train_step(self, *args):
+        """:meth:`gan_step` under the current backend's calling convention."""
+        return run_train_step(self, self.gan_step, *args)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            generator=keras.saving.serialize_keras_object(self.generator),
+            discriminator=keras.saving.serialize_keras_object(self.discriminator),
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for network in ("generator", "discriminator"):
+            config[network] = keras.saving.deserialize_keras_object(config[network])
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="enhance")
-class Pix2PixEnhancer(keras.Model):
-    """The generator and discriminator trained together by a custom ``train_step``.
+class Pix2PixEnhancer(GANModel):
+    """The pix2pix generator and discriminator trained together.
 
     Compile with :meth:`compile` (two optimizers), then train with ``fit`` or
     ``train_on_batch`` on ``(degraded, clean)`` pairs. Calling the model runs the generator.
@@ -116,29 +222,11 @@ class Pix2PixEnhancer(keras.Model):
         Passed to :class:`keras.Model`.
     """
 
+    TRACKED = ("loss", "d_loss", "l1", "adversarial")
+
     def __init__(self, generator, discriminator, l1_weight=100.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
+        super().__init__(generator, discriminator, seed=seed, **kwargs)
         self.l1_weight = float(l1_weight)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.l1_tracker = keras.metrics.Mean(name="l1")
-        self.adversarial_tracker = keras.metrics.Mean(name="adversarial")
-
-    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Set the two optimizers (Adam 2e-4, beta_1 0.5 by default, as in pix2pix)."""
-        from ..backend_specific import gan_compile_options
-
-        super().compile(**{**kwargs, **gan_compile_options()})
-        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.d_loss_tracker, self.l1_tracker, self.adversarial_tracker]
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -160,40 +248,24 @@ class Pix2PixEnhancer(keras.Model):
         l1 = ops.mean(ops.abs(restored - clean))
         return adversarial + self.l1_weight * l1, l1, adversarial
 
-    def record(self, g_loss, d_loss, l1, adversarial):
-        """Update the loss trackers and return their current values."""
-        self.loss_tracker.update_state(g_loss)
-        self.d_loss_tracker.update_state(d_loss)
-        self.l1_tracker.update_state(l1)
-        self.adversarial_tracker.update_state(adversarial)
-        return {metric.name: metric.result() for metric in self.metrics}
+    def gan_step(self, data):
+        """One discriminator step then one generator step on ``(degraded, clean)``."""
+        noisy, clean = data[0], data[1]
+        d_loss, _ = self.update("discriminator", self._discriminator_objective, noisy, clean)
+        g_loss, (l1, adversarial) = self.update(
+            "generator", self._generator_objective, noisy, clean
+        )
+        return self.record(loss=g_loss, d_loss=d_loss, l1=l1, adversarial=adversarial)
 
-    def train_step(self, *args):
-        """One discriminator step then one generator step (backend-specific, see module doc)."""
-        from ..backend_specific import gan_train_step
+    def _discriminator_objective(self, noisy, clean):
+        restored = ops.stop_gradient(self.generator(noisy, training=True))
+        return self.discriminator_loss(noisy, clean, restored, training=True), ()
 
-        return gan_train_step(self, *args)
-
-    def optimizers(self):
-        """The (generator, discriminator) optimizers with the variables each one updates."""
-        return [
-            (self.g_optimizer, self.generator.trainable_variables),
-            (self.d_optimizer, self.discriminator.trainable_variables),
-        ]
+    def _generator_objective(self, noisy, clean):
+        total, l1, adversarial = self.generator_loss(noisy, clean, training=True)
+        return total, (l1, adversarial)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            generator=keras.saving.serialize_keras_object(self.generator),
-            discriminator=keras.saving.serialize_keras_object(self.discriminator),
-            l1_weight=self.l1_weight,
-            seed=self.seed,
-        )
+        config.update(l1_weight=self.l1_weight)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-        return cls(**config)

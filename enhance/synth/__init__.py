@@ -5,8 +5,8 @@ Modules (each imported on use; importing this package loads neither NumPy nor Ke
 * :mod:`.data` -- read a folder (subfolders = classes) as square grayscale images;
 * :mod:`.recipes` -- offline training sets built from images inside installed packages;
 * :mod:`.models`, :mod:`.losses`, :mod:`.diffaug`, :mod:`.gan` -- the hinge-loss DCGAN with
-  DiffAugment and class conditioning (``keras``/``keras.ops`` only);
-* :mod:`enhance.backend_specific.synth_gan_steps` -- the backend-specific gradient step;
+  DiffAugment and class conditioning (``keras``/``keras.ops`` only; the training step is the
+  GAN machinery of :class:`enhance.models.gan.GANModel`);
 * :mod:`.modeldir` -- save/load a generator directory (sha256-checked);
 * :mod:`.training` -- training loop, checkpoints, resume, sample grids;
 * :mod:`.generate` -- write generated images with a manifest;

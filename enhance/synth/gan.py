@@ -2,11 +2,12 @@
 
 :class:`SynthGAN` holds the generator, the discriminator and an exponential moving average
 (EMA) of the generator's weights, which is the generator that is saved and sampled (Karras et al.
-2018; smoother than the raw weights). Its ``train_step`` makes one discriminator update on real
+2018; smoother than the raw weights). Its training step makes one discriminator update on real
 and generated images, both passed through the same DiffAugment policy (:mod:`.diffaug`), then one
 generator update, with hinge losses (:mod:`.losses`); the EMA follows. Losses, augmentation and
-the EMA use ``keras.ops`` and ``keras.random`` with the model's ``SeedGenerator``; only the
-gradient computation is backend-specific and lives in :mod:`enhance.backend_specific.synth_gan_steps`.
+the EMA use ``keras.ops`` and ``keras.random`` with the model's ``SeedGenerator``; the optimizers,
+trackers and the backend-specific gradient step come from the GAN machinery it shares with the
+pix2pix enhancer, :class:`enhance.models.gan.GANModel`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ..models.gan import GANModel
 from .diffaug import DEFAULT_POLICY, diff_augment
 from .losses import hinge_d_loss, hinge_g_loss
 
@@ -21,7 +23,7 @@ __all__ = ["SynthGAN"]
 
 
 @keras.saving.register_keras_serializable(package="enhance")
-class SynthGAN(keras.Model):
+class SynthGAN(GANModel):
     """Hinge-loss DCGAN with DiffAugment, class conditioning and a generator EMA.
 
     Parameters
@@ -40,42 +42,30 @@ class SynthGAN(keras.Model):
         Passed to ``keras.Model``.
     """
 
+    TRACKED = ("d_loss", "g_loss", "d_real", "d_fake")
+
     def __init__(self, generator, discriminator, latent_dim, num_classes, *,
                  policy=DEFAULT_POLICY, ema_decay=0.999, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
-        self.ema_generator = keras.models.clone_model(generator)
-        self.ema_generator.set_weights(generator.get_weights())
+        # cloned before the seed generator is made: an unseeded one then draws the same seed
+        ema_generator = keras.models.clone_model(generator)
+        ema_generator.set_weights(generator.get_weights())
+        super().__init__(generator, discriminator, seed=seed, **kwargs)
+        self.ema_generator = ema_generator
         self.latent_dim = int(latent_dim)
         self.num_classes = int(num_classes)
         self.policy = policy
         self.ema_decay = float(ema_decay)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         # the parts are built functional models; the wrapper's call() takes (z, label), not the
         # training images, so Keras must not try to build it by calling it on a data batch
         self.built = True
 
-    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
-        """Set the two optimizers (Adam(2e-4, 0.5, 0.999) each by default)."""
-        from ..backend_specific import gan_compile_options
-
-        super().compile(**{**kwargs, **gan_compile_options()})
-        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
-        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
-
-    @property
-    def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
-
     def call(self, inputs, training=False):
         """Images from ``[z, labels]`` by the EMA generator."""
         return self.ema_generator(inputs, training=training)
+
+    def networks(self):
+        """The networks a checkpoint holds, by name (with the EMA generator)."""
+        return {**super().networks(), "ema_generator": self.ema_generator}
 
     def sample_latent(self, batch_size):
         """Standard normal latents drawn from the model's seed generator."""
@@ -113,36 +103,37 @@ class SynthGAN(keras.Model):
         for ema, weight in zip(self.ema_generator.weights, self.generator.weights):
             ema.assign(decay * ema + (1.0 - decay) * ops.cast(weight, ema.dtype))
 
-    def update_trackers(self, d_loss, g_loss, d_real, d_fake):
-        """Record the step's values; returns the running means by name."""
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.d_real_tracker.update_state(d_real)
-        self.d_fake_tracker.update_state(d_fake)
-        return {m.name: m.result() for m in self.metrics}
+    def gan_step(self, data):
+        """One discriminator update, one generator update and the EMA update.
 
-    def train_step(self, *args):
-        """One discriminator then one generator update (see :mod:`enhance.backend_specific.synth_gan_steps`)."""
-        from ..backend_specific.synth_gan_steps import gan_train_step
+        ``data`` is ``(real_images, labels)``: images (B, H, W, C) in [-1, 1], integer labels
+        (B,) or (B, 1). Returns the running means of ``d_loss``, ``g_loss``, ``d_real``,
+        ``d_fake``.
+        """
+        real = data[0]
+        labels = ops.cast(ops.reshape(data[1], (-1, 1)), "int32")
+        d_loss, (d_real, d_fake) = self.update(
+            "discriminator", self._discriminator_objective, real, labels
+        )
+        g_loss, _ = self.update("generator", self._generator_objective, labels)
+        self.update_ema()
+        return self.record(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake)
 
-        return gan_train_step(self, *args)
+    def _discriminator_objective(self, real, labels):
+        z = self.sample_latent(ops.shape(real)[0])
+        fake = ops.stop_gradient(self.generator([z, labels], training=True))
+        d_loss, d_real, d_fake = self.discriminator_loss(real, fake, labels)
+        return d_loss, (d_real, d_fake)
+
+    def _generator_objective(self, labels):
+        return self.generator_loss(self.sample_latent(ops.shape(labels)[0]), labels), ()
 
     def get_config(self):
         config = super().get_config()
         config.update({
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "latent_dim": self.latent_dim,
             "num_classes": self.num_classes,
             "policy": self.policy,
             "ema_decay": self.ema_decay,
-            "seed": self.seed,
         })
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        generator = keras.saving.deserialize_keras_object(config.pop("generator"))
-        discriminator = keras.saving.deserialize_keras_object(config.pop("discriminator"))
-        return cls(generator, discriminator, **config)
