@@ -277,7 +277,7 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def save_model_dir(path, model, config, card=None):
+def save_model_dir(path, model, config, card=None, *, weights_file=None):
     """Write a model directory atomically.
 
     The three files are written into a temporary sibling directory which then replaces
@@ -295,6 +295,9 @@ def save_model_dir(path, model, config, card=None):
         From :func:`make_config`.
     card : dict, optional
         Model card; ``weights_sha256`` is added (and overwritten if present).
+    weights_file : str or Path, optional
+        Copy this weights file (that of ``model``, e.g. another model directory's) instead of
+        saving ``model``'s weights anew: the bytes, hence the sha256, stay those of the source.
 
     Returns
     -------
@@ -313,7 +316,10 @@ def save_model_dir(path, model, config, card=None):
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private
     try:
         _write_json(staging / CONFIG_FILE, config)
-        network.save_weights(str(staging / WEIGHTS_FILE))
+        if weights_file is not None:  # the same bytes, so the same sha256 as the source
+            shutil.copyfile(weights_file, staging / WEIGHTS_FILE)
+        else:
+            network.save_weights(str(staging / WEIGHTS_FILE))
         card = dict(card or {})
         card["weights_sha256"] = file_sha256(staging / WEIGHTS_FILE)
         _write_json(staging / CARD_FILE, card)

@@ -187,8 +187,8 @@ def test_a_vst_model_derived_from_a_conditioned_gaussian_one_keeps_its_weights(t
                    {"name": "g", "command": "enhance train ...", "seed": 1})
     derived = load_model_dir(derive_vst_model(tmp_path / "g", tmp_path / "v"))
     assert derived.task == "lowlight" and derived.input_transform == "vst" and derived.noise_map
-    assert derived.card["derived_from"]["weights_sha256"] == load_model_dir(tmp_path / "g").card[
-        "weights_sha256"]
+    assert derived.card["derived_from"]["weights_sha256"] == derived.card["weights_sha256"] == \
+        load_model_dir(tmp_path / "g").card["weights_sha256"]
     assert derived.card["command"] == "enhance train ..." and derived.card["name"] == "v"
     for a, b in zip(derived.keras_model.get_weights(), source.keras_model.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -33,9 +33,9 @@ def derive_vst_model(source, out_dir, *, name=None):
     pathlib.Path
         ``out_dir``. Its card copies ``source``'s (training command, data, seed) under
         ``derived_from`` with the source's weights sha256, and says how the model is used; the
-        weights are the same numbers.
+        weights file is the source's, byte for byte (the same sha256).
     """
-    from ..modeldir import load_model_dir, make_config, save_model_dir
+    from ..modeldir import WEIGHTS_FILE, load_model_dir, make_config, save_model_dir
     from ..tasks import describe
 
     loaded = load_model_dir(source)
@@ -82,4 +82,5 @@ def derive_vst_model(source, out_dir, *, name=None):
                                        "training_data", "software", "wall_time_s")
            if k in loaded.card},
     }
-    return save_model_dir(out_dir, loaded.keras_model, config, card)
+    return save_model_dir(out_dir, loaded.keras_model, config, card,
+                          weights_file=Path(source) / WEIGHTS_FILE)
