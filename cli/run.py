@@ -36,13 +36,16 @@ from .common import library_errors, progress_bar
 @click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
               help="Refuse files whose header claims more pixels (height x width x frames), "
                    "before decoding them; 0: no limit.")
+@click.option("--anonymize", is_flag=True,
+              help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "
+                   "within the run, dates shifted, private tags dropped; the key stays in OUT_DIR).")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
 def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, self_ensemble, output_format,
-        max_pixels, overwrite, dry_run, quiet, as_json):
+        max_pixels, anonymize, overwrite, dry_run, quiet, as_json):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
     SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
@@ -65,7 +68,7 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
                 photons=photons, read_noise=read_noise, tile=tile,
                 batch_size=batch_size, self_ensemble=self_ensemble, output_format=output_format, overwrite=overwrite,
                 dry_run=dry_run, progress=emit if as_json else update,
-                max_pixels=max_pixels or None,
+                max_pixels=max_pixels or None, anonymize=anonymize,
             )
         finally:
             close()

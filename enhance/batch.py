@@ -25,19 +25,15 @@ import contextlib
 import datetime
 import glob
 import json
-import logging
 import os
 import re
 import socket
-import sys
-import tempfile
-import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import EnhanceError, UnwritableImage
+from .io.capture import LIBRARY_LOGGERS, captured_warnings  # noqa: F401 - re-exported
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -433,109 +429,6 @@ try:
     import fcntl as _fcntl
 except ImportError:  # Windows
     _fcntl = None
-
-
-# --- warnings of the libraries, per file -----------------------------------------------------
-
-#: Loggers whose records :func:`captured_warnings` collects instead of letting them print.
-LIBRARY_LOGGERS = ("pydicom", "PIL", "tifffile", "nibabel", "imageio", "absl", "tensorflow",
-                   "keras", "h5py", "jax", "torch")
-#: At most this many distinct messages are kept per file, each cut to this many characters.
-MAX_WARNINGS, MAX_WARNING_CHARS = 20, 300
-
-_FD_LOCK = threading.Lock()
-
-
-class _Records(logging.Handler):
-    def __init__(self, sink):
-        super().__init__(logging.WARNING)
-        self.sink = sink
-
-    def emit(self, record):
-        with contextlib.suppress(Exception):
-            self.sink.append(f"{record.name}: {record.getMessage()}")
-
-
-@contextlib.contextmanager
-def _stderr_fd_to(sink):
-    """Send what C libraries write to file descriptor 2 (libpng, TensorFlow's absl) to ``sink``.
-
-    Only one thread redirects at a time (the others leave the descriptor alone), and the
-    original descriptor is always restored.
-    """
-    if not _FD_LOCK.acquire(blocking=False):
-        yield
-        return
-    saved = None
-    try:
-        try:
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            temporary = tempfile.TemporaryFile()
-            saved = os.dup(2)
-            os.dup2(temporary.fileno(), 2)
-        except (OSError, ValueError):
-            saved = None
-        try:
-            yield
-        finally:
-            if saved is not None:
-                with contextlib.suppress(Exception):
-                    sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                temporary.seek(0)
-                text = temporary.read().decode("utf-8", "replace")
-                temporary.close()
-                sink.extend(line for line in text.splitlines() if line.strip())
-    finally:
-        _FD_LOCK.release()
-
-
-@contextlib.contextmanager
-def captured_warnings():
-    """Collect the warnings libraries emit inside the block instead of printing them.
-
-    Python warnings (pydicom, Pillow, NumPy, ...), log records of :data:`LIBRARY_LOGGERS` at
-    WARNING and above, and what C code writes to file descriptor 2 (libpng through OpenCV,
-    TensorFlow's absl logging) are gathered; the yielded list is filled when the block ends,
-    with at most :data:`MAX_WARNINGS` distinct one-line messages.
-
-    Yields
-    ------
-    list of str
-    """
-    messages, raw = [], []
-    handler = _Records(raw)
-    # the libraries' loggers, and their children with handlers of their own (nibabel's
-    # 'nibabel.global' prints to stderr itself): only our handler while the block runs
-    names = [name for name in list(logging.Logger.manager.loggerDict)
-             if any(name.startswith(f"{top}.") for top in LIBRARY_LOGGERS)]
-    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
-    loggers += [logging.getLogger(n) for n in names if logging.getLogger(n).handlers]
-    saved = [(logger, logger.handlers, logger.propagate) for logger in loggers]
-    for logger in loggers:
-        logger.handlers = [handler]
-        logger.propagate = False
-    try:
-        with warnings.catch_warnings(record=True) as caught, _stderr_fd_to(raw):
-            warnings.simplefilter("always")
-            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
-                             ResourceWarning):  # for developers, and off by default
-                warnings.simplefilter("ignore", category)
-            yield messages
-    finally:
-        for logger, handlers, propagate in saved:
-            logger.handlers = handlers
-            logger.propagate = propagate
-        raw = [f"{w.category.__name__}: {w.message}" for w in caught] + raw
-        bodies = set()
-        for text in raw:  # pydicom both warns and logs: one message each
-            text = _one_line(text)[:MAX_WARNING_CHARS]
-            body = text.partition(": ")[2] or text
-            if text and body not in bodies and len(messages) < MAX_WARNINGS:
-                bodies.add(body)
-                messages.append(text)
 
 
 def _remove_stale_parts(target):

@@ -43,8 +43,11 @@ def output_namer(out_dir, output_format):
     return output_for
 
 
-def write_output(image, pixels, target, output_format, *, derivation=None):
+def write_output(image, pixels, target, output_format, *, derivation=None, anonymize=None):
     """Write ``pixels`` restored from ``image`` to ``target`` in ``output_format`` (atomically).
+
+    ``anonymize`` (an :class:`enhance.io.deid.Deidentifier`) de-identifies DICOM outputs; the
+    other formats carry no header data.
 
     Raises
     ------
@@ -59,7 +62,7 @@ def write_output(image, pixels, target, output_format, *, derivation=None):
     if output_format == "keep":
         named = format_from_name(target)
         try:
-            write_image(target, pixels, like=image, derivation=derivation)
+            write_image(target, pixels, like=image, derivation=derivation, anonymize=anonymize)
         except UnwritableImage as error:
             if named is None or named == image.meta.format or image.meta.path is None:
                 raise
@@ -93,6 +96,13 @@ def file_seed(degradation_name, index, *, seed=None):
     if seed is None:
         return 1000 * d + int(index)
     return [int(seed), d, int(index)]
+
+
+def deidentifier(out_dir):
+    """The :class:`enhance.io.deid.Deidentifier` of an output folder (its key kept there)."""
+    from .io.deid import Deidentifier
+
+    return Deidentifier.for_folder(out_dir)
 
 
 def read_notes(image):
@@ -173,6 +183,7 @@ def denoise_folder(
     dry_run=False,
     progress=None,
     max_pixels=DEFAULT_MAX_PIXELS,
+    anonymize=False,
     **options,
 ):
     """Denoise every image of ``source`` with a classical method into ``out_dir``.
@@ -190,6 +201,8 @@ def denoise_folder(
         image naming the method).
     max_pixels : int or None, keyword-only
         Pixel limit of :func:`enhance.io.read_image` (None: none).
+    anonymize : bool, keyword-only
+        De-identify DICOM outputs (:mod:`enhance.io.deid`; the key stays in ``out_dir``).
     """
     from .baselines import denoise, get_baseline
     from .io import read_image
@@ -198,6 +211,7 @@ def denoise_folder(
     get_baseline(method)  # fail early on an unknown name
     root, files = batch.discover(source, exclude=[out_dir])
     batch.check_output_dir(root, out_dir)
+    deid = deidentifier(out_dir) if anonymize and not dry_run else None
 
     def process(item, target):
         image = read_image(item.path, max_pixels=max_pixels)
@@ -207,8 +221,9 @@ def denoise_folder(
             is_stack=image.meta.is_stack,
         )
         write_output(image, restored, target, output_format,
-               derivation=f"enhance denoise --method {method}")
-        return {"method": method, "sigma": sigma, "exposure": exposure, **read_notes(image)}
+                     derivation=f"enhance denoise --method {method}", anonymize=deid)
+        return {"method": method, "sigma": sigma, "exposure": exposure, **read_notes(image),
+                **({"anonymized": True} if deid is not None else {})}
 
     return batch.run_batch(
         files, out_dir, process, output_for=output_namer(out_dir, output_format),

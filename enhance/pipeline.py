@@ -109,6 +109,7 @@ def enhance_folder(
     dry_run=False,
     progress=None,
     max_pixels=DEFAULT_MAX_PIXELS,
+    anonymize=False,
 ):
     """Enhance every image of ``source`` with a model into ``out_dir`` (same layout).
 
@@ -146,6 +147,10 @@ def enhance_folder(
     max_pixels : int or None, keyword-only
         Files whose header claims more pixels (height x width x frames) are refused before
         decoding (:func:`enhance.io.read_image`; None: no limit).
+    anonymize : bool, keyword-only
+        De-identify DICOM outputs by the PS3.15 basic profile (:mod:`enhance.io.deid`: UIDs
+        remapped consistently within the run, dates shifted, private attributes removed; the
+        key is kept in ``out_dir``). Other formats carry no header data.
 
     Returns
     -------
@@ -158,7 +163,7 @@ def enhance_folder(
         folder or manifest that cannot be written; one line (per-file faults are results).
     """
     from . import batch
-    from .jobs import output_namer, read_notes, write_output
+    from .jobs import deidentifier, output_namer, read_notes, write_output
     from .shipped import describe_model, resolve_model
 
     if output_format not in RUN_FORMATS:
@@ -175,13 +180,14 @@ def enhance_folder(
     from .io import read_image
     from .modeldir import load_model_dir
 
-    with batch.captured_warnings():  # TensorFlow's start-up chatter stays off the terminal
+    with batch.captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
         loaded = load_model_dir(model_dir)
     if loaded.task == "lowlight" and exposure is None:
         raise EnhanceError(
             f"{loaded.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
         )
     sha = loaded.card.get("weights_sha256", "")
+    deid = deidentifier(out_dir) if anonymize else None
 
     def process(item, target):
         image = read_image(item.path, max_pixels=max_pixels)
@@ -191,7 +197,8 @@ def enhance_folder(
                                   self_ensemble=self_ensemble, noise=noise)
         ensemble = " --self-ensemble" if self_ensemble else ""
         write_output(image, restored, target, output_format,
-               derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})")
+               derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})",
+               anonymize=deid)
         return {
             "model": loaded.name,
             **chosen,
@@ -203,6 +210,7 @@ def enhance_folder(
             "noise_before": _noise(image.pixels, is_stack=image.meta.is_stack),
             "noise_after": _noise(restored, is_stack=image.meta.is_stack),
             **read_notes(image),
+            **({"anonymized": True} if deid is not None else {}),
         }
 
     return batch.run_batch(files, out_dir, process, output_for=output_for,

@@ -535,14 +535,23 @@ def test_python_and_logging_warnings_are_captured_per_file(tmp_path, capfd):
     import warnings
 
     from enhance.batch import captured_warnings
+    from enhance.io.capture import c_stderr
 
     with captured_warnings() as caught:
         warnings.warn("pydicom says: invalid VR")
         logging.getLogger("pydicom").warning("a malformed element")
-        os.write(2, b"E0000 absl chatter\n")
-    assert capfd.readouterr().err == ""
+        with c_stderr():  # what the readers put their C decoders in
+            os.write(2, b"libpng warning: iCCP: too short\n")
+        os.write(2, b"a progress bar\n")  # between decoder calls the terminal is the terminal
+    assert capfd.readouterr().err == "a progress bar\n"
     assert caught == ["UserWarning: pydicom says: invalid VR", "pydicom: a malformed element",
-                      "E0000 absl chatter"]
+                      "libpng warning: iCCP: too short"]
+    with captured_warnings(fd=True) as caught:  # model loading: the whole block
+        os.write(2, b"E0000 absl chatter\n")
+    assert capfd.readouterr().err == "" and caught == ["E0000 absl chatter"]
+    with c_stderr():  # no capture open: nothing is redirected
+        os.write(2, b"plain\n")
+    assert capfd.readouterr().err == "plain\n"
 
 
 def test_a_png_named_dcm_is_reported_under_its_input_path(tmp_path):
@@ -553,3 +562,125 @@ def test_a_png_named_dcm_is_reported_under_its_input_path(tmp_path):
     assert result.exit_code == 1
     assert f"  {folder / 'scan.dcm'}: a PNG file named '.dcm'" in result.output
     assert _outputs(out) == []
+
+
+# --- item 8: derived DICOM provenance, --anonymize, header-free PNG/TIFF ----------------------
+
+
+def test_a_derived_dicom_references_its_source_instance(tmp_path):
+    src = pydicom.dcmread(SAMPLES / "ct_small.dcm")
+    out = write_image(tmp_path / "d.dcm", read_image(SAMPLES / "ct_small.dcm"), derivation="x")
+    (item,) = pydicom.dcmread(out).SourceImageSequence
+    assert item.ReferencedSOPInstanceUID == src.SOPInstanceUID
+    assert item.ReferencedSOPClassUID == src.SOPClassUID
+    assert item.PurposeOfReferenceCodeSequence[0].CodeValue == "121322"
+
+
+def _anonymize_inputs(folder):
+    names = ["CT_small.dcm", "MR_small.dcm", "MR_small_bigendian.dcm", "examples_overlay.dcm",
+             "SC_rgb_rle.dcm"]
+    folder.mkdir()
+    for name in names:
+        path = get_testdata_file(name)
+        if path is None:
+            pytest.skip(f"pydicom does not ship {name}")
+        (folder / name).write_bytes(Path(path).read_bytes())
+    return names
+
+
+def _identifying(ds):
+    """The original identity a de-identified copy must not carry: names, IDs, instance UIDs."""
+    strings = {str(ds.get(k)) for k in ("PatientName", "PatientID") if ds.get(k)}
+    uids = {str(e.value) for e in ds.iterall() if e.VR == "UI" and e.value and e.VM == 1
+            and not str(e.value).startswith("1.2.840.10008.")}
+    return {s for s in strings | uids if len(s) > 3}
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_anonymize_follows_the_basic_profile_consistently(tmp_path):
+    import datetime
+
+    from click.testing import CliRunner
+
+    from enhance.cli.main import cli
+    from enhance.io.deid import KEY_FILE
+
+    names = _anonymize_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["denoise", str(tmp_path / "in"), str(out), "--method",
+                                      "identity", "--sigma", "0.05", "--anonymize", "-q"])
+    assert result.exit_code == 0, result.output
+    shifts, studies = set(), {}
+    for name in names:
+        src = pydicom.dcmread(tmp_path / "in" / name)
+        ds = pydicom.dcmread(out / name)
+        data = (out / name).read_bytes()
+        leaked = [s for s in _identifying(src) if s.encode() in data]
+        assert not leaked, (name, leaked)
+        assert not [e for e in ds.iterall() if e.tag.is_private]
+        assert not [t for t in ds.keys() if (t.group & 0xFF00) == 0x6000]  # no overlays
+        assert ds.PatientIdentityRemoved == "YES" and str(ds.PatientName).startswith("ANON-")
+        for keyword in ("StationName", "InstitutionName", "OperatorsName", "PatientBirthDate",
+                        "DeviceSerialNumber", "StudyDescription", "OtherPatientIDs"):
+            assert not ds.get(keyword), (name, keyword)
+        assert [c.CodeValue for c in ds.DeidentificationMethodCodeSequence] == ["113100", "113107"]
+        assert ds.StudyInstanceUID != src.StudyInstanceUID
+        studies.setdefault(src.StudyInstanceUID, set()).add(ds.StudyInstanceUID)
+        if src.get("StudyDate"):
+            day = lambda v: datetime.datetime.strptime(str(v), "%Y%m%d").date()  # noqa: E731
+            shifts.add((day(ds.StudyDate) - day(src.StudyDate)).days)
+        item = ds.SourceImageSequence[0]  # points to the anonymized source, not the original
+        assert item.ReferencedSOPInstanceUID not in (src.SOPInstanceUID, ds.SOPInstanceUID)
+        np.testing.assert_array_equal(ds.pixel_array, src.pixel_array)  # identity: same pixels
+    assert len(shifts) == 1 and -3650 <= shifts.pop() <= -365  # one shift for the whole run
+    assert all(len(mapped) == 1 for mapped in studies.values())  # a study stays one study
+    assert len(studies) < len(names)  # (two of the inputs share a study)
+    # a resumed run maps the same way: the key is kept in OUT
+    key = (out / KEY_FILE).read_bytes()
+    first = pydicom.dcmread(out / "MR_small.dcm")
+    (out / "MR_small.dcm").unlink()
+    result = CliRunner().invoke(cli, ["denoise", str(tmp_path / "in"), str(out), "--method",
+                                      "identity", "--sigma", "0.05", "--anonymize", "-q"])
+    assert result.exit_code == 0 and (out / KEY_FILE).read_bytes() == key
+    again = pydicom.dcmread(out / "MR_small.dcm")
+    assert (again.StudyInstanceUID, again.SOPInstanceUID, again.PatientID) == (
+        first.StudyInstanceUID, first.SOPInstanceUID, first.PatientID)
+
+
+def test_burned_in_annotation_cannot_be_anonymized(tmp_path):
+    from enhance.io.deid import Deidentifier
+
+    ds = pydicom.dcmread(SAMPLES / "ct_small.dcm")
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(tmp_path / "burned.dcm")
+    with pytest.raises(Exception, match="burned-in annotation") as info:
+        write_image(tmp_path / "o.dcm", read_image(tmp_path / "burned.dcm"),
+                    anonymize=Deidentifier(b"k" * 32))
+    assert str(tmp_path / "burned.dcm") in str(info.value)
+    assert not (tmp_path / "o.dcm").exists()
+
+
+@pytest.mark.parametrize("fmt, ext", [("png16", ".png"), ("tiff16", ".tif")])
+def test_png_and_tiff_outputs_carry_no_header_data(tmp_path, fmt, ext):
+    from enhance.jobs import denoise_folder
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ct.dcm").write_bytes((SAMPLES / "ct_small.dcm").read_bytes())
+    src = pydicom.dcmread(folder / "ct.dcm")
+    result = denoise_folder(folder, tmp_path / "out", "identity", sigma=0.05, output_format=fmt)
+    assert result.ok
+    data = (tmp_path / "out" / f"ct{ext}").read_bytes()
+    assert not [s for s in _identifying(src) if s.encode() in data]
+    if ext == ".png":  # only the image chunks
+        pos, kinds = 8, []
+        while pos < len(data):
+            (length,) = struct.unpack(">I", data[pos : pos + 4])
+            kinds.append(data[pos + 4 : pos + 8])
+            pos += 12 + length
+        assert set(kinds) <= {b"IHDR", b"IDAT", b"IEND"}
+    else:
+        with tifffile.TiffFile(tmp_path / "out" / f"ct{ext}") as tif:
+            tags = {t.name for t in tif.pages[0].tags}
+        assert not tags & {"ImageDescription", "Artist", "HostComputer", "Software", "DateTime",
+                           "DocumentName", "Make", "Model"}

@@ -14,6 +14,7 @@ import numpy as np
 
 from enhance.errors import EnhanceError, UnreadableImage, UnwritableImage
 from enhance.io.atomic import atomic_write
+from enhance.io.capture import c_stderr
 from enhance.io.formats import (
     FORMAT_NAMES,
     FORMATS,
@@ -151,7 +152,8 @@ def read_image(path, *, axis=2, max_pixels=DEFAULT_MAX_PIXELS):
         raise UnreadableImage(p, cause)
     reader = _handler(fmt, "read")
     try:
-        image = reader(p, axis=axis, max_pixels=max_pixels)
+        with c_stderr():  # libpng & co. print to stderr: into the open capture, if any
+            image = reader(p, axis=axis, max_pixels=max_pixels)
     except UnreadableImage as exc:
         if "\n" in exc.cause or "\r" in exc.cause:  # keep messages to one line
             raise UnreadableImage(p, _one_line(exc.cause)) from exc.__cause__
@@ -212,7 +214,8 @@ def _target_format(path, format, meta):
     return fmt
 
 
-def write_image(path, pixels_or_image, *, like=None, format=None, dtype=None, derivation=None):
+def write_image(path, pixels_or_image, *, like=None, format=None, dtype=None, derivation=None,
+                anonymize=None):
     """Write pixels in [0, 1] to an image file, atomically.
 
     Parameters
@@ -238,6 +241,10 @@ def write_image(path, pixels_or_image, *, like=None, format=None, dtype=None, de
         [0, 1] to its full range (floats: to [0, 1]). DICOM keeps the source's dtype.
     derivation : str, optional
         Name of the processing, written to DICOM's DerivationDescription.
+    anonymize : enhance.io.deid.Deidentifier, optional
+        De-identify a DICOM output's header by the PS3.15 basic profile (UIDs remapped
+        consistently by its key, dates shifted, private attributes removed). Other formats
+        carry no header data.
 
     Returns
     -------
@@ -313,10 +320,11 @@ def write_image(path, pixels_or_image, *, like=None, format=None, dtype=None, de
     plan = WritePlan(
         format=fmt, dtype=out, lo=lo, hi=hi, invert=invert, is_stack=is_stack,
         channels=channels, meta=source if same else None, derivation=derivation, path=spath,
+        deid=anonymize,
     )
     writer = _handler(fmt, "write")
     try:
-        with atomic_write(path) as f:
+        with atomic_write(path) as f, c_stderr():
             writer(f, arr, plan)
     except EnhanceError:
         raise

@@ -17,7 +17,8 @@ import re
 import numpy as np
 import pydicom
 from pydicom.dataelem import DataElement
-from pydicom.dataset import FileMetaDataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, get_decoder, pack_bits, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID, generate_uid
@@ -313,11 +314,26 @@ def _decode_elements(ds, *, swap_words):
             elem.value = np.frombuffer(elem.value, f">u{size}").astype(f"<u{size}").tobytes()
 
 
+def _source_reference(ds):
+    """A SourceImageSequence item (PS3.3 C.7.6.1.1.4) pointing to the instance in `ds`."""
+    item = Dataset()
+    item.ReferencedSOPClassUID = ds.SOPClassUID
+    item.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+    purpose = Dataset()  # CID 7202: (121322, DCM, "Source image for image processing operation")
+    purpose.CodeValue = "121322"
+    purpose.CodingSchemeDesignator = "DCM"
+    purpose.CodeMeaning = "Source image for image processing operation"
+    item.PurposeOfReferenceCodeSequence = Sequence([purpose])
+    return item
+
+
 def _mark_derived(ds, derivation, pixel_digest):
     source_series = str(ds.get("SeriesInstanceUID", ""))
     # Deterministic: the same source, method and pixels give the same UID, so a resumed batch
     # writes byte-identical files; different pixels or methods give different instances.
     source_sop = str(ds.get("SOPInstanceUID", ""))
+    if source_sop and ds.get("SOPClassUID"):  # provenance: the instance this one derives from
+        ds.SourceImageSequence = Sequence([_source_reference(ds)])
     sop_uid = generate_uid(entropy_srcs=[source_sop, derivation, pixel_digest])
     ds.SOPInstanceUID = sop_uid
     ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
@@ -342,7 +358,9 @@ def write_dicom(f, pixels, plan):
     New SOPInstanceUID (also in the file meta; derived from the source's UID, the derivation
     and the pixels) and SeriesInstanceUID (deterministic per source series and derivation, so
     a processed series stays one series), ImageType[0] =
-    'DERIVED', DerivationDescription = `plan.derivation`; the rest of the header is kept.
+    'DERIVED', DerivationDescription = `plan.derivation`, SourceImageSequence referencing the
+    source instance (purpose: source image for image processing operation); the rest of the
+    header is kept.
     """
     meta = plan.meta
     if meta is None:
@@ -379,6 +397,8 @@ def write_dicom(f, pixels, plan):
         del ds[tag]
     if "SOPClassUID" in ds:
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if plan.deid is not None:
+        plan.deid.apply(ds, path=meta.path or plan.path)
     _set_pixels(ds, raw, photometric=photometric, bits_stored=bits_stored,
                 bits_allocated=bits_allocated, is_stack=plan.is_stack)
     _mark_derived(ds, plan.derivation or DEFAULT_DERIVATION, hashlib.sha256(raw.tobytes()).hexdigest())

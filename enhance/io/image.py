@@ -523,6 +523,8 @@ class WritePlan:
         Description of the processing, for DICOM's DerivationDescription.
     path : str
         The destination, for messages.
+    deid : enhance.io.deid.Deidentifier or None
+        De-identify the DICOM header written (PS3.15 basic profile).
     """
 
     format: str
@@ -535,6 +537,7 @@ class WritePlan:
     meta: ImageMeta | None = None
     derivation: str | None = None
     path: str = ""
+    deid: Any = None
 
     def to_raw(self, pixels):
         """Map pixels in [0, 1] to stored values (see :func:`to_raw`)."""

@@ -158,4 +158,5 @@ def write_tiff(f, pixels, plan):
             kwargs["resolutionunit"] = extra["resolutionunit"]
     if extra.get("compression") in _DEFLATE:
         kwargs["compression"] = "zlib"
-    tifffile.imwrite(f, plan.to_raw(pixels), metadata=None, **kwargs)
+    # no metadata, no Software tag: a TIFF output carries pixels and resolution, nothing else
+    tifffile.imwrite(f, plan.to_raw(pixels), metadata=None, software=False, **kwargs)
