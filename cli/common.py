@@ -41,6 +41,50 @@ def progress_bar(total, *, quiet, unit="image"):
     return update, close
 
 
+def file_progress_bar(total, *, quiet):
+    """A tqdm bar over files that also moves within a file (tiles, frames of a stack).
+
+    Returns ``(on_result, on_fraction, close)``: ``on_result(file_result)`` after each file,
+    ``on_fraction(path, fraction)`` within one (0..1). The bar opens with the first file
+    started, so that an early error prints alone; all three do nothing when ``quiet``.
+    """
+    if quiet:
+        return (lambda result: None), (lambda path, fraction: None), (lambda: None)
+    state = {"bar": None, "files": 0}
+
+    def bar():
+        if state["bar"] is None:
+            from tqdm import tqdm
+
+            state["bar"] = tqdm(
+                total=total, unit="image", file=sys.stderr, dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} images "
+                           "[{elapsed}<{remaining}{postfix}]",
+            )
+        return state["bar"]
+
+    def move_to(position):
+        b = bar()
+        if position > b.n:
+            b.update(position - b.n)
+
+    def on_fraction(path, fraction):
+        b = bar()
+        b.set_postfix_str(getattr(path, "name", str(path)), refresh=False)
+        move_to(state["files"] + min(max(float(fraction), 0.0), 1.0))
+
+    def on_result(result):
+        state["files"] += 1
+        bar().set_postfix_str(result.status, refresh=False)
+        move_to(state["files"])
+
+    def close():
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return on_result, on_fraction, close
+
+
 def run_folder_job(job, source, *, quiet, **kwargs):
     """Run a folder job of :mod:`enhance.jobs` with a progress bar; exit 1 if any file failed."""
     from .. import batch

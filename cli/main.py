@@ -80,8 +80,13 @@ def cli():
     written back in their own format, atomically; folder jobs mirror the input layout, skip
     finished files when run again and list what failed at the end.
     """
-    # keep TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) off the terminal
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # keep TensorFlow's start-up banner (oneDNN, CUDA probing on CPU machines) off the terminal,
+    # here and in worker processes (enhance.quiet; nothing is imported until a model runs)
+    from ..quiet import ENV_VARIABLE, quiet_tensorflow
+
+    os.environ.setdefault(ENV_VARIABLE, "1")
+    if os.environ[ENV_VARIABLE] == "1":
+        quiet_tensorflow()
     backend = os.environ.get("KERAS_BACKEND", "").strip().lower()
     if backend and backend not in BACKEND_PACKAGES:
         raise click.ClickException(f"KERAS_BACKEND={backend!r} is not a Keras backend; known: "

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from .common import library_errors, progress_bar
+from .common import file_progress_bar, library_errors
 
 
 @click.command()
@@ -40,48 +40,89 @@ from .common import library_errors, progress_bar
               help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "
                    "within the run, dates shifted, private tags dropped; the key stays in OUT_DIR).")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
+@click.option("--preview/--no-preview", default=True, show_default=True,
+              help="Write OUT_DIR/preview.png: input | output (| reference) of a few images, "
+                   "with PSNR before/after where a reference exists (samples/README.md).")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
 def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, self_ensemble, output_format,
-        max_pixels, anonymize, overwrite, dry_run, quiet, as_json):
+        max_pixels, anonymize, overwrite, preview, dry_run, quiet, as_json):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
     SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
     a manifest.jsonl. Finished outputs are skipped when the run is started again (--overwrite
     redoes them); a file that cannot be read is reported and the run goes on; the exit status is
-    1 when any file failed. Colour images are restored channel by channel.
+    1 when any file failed. Colour images are restored channel by channel. The summary (model,
+    OUT_DIR, counts, failures) goes to stdout whether the run succeeded or not; OUT_DIR/preview.png
+    shows a few inputs beside their outputs (--no-preview: none).
     """
     from .. import batch
     from ..pipeline import enhance_folder
+    from ..shipped import describe_model, read_model_info, resolve_model
 
     def emit(result):
         click.echo(json.dumps(result.as_record(), sort_keys=True))
 
     with library_errors():
-        _, files = batch.discover(source, exclude=[out_dir])
-        update, close = progress_bar(len(files), quiet=quiet or as_json)
+        model_dir = resolve_model(model, task=task, kind="enhancer")
+        info = read_model_info(model_dir)
+        model_name = info["card"].get("name") or info["name"]
+        source_kind = describe_model(model, model_dir)["model_source"]
+        chosen = f"{model_name} ({'shipped' if source_kind == 'shipped' else model_dir})"
+        root, files = batch.discover(source, exclude=[out_dir])
+        on_result, on_fraction, close = file_progress_bar(len(files), quiet=quiet or as_json or dry_run)
         try:
             result = enhance_folder(
                 source, out_dir, model=model, task=task, exposure=exposure, sigma=sigma,
                 photons=photons, read_noise=read_noise, tile=tile,
                 batch_size=batch_size, self_ensemble=self_ensemble, output_format=output_format, overwrite=overwrite,
-                dry_run=dry_run, progress=emit if as_json else update,
-                max_pixels=max_pixels or None, anonymize=anonymize,
+                dry_run=dry_run, progress=emit if as_json else on_result,
+                max_pixels=max_pixels or None, file_progress=None if as_json else on_fraction,
+                anonymize=anonymize,
             )
         finally:
             close()
+    preview_file, preview_note = None, ""
+    finished = [(r.input, r.output) for r in result.results if r.status in ("done", "skipped")]
+    if preview and not dry_run and finished:
+        preview_file, preview_note = _write_preview(out_dir, finished, root, chosen)
     if as_json:
         if dry_run:
             for r in result.results:
                 emit(r)
         click.echo(json.dumps({"summary": {s: result.count(s) for s in ("done", "skipped", "failed", "planned")},
-                               "failed": [r.error for r in result.failed]}))
+                               "model": model_name, "model_path": str(model_dir), "out": str(out_dir),
+                               "preview": preview_file, "failed": [r.error for r in result.failed]}))
     else:
         if dry_run:
+            click.echo(f"model: {chosen}, task {info['task']}")
             for r in result.results:
                 click.echo(f"{r.status}: {r.input} -> {r.output}")
-        click.echo(result.summary(), err=not result.ok)
+        prefix = "dry run: " if dry_run else ""
+        click.echo(f"{prefix}model {chosen} -> {out_dir}: {result.summary()}")
+        if preview_file or preview_note:
+            click.echo(f"preview: {preview_file}{preview_note}")
     if not result.ok:
         sys.exit(1)
+
+
+def _write_preview(out_dir, finished, root, chosen):
+    """Write OUT/preview.png; returns (its path or None, a note). Never fails the run."""
+    from pathlib import Path
+
+    from ..errors import EnhanceError
+    from ..preview import PREVIEW_NAME, write_preview
+
+    path = Path(out_dir) / PREVIEW_NAME
+    try:
+        rows = write_preview(path, finished, root=root,
+                             title=f"enhance run --model {chosen.split(' (')[0]}: input | output")
+    except (EnhanceError, OSError) as error:
+        return None, f"(not written: {str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    if not rows:
+        return None, "(not written: no finished image could be read back)"
+    refs = sum(r.psnr_before is not None for r in rows)
+    note = f" ({len(rows)} images: input | output" + (f", {refs} with PSNR against a reference)" if refs else ")")
+    return str(path), note

@@ -14,8 +14,14 @@ loads TensorFlow; Keras is imported only when a model is built, loaded or traine
 """
 
 import importlib
+import os
 
 __version__ = "0.1.0"
+
+if os.environ.get("ENHANCE_QUIET_TENSORFLOW") == "1":  # set by the command line (enhance.quiet)
+    from .quiet import quiet_tensorflow as _quiet_tensorflow
+
+    _quiet_tensorflow()
 
 _PUBLIC = {
     # image I/O

@@ -16,8 +16,8 @@ source gives both, the validation and training regions are disjoint rectangles (
 are kept out of validation, and out of training too: the sources that ``samples/`` shows whole
 (CT_small, MR_small, the head CT J2K_pixelrep_mismatch, dipy's T1 slice, the whole retina) are
 not trained on at all, and from the sources of which it shows a crop (cell,
-immunohistochemistry: top-left 256 x 256; the echo cine: frame 0) training takes other pixels
-or frames only. The echo's training frames (12-24, mid-cycle) still show the same heart as the
+immunohistochemistry: top-left 256 x 256; the echo cine: frames 0-4; the b0 EPI volume: slice
+9) training takes other pixels or frames only. The echo's training frames (12-24, mid-cycle) still show the same heart as the
 frame-0 sample; with ultrasound this scarce that is accepted and recorded here.
 """
 
@@ -228,6 +228,8 @@ SAMPLE_REGIONS = (
     ("cell", (0, 256, 0, 256), ()),
     ("ihc", (0, 256, 0, 256), ()),
     ("us_echo", None, (0,)),
+    ("us_echo", None, (1, 2, 3, 4)),  # samples/noisy/echo_cine_f1-4.tif
+    ("mr_epi_b0", None, (9,)),  # samples/noisy/mr_dwi_b0.png
 )
 
 #: Sources the samples/ folder shows whole and which are therefore not used at all.

@@ -15,7 +15,7 @@ RUN_FORMATS = ("keep", "png16", "tiff16", "npy")
 
 
 def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
-                   self_ensemble=False, noise=None):
+                   self_ensemble=False, noise=None, progress=None):
     """Restore every frame of ``pixels`` with a loaded model.
 
     Grayscale frames go through the model as they are; colour (RGB) frames channel by channel
@@ -33,6 +33,8 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
         ``sigma``, ``photons``, ``read_noise`` told to a noise-conditioned model (missing ones
         are estimated per frame); on return it holds, under ``"told"``, what each frame was
         told (:func:`enhance.predict.noise_parameters`), for the manifest.
+    progress : callable, optional
+        Called as ``progress(fraction)`` (0..1 over every frame's tiles) after each network call.
 
     Returns
     -------
@@ -46,16 +48,17 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
     given = {k: noise.get(k) for k in ("sigma", "photons", "read_noise")}
     told = noise.setdefault("told", [])
 
-    def one(frame):
+    def one(frame, index=0, count=1):
         condition = noise_parameters(model, frame, exposure=exposure, **given)
         if condition is not None:
             told.append(condition)
         options = {k: v for k, v in (condition or {}).items() if k in given}
+        step = None if progress is None else (lambda f: progress((index + f) / count))
         return enhance_image(model, frame, tile=tile, batch_size=batch_size, exposure=exposure,
-                             self_ensemble=self_ensemble, **options)
+                             self_ensemble=self_ensemble, progress=step, **options)
 
     if is_stack:
-        return np.stack([one(frame) for frame in pixels]).astype(np.float32)
+        return np.stack([one(frame, i, len(pixels)) for i, frame in enumerate(pixels)]).astype(np.float32)
     return one(pixels)
 
 
@@ -109,6 +112,7 @@ def enhance_folder(
     dry_run=False,
     progress=None,
     max_pixels=DEFAULT_MAX_PIXELS,
+    file_progress=None,
     anonymize=False,
 ):
     """Enhance every image of ``source`` with a model into ``out_dir`` (same layout).
@@ -151,6 +155,12 @@ def enhance_folder(
         De-identify DICOM outputs by the PS3.15 basic profile (:mod:`enhance.io.deid`: UIDs
         remapped consistently within the run, dates shifted, private attributes removed; the
         key is kept in ``out_dir``). Other formats carry no header data.
+    progress : callable, optional, keyword-only
+        Called as ``progress(file_result)`` after each file.
+    file_progress : callable, optional, keyword-only
+        Called as ``file_progress(path, fraction)`` within a file: 0.0 when it starts, then
+        after each network call (tiles, frames of a stack), so that progress moves within a
+        large image.
 
     Returns
     -------
@@ -170,6 +180,15 @@ def enhance_folder(
         raise EnhanceError(f"unknown output format {output_format!r}; known: {', '.join(RUN_FORMATS)}")
     model_dir = resolve_model(model, task=task, kind="enhancer")
     chosen = describe_model(model, model_dir)  # a shipped name or a path: the manifest says which
+    if exposure is not None:
+        from .shipped import read_model_info
+
+        info = read_model_info(model_dir)
+        if info["task"] != "lowlight":
+            raise EnhanceError(
+                f"--exposure is for low-light models; {info['card'].get('name') or info['name']} is "
+                f"a {info['task']} model (use --task lowlight or a low-light --model)"
+            )
     root, files = batch.discover(source, exclude=[out_dir])
     batch.check_output_dir(root, out_dir)
     output_for = output_namer(out_dir, output_format)
@@ -190,11 +209,15 @@ def enhance_folder(
     deid = deidentifier(out_dir) if anonymize else None
 
     def process(item, target):
+        step = None
+        if file_progress is not None:
+            file_progress(item.path, 0.0)
+            step = lambda fraction: file_progress(item.path, fraction)  # noqa: E731
         image = read_image(item.path, max_pixels=max_pixels)
         noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
         restored = restore_pixels(loaded, image.pixels, is_stack=image.meta.is_stack,
                                   exposure=exposure, tile=tile, batch_size=batch_size,
-                                  self_ensemble=self_ensemble, noise=noise)
+                                  self_ensemble=self_ensemble, noise=noise, progress=step)
         ensemble = " --self-ensemble" if self_ensemble else ""
         write_output(image, restored, target, output_format,
                derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})",

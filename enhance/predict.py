@@ -55,7 +55,8 @@ def _forward(keras_model, batch):
     return np.asarray(ops.convert_to_numpy(keras_model(batch, training=False)), dtype=np.float32)
 
 
-def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1):
+def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1,
+                progress=None):
     """Apply a fully convolutional network to images through a tile plan.
 
     Parameters
@@ -72,6 +73,8 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     margin : int, optional
         Overlap (at least the receptive-field radius for seamless results).
     size_factor : int, optional
+    progress : callable, optional
+        Called as ``progress(done, total)`` (windows) after each network call.
 
     Returns
     -------
@@ -92,6 +95,8 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
             if results[index] is None:
                 results[index] = np.empty(tuple(plan.shape) + output.shape[2:], dtype=np.float32)
             results[index][tile_.core] = output[tile_.crop]
+        if progress is not None:
+            progress(start + len(chunk), len(jobs))
     return results
 
 
@@ -119,14 +124,24 @@ def dihedral_transforms():
     return [make(k, flip) for flip in (False, True) for k in range(4)]
 
 
-def _run_ensembled(keras_model, inputs, *, self_ensemble, **options):
-    """:func:`run_network`, averaged over the dihedral transforms when ``self_ensemble``."""
+def _run_ensembled(keras_model, inputs, *, self_ensemble, progress=None, **options):
+    """:func:`run_network`, averaged over the dihedral transforms when ``self_ensemble``.
+
+    ``progress(fraction)`` is called after each network call with the fraction done (0..1).
+    """
+
+    def passed(k, passes):
+        if progress is None:
+            return None
+        return lambda done, total: progress((k + done / max(total, 1)) / passes)
+
     if not self_ensemble:
-        return run_network(keras_model, inputs, **options)
+        return run_network(keras_model, inputs, progress=passed(0, 1), **options)
     total = None
-    for forward, inverse in dihedral_transforms():
+    for k, (forward, inverse) in enumerate(dihedral_transforms()):
         outputs = run_network(
-            keras_model, [np.ascontiguousarray(forward(x)) for x in inputs], **options
+            keras_model, [np.ascontiguousarray(forward(x)) for x in inputs],
+            progress=passed(k, 8), **options
         )
         outputs = [inverse(y) for y in outputs]
         total = outputs if total is None else [t + y for t, y in zip(total, outputs)]
@@ -233,7 +248,7 @@ class _VarianceStabilised:
 
 
 def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_ensemble=False,
-                  sigma=None, photons=None, read_noise=None):
+                  sigma=None, photons=None, read_noise=None, progress=None):
     """Restore an image with a model.
 
     Parameters
@@ -263,6 +278,10 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
     sigma, photons, read_noise : float, optional
         The noise level told to a noise-conditioned model (see :func:`noise_parameters`;
         estimated from the image when not given); blind models ignore them.
+    progress : callable, optional
+        Called as ``progress(fraction)`` after each network call, with the fraction of this
+        image's tiles (and ensemble passes) done, 0..1 (it may start again after an
+        out-of-memory retry).
 
     Returns
     -------
@@ -315,6 +334,7 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
                 batch_size=batch_size,
                 margin=margin,
                 size_factor=model.size_factor,
+                progress=progress,
             )
             break
         except Exception as error:
