@@ -6,8 +6,9 @@ random batches (uniform over images, random left-right flips). Every ``checkpoin
 (and at the end, and when ``max_minutes`` runs out) it
 
 * writes ``checkpoint/`` -- generator, EMA generator and discriminator weights, both optimizers'
-  variables, the seed generator's state, the NumPy batch sampler's state and the step -- into a
-  fresh folder that then replaces the old one (a kill leaves the previous checkpoint whole);
+  variables, the seed generator's state, the NumPy batch sampler's state and the step -- with
+  :class:`enhance.training.checkpoint.Checkpoint`, the enhancement trainer's format and writer
+  (a kill leaves the previous checkpoint whole);
 * exports the model directory (:mod:`.modeldir`): config, EMA generator, discriminator, card.
 
 Run again with the same folder and output directory, training continues from the checkpoint
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EnhanceError
+from ..training.checkpoint import Checkpoint
 from . import modeldir
 
 __all__ = ["train", "TrainResult", "data_fingerprint", "write_grid"]
@@ -88,55 +88,6 @@ def _generate(model, z, labels, batch=64):
     out = [np.asarray(model.predict_on_batch([z[i:i + batch], labels[i:i + batch]]))
            for i in range(0, len(z), batch)]
     return np.clip((np.concatenate(out)[..., 0] + 1.0) / 2.0, 0.0, 1.0)
-
-
-def _save_checkpoint(out_dir, gan, rng, state):
-    final = Path(out_dir) / CHECKPOINT
-    tmp = Path(out_dir) / f".{CHECKPOINT}.tmp"
-    old = Path(out_dir) / f".{CHECKPOINT}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    gan.generator.save_weights(str(tmp / "generator.weights.h5"))
-    gan.ema_generator.save_weights(str(tmp / "ema_generator.weights.h5"))
-    gan.discriminator.save_weights(str(tmp / "discriminator.weights.h5"))
-    arrays = {f"d{i}": np.asarray(v) for i, v in enumerate(gan.d_optimizer.variables)}
-    arrays.update({f"g{i}": np.asarray(v) for i, v in enumerate(gan.g_optimizer.variables)})
-    arrays["seed_state"] = np.asarray(gan.seed_generator.state)
-    np.savez(tmp / "optimizers.npz", **arrays)
-    modeldir.write_json(tmp / "state.json", {**state, "rng": rng.bit_generator.state})
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _find_checkpoint(out_dir):
-    for name in (CHECKPOINT, f".{CHECKPOINT}.old"):
-        path = Path(out_dir) / name
-        if (path / "state.json").is_file():
-            return path
-    return None
-
-
-def _restore(gan, path):
-    gan.generator.load_weights(str(path / "generator.weights.h5"))
-    gan.ema_generator.load_weights(str(path / "ema_generator.weights.h5"))
-    gan.discriminator.load_weights(str(path / "discriminator.weights.h5"))
-    gan.d_optimizer.build(gan.discriminator.trainable_variables)
-    gan.g_optimizer.build(gan.generator.trainable_variables)
-    with np.load(path / "optimizers.npz") as arrays:
-        for prefix, opt in (("d", gan.d_optimizer), ("g", gan.g_optimizer)):
-            for i, v in enumerate(opt.variables):
-                value = arrays[f"{prefix}{i}"]
-                if tuple(value.shape) != tuple(v.shape):
-                    raise EnhanceError(f"{path}: optimizer state does not fit the model")
-                v.assign(value)
-        gan.seed_generator.state.assign(arrays["seed_state"])
-    state = modeldir.read_json(path / "state.json")
-    rng = np.random.default_rng()
-    rng.bit_generator.state = state["rng"]
-    return state, rng
 
 
 def _card(config, imageset, data, state, steps, command):
@@ -220,14 +171,14 @@ def train(data, out_dir, *, size=64, steps=2000, seed=0, batch_size=16, width=16
         "ema_decay": float(ema_decay), "lr": float(lr), "seed": int(seed),
         "data_sha256": data_fingerprint(imageset), "pixel_range": "tanh [-1, 1] -> [0, 1]",
     }
-    checkpoint = _find_checkpoint(out_dir)
-    saved = modeldir.read_json(checkpoint / "state.json") if checkpoint else None
+    checkpoint = Checkpoint(out_dir / CHECKPOINT)
+    saved = checkpoint.read_state() if checkpoint.exists() else None
     if saved is not None:
         diff = [k for k in ARCH_KEYS if saved["config"].get(k) != config.get(k)]
         if diff:
             raise EnhanceError(
                 f"{out_dir} holds a checkpoint of another training run (differs in "
-                f"{', '.join(diff)}); choose a new output folder or delete {checkpoint}"
+                f"{', '.join(diff)}); choose a new output folder or delete {checkpoint.path}"
             )
     keras.utils.set_random_seed(int(seed))
     n_classes = len(imageset.class_names)
@@ -238,10 +189,13 @@ def train(data, out_dir, *, size=64, steps=2000, seed=0, batch_size=16, width=16
                    ema_decay=ema_decay, seed=int(seed))
     gan.compile(d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.999),
                 g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.999))
+    parts = {"networks": gan.networks(), "optimizers": gan.optimizers(),
+             "seed_generator": gan.seed_generator}
+    rng = np.random.default_rng([seed, 1])
     if saved is not None:
-        state, rng = _restore(gan, checkpoint)
+        state = checkpoint.restore(rng=rng, **parts)
     else:
-        state, rng = {"step": 0, "seconds": 0.0, "config": config}, np.random.default_rng([seed, 1])
+        state = {"step": 0, "seconds": 0.0, "config": config}
     state["out_dir"] = str(out_dir)
     resumed_from = int(state["step"])
     images = imageset.images
@@ -252,7 +206,7 @@ def train(data, out_dir, *, size=64, steps=2000, seed=0, batch_size=16, width=16
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def export():
-        _save_checkpoint(out_dir, gan, rng, state)
+        checkpoint.save(rng=rng, state=state, **parts)
         card = _card(config, imageset, data, state, steps, command)
         return modeldir.save_generator_dir(out_dir, gan.ema_generator, config, card,
                                            discriminator=gan.discriminator)

@@ -15,8 +15,9 @@ without clean targets (:mod:`.data`).
 
 Modules: :mod:`.config` (:class:`TrainConfig`, :class:`TrainResult`, the allowed values),
 :mod:`.data` (the training data and batches), :mod:`.networks` (the networks and their
-optimizers), :mod:`.validation` (validation images and :func:`evaluate`), :mod:`.records`
-(checkpoint state, ``history.csv``, the model card), :mod:`.loop` (:func:`train`).
+optimizers), :mod:`.validation` (validation images and :func:`evaluate`), :mod:`.checkpoint`
+(the checkpoint folder, shared with :mod:`enhance.synth.training`), :mod:`.records`
+(``history.csv``, the model card), :mod:`.loop` (:func:`train`).
 
 Keras is imported when :func:`train` runs, not when this package or its modules are imported.
 """

@@ -5,8 +5,6 @@ Keras is imported when :func:`train` runs, not when this module is imported.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 import warnings
@@ -15,21 +13,22 @@ from pathlib import Path
 import numpy as np
 
 from ..tasks import context_margin
+from .checkpoint import Checkpoint
 from .config import TrainResult
 from .data import _training_batch, conditioned, relative_mse_weights, resolve_data
-from .networks import _build_trainer, _current_lr
+from .networks import build_trainer, current_lr, optimizers_of
 from .records import (
-    _append_history,
-    _card,
-    _check_resumable,
-    _history_columns,
-    _load_state,
-    _read_history,
-    _save_state,
-    _task_params,
-    _write_history,
+    append_history,
+    check_resumable,
+    history_columns,
+    make_card,
+    read_history,
+    task_params,
+    write_history,
 )
 from .validation import _validation_items, evaluate
+
+__all__ = ["train"]
 
 
 def _progress_reporter(progress, total, start):
@@ -81,38 +80,39 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     config.check()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state_dir, model_dir, history_path = (
-        out_dir / "state",
+    run_state, model_dir, history_path = (
+        Checkpoint(out_dir / "state"),
         out_dir / "model",
         out_dir / "history.csv",
     )
-    interrupted_swap = state_dir.with_name(state_dir.name + ".old")
-    if resume and not state_dir.exists() and (interrupted_swap / "state.json").is_file():
-        os.replace(interrupted_swap, state_dir)  # killed while replacing the checkpoint
     if not resume:
-        for stale in (state_dir, model_dir):
-            shutil.rmtree(stale, ignore_errors=True)
+        run_state.remove()
+        shutil.rmtree(model_dir, ignore_errors=True)
         history_path.unlink(missing_ok=True)
     dataset = resolve_data(data)
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         backend_specific.enable_determinism()
-    trainer, network, parts = _build_trainer(config)
+    trainer, network, parts = build_trainer(config)
+    saved_parts = {
+        "networks": parts,
+        "optimizers": optimizers_of(trainer),
+        "seed_generator": getattr(trainer, "seed_generator", None),
+    }
     rng = np.random.default_rng(config.seed)
     network_config = make_config(
         config.arch,
         config.task,
         arch_params=config.arch_params,
-        task_params=_task_params(config),
+        task_params=task_params(config),
     )
-    columns = _history_columns(config)
+    columns = history_columns(config)
 
     step, best_psnr, wall_before, best_info = 0, None, 0.0, {}
-    if resume and (state_dir / "state.json").is_file():
-        with open(state_dir / "state.json", encoding="utf-8") as stream:
-            saved_config = json.load(stream)["config"]
-        _check_resumable(saved_config, config)
+    if resume and run_state.exists():
+        saved_config = run_state.read_state()["config"]
+        check_resumable(saved_config, config)
         if saved_config.get("steps") != config.steps and config.lr_schedule != "constant":
             warnings.warn(
                 f"{out_dir}: steps changed from {saved_config.get('steps')} to {config.steps}; the "
@@ -120,11 +120,11 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
                 "the rate at the resumed step differs from the one it stopped at (a warm restart)",
                 stacklevel=2,
             )
-        saved = _load_state(state_dir, trainer, parts, rng)
+        saved = run_state.restore(rng=rng, **saved_parts)
         step, best_psnr = saved["step"], saved.get("best_psnr")
         wall_before, best_info = saved.get("wall_s", 0.0), saved.get("best", {})
-    history = _read_history(history_path, step)
-    _write_history(history_path, columns, history)
+    history = read_history(history_path, step)
+    write_history(history_path, columns, history)
 
     preset, items = (None, [])
     if not config.noisy_data and dataset.get("validation"):
@@ -165,7 +165,7 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
             best_psnr = scores["psnr"] if scores else None
             best_info = {"best_step": step, "validation": validation_entry(scores)}
         if improved or final:
-            card = _card(
+            card = make_card(
                 config,
                 dataset,
                 data,
@@ -178,13 +178,11 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
                 save_model_dir(model_dir, network, network_config, card)
             else:
                 write_card(model_dir, card)
-        _save_state(
-            state_dir,
-            trainer,
-            parts,
-            rng,
-            step,
-            {"config": config.to_dict(), "best_psnr": best_psnr, "best": best_info, "wall_s": wall},
+        run_state.save(
+            rng=rng,
+            state={"step": step, "config": config.to_dict(), "best_psnr": best_psnr,
+                   "best": best_info, "wall_s": wall},
+            **saved_parts,
         )
         return scores, wall
 
@@ -206,7 +204,7 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
                 row = {
                     "step": step,
                     **{k: v / count for k, v in sums.items()},
-                    "lr": _current_lr(trainer),
+                    "lr": current_lr(trainer),
                 }
                 sums, count = {}, 0
                 if validate:
@@ -217,10 +215,9 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
                 row["wall_s"] = round(wall_before + time.perf_counter() - session_start, 2)
                 row = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
                 history.append(row)
-                _append_history(history_path, columns, row)
+                append_history(history_path, columns, row)
     finally:
         close()
     wall = wall_before + time.perf_counter() - session_start
-    with open(state_dir / "state.json", encoding="utf-8") as stream:
-        wall = json.load(stream).get("wall_s", wall)
-    return TrainResult(model_dir, _read_history(history_path, step), best_psnr, step, wall)
+    wall = run_state.read_state().get("wall_s", wall)
+    return TrainResult(model_dir, read_history(history_path, step), best_psnr, step, wall)

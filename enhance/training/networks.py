@@ -1,6 +1,6 @@
 """The networks and their optimizers: build what a run trains.
 
-:func:`_build_trainer` builds the network (under the run's dtype policy, :func:`_precision`) and
+:func:`build_trainer` builds the network (under the run's dtype policy, :func:`_precision`) and
 compiles it, or, for the ``gan``, its :class:`~enhance.models.gan.Pix2PixEnhancer` with a patch
 discriminator, with Adam on the learning-rate schedule (:func:`_schedule`) and XLA as
 :func:`_jit_compile` decides.
@@ -9,6 +9,8 @@ Keras is imported inside the functions, when a run builds its network.
 """
 
 from __future__ import annotations
+
+__all__ = ["build_trainer", "optimizers_of", "current_lr"]
 
 
 def _schedule(config):
@@ -52,8 +54,22 @@ def _build_network(config):
         keras.config.set_dtype_policy(previous)
 
 
-def _build_trainer(config):
-    """Return ``(trainer, network, parts)``: trained model, saved network, checkpointed parts."""
+def build_trainer(config):
+    """Build and compile what a run trains.
+
+    Parameters
+    ----------
+    config : TrainConfig
+
+    Returns
+    -------
+    trainer : keras.Model
+        The model ``train_on_batch`` runs on: the network, or the GAN around it.
+    network : keras.Model
+        The network saved in the model directory.
+    parts : dict of str to keras.Model
+        The networks a checkpoint holds, by name.
+    """
     import keras
 
     from ..models import registry
@@ -71,8 +87,7 @@ def _build_trainer(config):
             d_optimizer=keras.optimizers.Adam(_schedule(config), beta_1=0.5),
             jit_compile=_jit_compile(config),
         )
-        parts = {"generator": network, "discriminator": discriminator}
-        return trainer, network, parts
+        return trainer, network, trainer.networks()
     if config.mode == "noise2void":
         loss = noise2void_loss
     else:
@@ -89,14 +104,18 @@ def _build_trainer(config):
     return network, network, {"network": network}
 
 
-def _optimizers(trainer):
-    if hasattr(trainer, "g_optimizer"):
+def optimizers_of(trainer):
+    """A trainer's optimizers, each with the variables it updates (the generator's first)."""
+    from ..models.gan import GANModel
+
+    if isinstance(trainer, GANModel):
         return trainer.optimizers()
     return [(trainer.optimizer, trainer.trainable_variables)]
 
 
-def _current_lr(trainer):
+def current_lr(trainer):
+    """The learning rate of a trainer's (first) optimizer at its current step, a float."""
     from keras import ops
 
-    optimizer = _optimizers(trainer)[0][0]
+    optimizer = optimizers_of(trainer)[0][0]
     return float(ops.convert_to_numpy(optimizer.learning_rate))

@@ -1,109 +1,87 @@
-"""What a run writes besides its network: the checkpoint state, ``history.csv`` and the model card.
+"""What a run writes besides its network and checkpoint: ``history.csv`` and the model card.
 
-``state/`` holds checkpoint.npz (network weights, optimizer variables) and state.json (step, the
-data generator's NumPy state, best score, config); it is written to a staging folder and then
-swapped in. A run resumes only with the same configuration, except ``steps``, ``val_every`` and
-``log_every``. ``history.csv`` has a row per logged step (step, loss, learning rate, validation
-PSNR/SSIM, wall time). The card and the task parameters go into the model directory.
+The checkpoint (``state/``) is :mod:`.checkpoint`'s; a run resumes from it only with the same
+configuration, except ``steps``, ``val_every`` and ``log_every`` (:func:`check_resumable`).
+``history.csv`` has a row per logged step (step, loss, learning rate, validation PSNR/SSIM, wall
+time). The card and the task parameters go into the model directory.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import os
-import shutil
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EnhanceError
-from .networks import _optimizers
 
-_RESUMABLE_CHANGES = {"steps", "val_every", "log_every"}
+__all__ = [
+    "check_resumable",
+    "history_columns",
+    "read_history",
+    "write_history",
+    "append_history",
+    "task_params",
+    "make_card",
+]
 
-
-def _save_state(state_dir, trainer, parts, rng, step, extra):
-    from keras import ops
-
-    staging = state_dir.with_name(state_dir.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    arrays = {}
-    for name, part in parts.items():
-        for index, weight in enumerate(part.get_weights()):
-            arrays[f"{name}_{index}"] = weight
-    for i, (optimizer, _) in enumerate(_optimizers(trainer)):
-        for j, variable in enumerate(optimizer.variables):
-            arrays[f"optimizer{i}_{j}"] = ops.convert_to_numpy(variable)
-    if hasattr(trainer, "seed_generator"):
-        arrays["seed_generator"] = ops.convert_to_numpy(trainer.seed_generator.state)
-    np.savez(staging / "checkpoint.npz", **arrays)
-    state = {"step": step, "rng": rng.bit_generator.state, **extra}
-    with open(staging / "state.json", "w", encoding="utf-8") as stream:
-        json.dump(state, stream, indent=2, default=str)
-    old = state_dir.with_name(state_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if state_dir.exists():
-        os.replace(state_dir, old)
-    os.replace(staging, state_dir)
-    shutil.rmtree(old, ignore_errors=True)
+#: The settings a run may change when it resumes.
+RESUMABLE_CHANGES = {"steps", "val_every", "log_every"}
 
 
-def _load_state(state_dir, trainer, parts, rng):
-    with open(state_dir / "state.json", encoding="utf-8") as stream:
-        state = json.load(stream)
-    arrays = np.load(state_dir / "checkpoint.npz")
-    for name, part in parts.items():
-        part.set_weights([arrays[f"{name}_{index}"] for index in range(len(part.weights))])
-    for i, (optimizer, variables) in enumerate(_optimizers(trainer)):
-        if not optimizer.built:
-            optimizer.build(variables)
-        for j, variable in enumerate(optimizer.variables):
-            variable.assign(arrays[f"optimizer{i}_{j}"])
-    if hasattr(trainer, "seed_generator") and "seed_generator" in arrays:
-        trainer.seed_generator.state.assign(arrays["seed_generator"])
-    rng.bit_generator.state = state["rng"]
-    return state
+def check_resumable(saved, config):
+    """Refuse to resume a run saved with ``saved`` (a config dict) under another ``config``.
 
-
-def _check_resumable(saved, config):
+    Raises
+    ------
+    EnhanceError
+        The configurations differ in more than :data:`RESUMABLE_CHANGES`.
+    """
     current = config.to_dict()
     changed = {k for k in set(saved) | set(current) if saved.get(k) != current.get(k)}
-    if changed - _RESUMABLE_CHANGES:
+    if changed - RESUMABLE_CHANGES:
         raise EnhanceError(
             f"the run in this folder has a different configuration ({', '.join(sorted(changed))}); "
             "use another output folder or resume=False"
         )
 
 
-def _history_columns(config):
+def history_columns(config):
+    """The columns of ``history.csv`` (the GAN's losses as well for ``arch="gan"``)."""
     extra = ["d_loss", "l1", "adversarial"] if config.arch == "gan" else []
     return ["step", "loss", *extra, "lr", "val_psnr", "val_ssim", "wall_s"]
 
 
-def _read_history(path, up_to_step):
+def read_history(path, up_to_step):
+    """The rows of ``history.csv`` up to ``up_to_step`` (dicts of strings; none if no file)."""
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as stream:
         return [row for row in csv.DictReader(stream) if int(row["step"]) <= up_to_step]
 
 
-def _write_history(path, columns, rows):
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+def write_history(path, columns, rows):
+    """Write ``history.csv`` afresh with ``rows``, atomically."""
+    from ..io.atomic import atomic_write
+
+    with atomic_write(path) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(temporary, path)
+        text.flush()
+        text.detach()  # atomic_write closes the file itself
 
 
-def _append_history(path, columns, row):
+def append_history(path, columns, row):
+    """Append one row to ``history.csv``."""
     with open(path, "a", newline="", encoding="utf-8") as stream:
         csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore").writerow(row)
 
 
-def _task_params(config):
+def task_params(config):
+    """The ``task_params`` of a trained network's ``config.json``."""
     from ..tasks import describe
 
     from .data import conditioned
@@ -122,7 +100,8 @@ def _task_params(config):
     }
 
 
-def _card(config, dataset, data, out_dir, network_config, validation, extra):
+def make_card(config, dataset, data, out_dir, network_config, validation, extra):
+    """The model card of a run's best network (``extra``: best step, steps done, wall time)."""
     import keras
 
     from ..tasks import describe
