@@ -2,10 +2,12 @@
 
 A *cell* is one (image, degradation, method): the clean reference is degraded with the spec's
 seed, restored by the method, and scored with PSNR and SSIM (``data_range=1.0``) against the
-reference. This module holds the records (:class:`Reference`, :class:`Cell`), the per-process
-memos, and :func:`_run_cell_safe`, which the worker processes run (it and :class:`_Task` stay
-top-level so that a process pool can pickle them by name); nothing heavy is imported until a
-cell runs. The 16-bit PNGs of the report's grid images are written and read here too.
+reference. This module holds the records (:class:`Reference`, :class:`Cell`, :class:`Task`),
+the per-process memos (the last reference and degraded image, the loaded models;
+:func:`clear_image_memos` forgets the images), and :func:`run_cell_safe`, which the worker
+processes run (it and :class:`Task` stay top-level so that a process pool can pickle them by
+name); nothing heavy is imported until a cell runs. The 16-bit PNGs of the report's grid images
+are written and read here too.
 
 References: colour images are converted to grayscale by luminance
 (:func:`skimage.color.rgb2gray`, Rec. 709 weights; an alpha channel is dropped), stacks
@@ -26,6 +28,9 @@ from .methods import Method, exposure_of
 __all__ = [
     "Reference",
     "Cell",
+    "Task",
+    "run_cell_safe",
+    "clear_image_memos",
     "to_grayscale",
     "load_reference",
     "make_noisy",
@@ -95,21 +100,44 @@ def to_grayscale(pixels, *, is_stack=False):
     return np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)
 
 
-_REF_MEMO = {}
-_MODEL_MEMO = {}
+class _LastValue:
+    """The value computed for the last key asked (cells come grouped by image: one is enough)."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self._key, self._value = None, None
+
+    def get(self, key, compute):
+        if self._value is None or self._key != key:
+            self._key, self._value = key, compute()
+        return self._value
+
+
+# this process's memos: a worker keeps them from one cell to the next
+_REFERENCES = _LastValue()
+_NOISY = _LastValue()
+_MODELS = {}
 _WARM = set()
+
+
+def clear_image_memos():
+    """Forget this process's remembered reference and degraded image (loaded models are kept)."""
+    _REFERENCES.clear()
+    _NOISY.clear()
 
 
 def load_reference(path):
     """The clean reference of an image file, as the benchmark uses it (float32 (H, W) in [0, 1])."""
-    key = str(path)
-    if key not in _REF_MEMO:
+
+    def read():
         from ..io import read_image
 
         image = read_image(path)
-        _REF_MEMO.clear()  # one image at a time is enough: cells come grouped by image
-        _REF_MEMO[key] = to_grayscale(image.pixels, is_stack=image.meta.is_stack)
-    return _REF_MEMO[key]
+        return to_grayscale(image.pixels, is_stack=image.meta.is_stack)
+
+    return _REFERENCES.get(str(path), read)
 
 
 def make_noisy(reference, degradation, seed):
@@ -120,24 +148,18 @@ def make_noisy(reference, degradation, seed):
     return degradation(reference, rng)
 
 
-_NOISY_MEMO = {}
-
-
 def _noisy_for(path, reference, degradation, seed):
     """:func:`make_noisy`, remembering the last result (cells come grouped by image)."""
     key = (str(path), degradation.name, json.dumps(degradation.params, sort_keys=True), json.dumps(seed))
-    if key not in _NOISY_MEMO:
-        _NOISY_MEMO.clear()
-        _NOISY_MEMO[key] = make_noisy(reference, degradation, seed)
-    return _NOISY_MEMO[key]
+    return _NOISY.get(key, lambda: make_noisy(reference, degradation, seed))
 
 
 def _load_model(path):
-    if path not in _MODEL_MEMO:
+    if path not in _MODELS:
         from ..modeldir import load_model_dir
 
-        _MODEL_MEMO[path] = load_model_dir(path)
-    return _MODEL_MEMO[path]
+        _MODELS[path] = load_model_dir(path)
+    return _MODELS[path]
 
 
 def apply_method(method, noisy, degradation):
@@ -166,7 +188,7 @@ def apply_method(method, noisy, degradation):
 
 
 @dataclass(frozen=True)
-class _Task:
+class Task:
     """What a worker needs to compute one cell (picklable)."""
 
     reference: Reference
@@ -244,8 +266,18 @@ def _run_cell(task):
     return cell
 
 
-def _run_cell_safe(task):
-    """:func:`_run_cell`, with a library error turned into a failed cell (never cached)."""
+def run_cell_safe(task):
+    """Compute the cell of a :class:`Task`; a library error gives a failed cell (never cached).
+
+    Parameters
+    ----------
+    task : Task
+
+    Returns
+    -------
+    Cell
+        Scored, or with ``error`` set and NaN scores.
+    """
     try:
         return _run_cell(task)
     except EnhanceError as error:

@@ -7,7 +7,7 @@ pool, and writes the report (:mod:`.report`). :class:`BenchResult` is what it re
 
 Reproducibility: scores do not depend on ``workers`` or on the order cells run in; the only
 exception is BM3D itself (``bm3d``, ``gain_bm3d``, ``vst_bm3d``, ``bm3d_log``), whose reference
-binary differs from call to call by ~1e-7 in pixel values (~1e-6 dB), even serially.
+binary differs from call to call in the last bits of float32 pixel values, even serially.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import EnhanceError
 from ..modeldir import file_sha256
 from .cache import CellCache, cell_key
-from .cells import _NOISY_MEMO, _REF_MEMO, Reference, _run_cell_safe, _Task, load_reference
+from .cells import Reference, Task, clear_image_memos, load_reference, run_cell_safe
 from .methods import DEFAULT_METHODS, cell_seed, resolve_degradations, resolve_methods
 
 __all__ = ["BenchResult", "pick_grid_images", "run_benchmark"]
@@ -70,7 +70,7 @@ def _execute(tasks, workers, on_result):
     """Run tasks serially (``workers == 1``) or in a process pool; call ``on_result(i, cell)``."""
     if workers <= 1 or len(tasks) <= 1:
         for i, task in enumerate(tasks):
-            on_result(i, _run_cell_safe(task))
+            on_result(i, run_cell_safe(task))
         return
     import multiprocessing
     import sys
@@ -83,7 +83,7 @@ def _execute(tasks, workers, on_result):
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() and not heavy else "spawn"
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_cell_safe, task): i for i, task in enumerate(tasks)}
+        futures = {pool.submit(run_cell_safe, task): i for i, task in enumerate(tasks)}
         try:
             for future in as_completed(futures):
                 on_result(futures[future], future.result())
@@ -163,7 +163,7 @@ def run_benchmark(
                                         file_sha256(item.path), tuple(pixels.shape)))
         except EnhanceError as error:
             skipped.append((str(item.relpath), str(error)))
-    _REF_MEMO.clear()
+    clear_image_memos()
     if not references:
         raise EnhanceError(f"{data}: no readable image to benchmark")
     for relpath, reason in skipped:
@@ -188,7 +188,7 @@ def run_benchmark(
                 cells.append(cached)
                 if cached is None:
                     grid_png = str(cache.grid_path(key)) if in_grid else None
-                    todo.append((len(plan) - 1, _Task(ref, d, m, s, grid_png)))
+                    todo.append((len(plan) - 1, Task(ref, d, m, s, grid_png)))
 
     for note in notes:
         if log:
@@ -210,8 +210,7 @@ def run_benchmark(
     try:
         _execute([t for _, t in todo], workers, on_result)
     finally:
-        _REF_MEMO.clear()
-        _NOISY_MEMO.clear()
+        clear_image_memos()
 
     result = BenchResult(
         data=str(data),
