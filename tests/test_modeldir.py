@@ -49,7 +49,8 @@ def test_config_and_card_contents(tmp_path):
     path, _, _ = saved(tmp_path, "dae", "lowlight")
     config = json.loads((path / CONFIG_FILE).read_text())
     assert config["arch"] == "dae" and config["task"] == "lowlight"
-    assert config["arch_params"] == {"width": 4, "levels": 2, "skip": True, "residual": False}
+    assert config["arch_params"] == {"width": 4, "levels": 2, "skip": True, "residual": False,
+                                     "noise_map": False}
     assert config["size_factor"] == 4 and config["receptive_field"] > 1 and config["channels"] == 1
     card = json.loads((path / CARD_FILE).read_text())
     assert card["seed"] == 3 and len(card["weights_sha256"]) == 64
