@@ -50,13 +50,63 @@ def _parse(field, text):
     return text
 
 
+#: Values of the text options that take one of a few words.
+_CHOICES = {
+    "mode": "supervised|noise2void",
+    "lr_schedule": "cosine|step|constant",
+    "loss": "mse|l1|relative_mse",
+    "precision": "auto|float32|mixed_float16|mixed_bfloat16",
+    "jit_compile": "auto|true|false",
+}
+
+
+def _field_docs():
+    """Each TrainConfig field's description, from the class docstring's Attributes section."""
+    import inspect
+    import re
+
+    from ..training import TrainConfig
+
+    docs, name = {}, None
+    for line in inspect.getdoc(TrainConfig).splitlines():
+        match = re.match(r"^(\w+) : ", line)
+        if match:
+            name = match.group(1)
+            docs[name] = []
+        elif name and line.startswith("    "):
+            docs[name].append(line.strip())
+        elif name and line.strip() and not line.startswith(" "):
+            name = None
+    text = {k: " ".join(v).replace("``", "") for k, v in docs.items()}
+    return {k: re.sub(r":\w+:`~?([^`]+)`", r"\1", v) for k, v in text.items()}
+
+
+def _metavar(field, default):
+    if field.name in _CHOICES:
+        return _CHOICES[field.name]
+    if isinstance(default, dict):
+        return "JSON"
+    if isinstance(default, bool):
+        return "true|false"
+    if isinstance(default, int):
+        return "INTEGER"
+    if isinstance(default, float) or field.name == "lr":
+        return "FLOAT"
+    return "TEXT"
+
+
 def _with_config_options(command):
+    docs = _field_docs()
     for field in reversed(_config_fields()):
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         shown = json.dumps(default) if isinstance(default, dict) else default
+        if isinstance(default, bool):
+            shown = str(default).lower()
+        text = docs.get(field.name, "").rstrip(".")
         command = click.option(
-            f"--{field.name.replace('_', '-')}", field.name, default=None, metavar="VALUE",
-            help=f"TrainConfig.{field.name} (default {shown}).",
+            f"--{field.name.replace('_', '-')}", field.name, default=None,
+            metavar=_metavar(field, default),
+            help=f"{text} (default: {shown}).",
         )(command)
     return command
 
@@ -70,8 +120,9 @@ def _with_config_options(command):
                    "images, or a recipe snapshot (.npz, enhance.datasets.save_recipe_snapshot).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: the best model directory, checkpoints and history.csv go here.")
-@click.option("--steps", type=int, default=2000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=int, default=2000, show_default=True, help="Optimizer steps.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds Keras (weights), the backend and the data generator.")
 @click.option("--restart", is_flag=True, help="Discard a saved run in --out instead of resuming it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_with_config_options

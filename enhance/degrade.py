@@ -256,6 +256,20 @@ class Degradation:
     def function(self):
         return _FUNCTIONS[self.task]
 
+    @property
+    def resolved_params(self):
+        """Every parameter the function is called with: ``params`` over the function's defaults
+        (tuples as lists), e.g. for a manifest: ``lowlight`` gives exposure, photons, read_noise."""
+        import inspect
+
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(self.function).parameters.items()
+            if name not in ("x", "rng") and p.default is not inspect.Parameter.empty
+        }
+        merged = {**defaults, **self.params}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
+
     def __call__(self, x, rng):
         return self.function(x, rng, **self.params)
 

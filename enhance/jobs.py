@@ -162,7 +162,7 @@ def degrade_folder(
         rng = np.random.default_rng(file_seed_value)
         noisy = map_planes(lambda p: spec(p, rng), image.pixels, is_stack=image.meta.is_stack)
         write_output(image, noisy, target, output_format, derivation=f"enhance degrade {spec.name}")
-        return {"degradation": spec.name, "task": spec.task, "params": spec.params,
+        return {"degradation": spec.name, "task": spec.task, "params": spec.resolved_params,
                 "seed": file_seed_value, **read_notes(image)}
 
     return batch.run_batch(

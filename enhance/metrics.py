@@ -158,14 +158,17 @@ def _median_abs(values: np.ndarray) -> float:
     median of the unquantised ``|d|`` to within the bin's resolution.
     """
     median = float(np.median(values))
-    # float sums of k / 255 leave ~1e-17 where 0 is meant
-    step = float(np.min(values, where=values > 1e-9, initial=np.inf))
+    # sums of k / 255 stored as float32 (how images are read) leave up to ~1e-7 where 0 is meant
+    # and put lattice values off by as much: the smallest step considered is 1e-6 (16-bit data's
+    # is 1 / 131070 = 7.6e-6), and a value counts as on the lattice within 5% of a step
+    # (continuous data, whose offsets from any lattice spread over +-50%, never pass)
+    step = float(np.min(values, where=values > 1e-6, initial=np.inf))
     if not np.isfinite(step) or values.size < 16:
         return median
     ranks = values / step
     lattice = np.rint(ranks)
     np.subtract(ranks, lattice, out=ranks)  # in place: large images' memory
-    if np.abs(ranks, out=ranks).max() > 1e-6 or lattice.max() > 1e6:
+    if np.abs(ranks, out=ranks).max() > 0.05 or lattice.max() > 1e6:
         return median
     del ranks
     counts = np.bincount(lattice.astype(np.int64))

@@ -109,7 +109,8 @@ def test_report_files_are_complete_and_well_formed(tiny):
 
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    assert page.count("<table>") == 2 and "<th>method</th>" in page
+    # a table per degradation, and the glossary of method names
+    assert page.count("<table>") == 3 and "<th>method</th>" in page
     assert "http://" not in page and "https://" not in page  # self-contained
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 2 * (1 + 1)  # per degradation: the plots and one image grid

@@ -20,6 +20,7 @@ same noisy images as the full benchmark (and as ``enhance degrade``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -61,7 +62,8 @@ class Method:
     Attributes
     ----------
     name : str
-        Row label: ``noisy``, a baseline name, or a model directory's name.
+        Row label: ``noisy``, a baseline name, or a model's name (its card's ``name``; two
+        models of one name are told apart by their paths, see :func:`resolve_methods`).
     kind : str
         ``noisy``, ``classical`` or ``model``.
     tasks : tuple of str
@@ -116,7 +118,18 @@ def model_method(path):
     if not weights:
         raise ModelError(f"{card_file}: no weights_sha256")
     identity = f"model:{weights}:{_sha256_bytes(config_bytes)[:16]}"
-    return Method(path.name, "model", (task,), identity, str(path.resolve()))
+    # the card's name (enhance train writes the run folder's: runs/my-dae/model is "my-dae"),
+    # not the directory's, which is "model" for every trained run
+    name = str(card.get("name") or (path.parent.name if path.name == "model" else path.name))
+    return Method(name, "model", (task,), identity, str(path.resolve()))
+
+
+def _short_path(path):
+    """``path`` relative to the working directory when it is inside it, else as it is."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 NOISY = Method("noisy", "noisy", ("gaussian", "lowlight", "speckle"), "noisy")
@@ -215,6 +228,8 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
         if method.path in seen_paths:
             continue
         seen_paths.add(method.path)
+        if method.name in seen:  # e.g. a retrained dae-gaussian beside the shipped one
+            method = dataclasses.replace(method, name=f"{method.name} ({_short_path(method.path)})")
         if method.name in seen:
             raise EnhanceError(
                 f"two methods are named {method.name!r} ({method.path}); rename a model directory"

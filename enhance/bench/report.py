@@ -25,7 +25,10 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["write_report", "write_csv", "render_markdown", "render_html", "describe_degradation"]
+from .grids import order_for_task
+
+__all__ = ["write_report", "write_csv", "render_markdown", "render_html", "describe_degradation",
+           "method_glossary"]
 
 CSV_COLUMNS = ("image", "degradation", "method", "kind", "seed", "height", "width",
                "psnr", "ssim", "seconds", "megapixels_per_s", "error")
@@ -176,6 +179,46 @@ def _preamble(result):
     return lines
 
 
+#: What each architecture of a model directory is, for the glossary.
+ARCH_NAMES = {
+    "dncnn": "DnCNN: a plain residual CNN (Zhang et al. 2017)",
+    "dae": "denoising U-Net (convolutional autoencoder with skips)",
+    "gan": "U-Net generator trained adversarially with an L1 term (pix2pix-style)",
+}
+
+
+def method_glossary(result):
+    """``[(name, kind, description)]`` of every method of the report, in the tables' order."""
+    from ..baselines import BASELINES
+
+    rows = []
+    for m in result.methods:
+        if m.kind == "noisy":
+            text = "the degraded input, unchanged (the score to beat)"
+        elif m.kind == "classical":
+            entry = BASELINES.get(m.name)
+            text = entry.description if entry is not None else "classical method"
+        else:
+            text = "Keras model"
+            try:
+                from ..shipped import read_model_info
+
+                info = read_model_info(m.path)
+                card, arch = info["card"], info["arch"]
+                text = ARCH_NAMES.get(arch, arch or "Keras model")
+                if (info["config"].get("arch_params") or {}).get("residual"):
+                    text += ", residual (predicts the noise)"
+                steps = card.get("steps_done") or card.get("steps")
+                text += f"; trained for {info['task']}" + (f", {steps} steps" if steps else "")
+                if card.get("derived_from"):
+                    text += f"; derived from {card['derived_from']}"
+            except Exception:  # noqa: BLE001 - a glossary line never fails the report
+                pass
+            text += f" ({m.path})"
+        rows.append((m.name, m.kind, text))
+    return rows
+
+
 def render_markdown(result, table):
     """The text of ``summary.md``."""
     out = ["# Benchmark summary", ""]
@@ -185,6 +228,9 @@ def render_markdown(result, table):
         rows = table[d.name]
         n = max((r.n for r in rows), default=0)
         out += [f"## {d.name}", "", f"{describe_degradation(d)}; {n} images.", "", _markdown_table(rows), ""]
+    out += ["## Methods", ""]
+    out += [f"- `{name}` ({kind}): {text}" for name, kind, text in method_glossary(result)]
+    out.append("")
     failed = result.failed
     if failed:
         out += ["## Failed cells", ""]
@@ -482,7 +528,7 @@ def render_html(result, table):
     for line in _preamble(result):
         parts.append(f'<p class="note">{html.escape(line.replace("`", ""))}</p>')
     parts.append("<nav>" + "".join(f'<a href="#{d.name}">{d.name}</a>' for d in result.degradations)
-                 + '<a href="results.csv">results.csv</a></nav>')
+                 + '<a href="#methods">methods</a><a href="results.csv">results.csv</a></nav>')
     for d in result.degradations:
         rows = table[d.name]
         n = max((r.n for r in rows), default=0)
@@ -497,11 +543,16 @@ def render_html(result, table):
                          "the crop with the most detail, magnified; bottom: residual output − clean "
                          "(blue negative, red positive, ±0.25). Titles: PSNR / SSIM; the best method "
                          "in bold.</p>")
-            for relpath in result.grid_images:
+            for relpath in order_for_task(d.task, result.grid_images, result.references):
                 png = grid_png(result, d, relpath)
                 if png is not None:
                     parts.append(f'<p class="caption">{html.escape(relpath)} — {html.escape(d.name)}</p>')
                     parts.append(_img_tag(png, f"{relpath} under {d.name}"))
+    parts.append('<h2 id="methods">Methods</h2><table><tr><th>method</th><th>kind</th>'
+                 "<th>what it is</th></tr>")
+    parts += [f"<tr><td>{html.escape(name)}</td><td>{html.escape(kind)}</td>"
+              f"<td>{html.escape(text)}</td></tr>" for name, kind, text in method_glossary(result)]
+    parts.append("</table>")
     failed = result.failed
     if failed:
         parts.append("<h2>Failed cells</h2><ul>")

@@ -55,15 +55,11 @@ class BenchResult:
 
 
 def pick_grid_images(references, count):
-    """``count`` images spread evenly over the sorted list (first and last included)."""
-    import numpy as np
+    """``count`` images: one of each task's own modality (ultrasound for speckle, ...), then
+    spread evenly over the sorted list (see :func:`enhance.bench.grids.pick_grid_images`)."""
+    from .grids import pick_grid_images as pick
 
-    if count <= 0 or not references:
-        return []
-    if count >= len(references):
-        return [r.relpath for r in references]
-    positions = np.unique(np.round(np.linspace(0, len(references) - 1, count)).astype(int))
-    return [references[p].relpath for p in positions]
+    return pick(references, count)
 
 
 def _execute(tasks, workers, on_result):

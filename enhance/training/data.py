@@ -35,6 +35,17 @@ def resolve_data(data):
         return datasets.load_folder(data)
     if isinstance(data, (str, os.PathLike)) and str(data).endswith(".npz") and Path(data).is_file():
         return datasets.load_recipe_snapshot(data)
+    if isinstance(data, (str, os.PathLike)):
+        text, path = str(data), Path(data)
+        if text.endswith(".npz"):
+            raise EnhanceError(f"{text}: no such recipe snapshot (file not found)")
+        if path.is_file():
+            raise EnhanceError(f"{text}: is a file; --data takes a folder of clean images, a recipe "
+                               f"({', '.join(datasets.RECIPES)}) or a recipe snapshot (.npz)")
+        if isinstance(data, os.PathLike) or os.sep in text or "/" in text or text.startswith("."):
+            raise EnhanceError(f"{text}: no such folder")
+        raise EnhanceError(f"{text}: not a recipe ({', '.join(datasets.RECIPES)}) nor a folder "
+                           "(no such folder here); give a folder of clean images as a path")
     raise EnhanceError(
         f"data must be a recipe ({', '.join(datasets.RECIPES)}), a folder, a recipe snapshot "
         f"(.npz) or a dict; got {data!r}"
