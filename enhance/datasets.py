@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EnhanceError, UnknownName, UnreadableImage
+from .io.atomic import atomic_save
 
 __all__ = [
     "Source",
@@ -472,9 +473,8 @@ def save_recipe_snapshot(path, name="medical-v1"):
     }
     arrays = {f"image_{i:04d}": np.asarray(image, np.float32) for i, image in enumerate(images)}
     path = Path(path)
-    partial = path.with_name(path.name + ".partial.npz")
-    np.savez_compressed(partial, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(partial, path)
+    atomic_save(path, lambda tmp: np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays),
+                suffix=".npz")
     return meta["pixels_sha256"]
 
 

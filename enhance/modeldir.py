@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EnhanceError, ModelError
+from .io.atomic import atomic_write_json, replace_folder
 
 __all__ = [
     "CONFIG_FILE",
@@ -259,24 +260,6 @@ class LoadedModel:
         return (self.config.get("task_params") or {}).get("input_transform", "gain")
 
 
-def _write_json(path, payload):
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump(payload, stream, indent=2, sort_keys=True, default=_json_default)
-        stream.write("\n")
-
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (np.ndarray, tuple)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def save_model_dir(path, model, config, card=None, *, weights_file=None):
     """Write a model directory atomically.
 
@@ -315,15 +298,15 @@ def save_model_dir(path, model, config, card=None, *, weights_file=None):
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private
     try:
-        _write_json(staging / CONFIG_FILE, config)
+        atomic_write_json(staging / CONFIG_FILE, config)
         if weights_file is not None:  # the same bytes, so the same sha256 as the source
             shutil.copyfile(weights_file, staging / WEIGHTS_FILE)
         else:
             network.save_weights(str(staging / WEIGHTS_FILE))
         card = dict(card or {})
         card["weights_sha256"] = file_sha256(staging / WEIGHTS_FILE)
-        _write_json(staging / CARD_FILE, card)
-        _swap_into_place(staging, path)
+        atomic_write_json(staging / CARD_FILE, card)
+        replace_folder(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -336,16 +319,6 @@ def _umask():
     return mask
 
 
-def _swap_into_place(staging, path):
-    old = None
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-        os.replace(path, old / path.name)
-    os.replace(staging, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_card(path, card):
     """Replace the card of an existing model directory (atomically), keeping the weights' hash."""
     path = Path(path)
@@ -354,15 +327,7 @@ def write_card(path, card):
         raise ModelError(f"{weights}: missing weights file")
     card = dict(card)
     card["weights_sha256"] = file_sha256(weights)
-    handle, temporary = tempfile.mkstemp(prefix=".card.", suffix=".json", dir=path)
-    os.close(handle)
-    try:
-        _write_json(temporary, card)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private
-        os.replace(temporary, path / CARD_FILE)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_json(path / CARD_FILE, card)
 
 
 def _read_json(path):

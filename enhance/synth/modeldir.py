@@ -17,12 +17,11 @@ The generator is rebuilt from ``config.json`` (weights never decide the architec
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..io.atomic import atomic_save, atomic_write_json
 from ..modeldir import file_sha256
 
 __all__ = [
@@ -38,17 +37,8 @@ FORMAT = "enhance-synth-generator/1"
 
 
 def write_json(path, data):
-    """Write JSON atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    """Write JSON atomically (:func:`enhance.io.atomic.atomic_write_json`; other objects as text)."""
+    atomic_write_json(path, data, default=str)
 
 
 def read_json(path):
@@ -64,11 +54,7 @@ def read_json(path):
 
 def save_weights_atomic(model, path):
     """``model.save_weights`` to a temporary name in the same folder, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.part.weights.h5")
-    model.save_weights(str(tmp))
-    os.replace(tmp, path)
+    atomic_save(path, lambda tmp: model.save_weights(str(tmp)), suffix=".weights.h5")
 
 
 def build_from_config(config):

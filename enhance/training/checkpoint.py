@@ -22,13 +22,13 @@ NumPy is imported with this module; Keras only by :meth:`Checkpoint.save`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EnhanceError
+from ..io.atomic import recover_folder, replace_folder
 
 __all__ = ["Checkpoint", "ARRAYS_FILE", "STATE_FILE"]
 
@@ -54,9 +54,7 @@ class Checkpoint:
 
     def exists(self):
         """Whether a complete checkpoint is there (one that a kill left mid-swap is put back)."""
-        if not self.path.exists() and (self.previous / STATE_FILE).is_file():
-            os.replace(self.previous, self.path)
-        return (self.path / STATE_FILE).is_file()
+        return recover_folder(self.path, marker=STATE_FILE)
 
     def read_state(self):
         """The contents of ``state.json`` (a dict)."""
@@ -100,11 +98,7 @@ class Checkpoint:
         np.savez(self.staging / ARRAYS_FILE, **arrays)
         with open(self.staging / STATE_FILE, "w", encoding="utf-8") as stream:
             json.dump({**state, "rng": rng.bit_generator.state}, stream, indent=2, default=str)
-        shutil.rmtree(self.previous, ignore_errors=True)
-        if self.path.exists():
-            os.replace(self.path, self.previous)
-        os.replace(self.staging, self.path)
-        shutil.rmtree(self.previous, ignore_errors=True)
+        replace_folder(self.staging, self.path)
 
     def restore(self, *, networks, optimizers, rng, seed_generator=None):
         """Load the checkpoint into the networks, optimizers, ``rng`` and seed generator.
