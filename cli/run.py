@@ -44,11 +44,25 @@ from .common import file_progress_bar, library_errors
               help="Write OUT_DIR/preview.png: input | output (| reference) of a few images, "
                    "with PSNR before/after where a reference exists (samples/README.md).")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: one file at a time in this process; ray: on the actors of a Ray cluster "
+                   "(pip install 'enhance[ray]'; SOURCE and OUT_DIR on storage every node sees).")
+@click.option("--address", default=None,
+              help="--engine ray: the cluster to join ('auto': the one `ray start` runs on this "
+                   "machine, or HOST:PORT). Default: a local Ray instance for this run.")
+@click.option("--actors", type=click.IntRange(min=1), default=None,
+              help="--engine ray: how many actors (each loads the model once). Default: as many "
+                   "as the cluster's CPUs (GPUs) allow.")
+@click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="--engine ray: CPUs each actor reserves.")
+@click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="--engine ray: GPUs each actor reserves (1: a GPU of its own).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
 def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, self_ensemble, output_format,
-        max_pixels, anonymize, overwrite, preview, dry_run, quiet, as_json):
+        max_pixels, anonymize, overwrite, preview, dry_run, quiet, as_json, engine="local", address=None,
+        actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
     SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
@@ -65,6 +79,13 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
     def emit(result):
         click.echo(json.dumps(result.as_record(), sort_keys=True))
 
+    ray_only = {"--address": address, "--actors": actors,
+                "--cpus-per-actor": cpus_per_actor != 1.0 or None, "--gpus-per-actor": gpus_per_actor or None}
+    if engine != "ray" and any(v is not None for v in ray_only.values()):
+        given = ", ".join(k for k, v in ray_only.items() if v is not None)
+        raise click.UsageError(f"{given}: only with --engine ray")
+    engine_options = {"address": address, "actors": actors, "cpus_per_actor": cpus_per_actor,
+                      "gpus_per_actor": gpus_per_actor}
     with library_errors():
         model_dir = resolve_model(model, task=task, kind="enhancer")
         info = read_model_info(model_dir)
@@ -80,7 +101,7 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
                 batch_size=batch_size, self_ensemble=self_ensemble, output_format=output_format, overwrite=overwrite,
                 dry_run=dry_run, progress=emit if as_json else on_result,
                 max_pixels=max_pixels or None, file_progress=None if as_json else on_fraction,
-                anonymize=anonymize,
+                anonymize=anonymize, engine=engine, engine_options=engine_options,
             )
         finally:
             close()

@@ -17,6 +17,10 @@ The engine behind every folder job (``enhance degrade``, ``denoise``, ``run``, .
   manifest in the output folder, with the warnings libraries emitted while it was processed
   (:func:`captured_warnings`: they never reach the terminal between progress lines). An
   interrupted run started again finishes the rest.
+- the per-file work (:func:`process_file`) can run elsewhere: ``run_batch(..., engine=...)``
+  hands the files left after the skip rule to an engine (the Ray engine,
+  :mod:`enhance.ray_engine`, runs :func:`process_file` on a cluster's actors) while the lock, the
+  skip rule and the manifest stay here.
 """
 
 from __future__ import annotations
@@ -450,8 +454,9 @@ def run_batch(
     dry_run=False,
     manifest=MANIFEST_NAME,
     progress=None,
+    engine=None,
 ):
-    """Process ``files`` one by one into ``out_dir``.
+    """Process ``files`` into ``out_dir``: one by one here, or elsewhere through ``engine``.
 
     Parameters
     ----------
@@ -470,13 +475,21 @@ def run_batch(
         File name of the manifest inside ``out_dir`` (None: no manifest).
     progress : callable, optional
         Called as ``progress(file_result)`` after each file.
+    engine : callable, optional, keyword-only
+        Where the files that need processing are processed. ``None`` (the local engine): one
+        at a time in this process, with ``process``. Otherwise ``engine(todo)`` gets the list
+        of ``(input_file, output_path)`` left once finished outputs are skipped and returns an
+        iterator of one :class:`FileResult` per pair, in any order (the order of completion),
+        each made by :func:`process_file` wherever it ran (e.g. :class:`enhance.ray_engine.RayEngine`).
+        Either way this function alone holds the lock, applies the skip rule and appends to
+        the manifest, as each result arrives; ``process`` may then be None.
 
     Returns
     -------
     BatchResult
         Status, output and exit status agree: ``done`` files have their output, ``failed``
         ones have none (an output written before the failure is removed), ``skipped`` ones
-        had a finished output already.
+        had a finished output already. Results are in the order of ``files``.
 
     Raises
     ------
@@ -489,14 +502,49 @@ def run_batch(
     lock = OutputLock(out_dir) if not dry_run else contextlib.nullcontext()
     results = []
     with lock:
-        for item in files:
-            result = _one_file(item, process, output_for, overwrite=overwrite, dry_run=dry_run)
-            if log is not None and result.status != "skipped":
-                log.append(result.as_record())
-            results.append(result)
-            if progress is not None:
-                progress(result)
+        if engine is None or dry_run:
+            stream = (_one_file(item, process, output_for, overwrite=overwrite, dry_run=dry_run)
+                      for item in files)
+        else:
+            stream = _engine_results(files, output_for, engine, overwrite=overwrite)
+        try:
+            for result in stream:
+                if log is not None and result.status != "skipped":
+                    log.append(result.as_record())
+                results.append(result)
+                if progress is not None:
+                    progress(result)
+        finally:
+            stream.close()  # an engine stops (and releases its cluster) before the lock goes
+    if engine is not None and not dry_run:  # arrived in the order of completion
+        order = {str(item.path): index for index, item in enumerate(files)}
+        results.sort(key=lambda r: order.get(r.input, len(order)))
     return BatchResult(results)
+
+
+def _engine_results(files, output_for, engine, *, overwrite):
+    """The results of a batch run by ``engine``: first the files settled here (skipped, or
+    failed to get an output path), then one per file handed to the engine, as they arrive."""
+    todo = []
+    for item in files:
+        result = _settle(item, output_for, overwrite=overwrite, dry_run=False)
+        if isinstance(result, FileResult):
+            yield result
+        else:
+            todo.append((item, result))
+    if not todo:
+        return
+    expected = {str(item.path) for item, _ in todo}
+    for result in engine(todo):
+        if result.input not in expected:  # an engine's fault: never two records for a file
+            raise EnhanceError(f"{result.input}: the engine returned a result it was not asked for")
+        expected.discard(result.input)
+        yield result
+    if expected:
+        raise EnhanceError(
+            f"the engine returned no result for {len(expected)} file(s), e.g. {min(expected)}; "
+            "run again to process them"
+        )
 
 
 def _stat_key(path):
@@ -507,33 +555,66 @@ def _stat_key(path):
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def _one_file(item, process, output_for, *, overwrite, dry_run):
-    start = time.perf_counter()
+def _settle(item, output_for, *, overwrite, dry_run):
+    """The driver's part of one file: its output path, or a :class:`FileResult` when nothing
+    is to be processed (no output path: failed; a finished output: skipped; a dry run: planned)."""
     try:
         target = output_for(item)
     except EnhanceError as error:
-        result = FileResult(str(item.path), "", "failed", _describe(error, item.path))
-    else:
-        if target.is_file() and not overwrite:  # a folder of that name is no finished output
-            result = FileResult(str(item.path), str(target), "skipped")
-        elif dry_run:
-            result = FileResult(str(item.path), str(target), "planned")
-        else:
-            _remove_stale_parts(target)
-            before = _stat_key(target)
-            with captured_warnings() as caught:
-                try:
-                    details = process(item, target) or {}
-                    result = FileResult(str(item.path), str(target), "done", details=details)
-                except Exception as error:  # noqa: BLE001 - a file's fault stays with the file
-                    result = FileResult(
-                        str(item.path), str(target), "failed", _describe(error, item.path)
-                    )
-                    after = _stat_key(target)
-                    if after is not None and after != before and target.is_file():
-                        with contextlib.suppress(OSError):  # written, then failed: not done
-                            target.unlink()
-            if caught:
-                result.details["warnings"] = caught
+        return FileResult(str(item.path), "", "failed", _describe(error, item.path))
+    if target.is_file() and not overwrite:  # a folder of that name is no finished output
+        return FileResult(str(item.path), str(target), "skipped")
+    if dry_run:
+        return FileResult(str(item.path), str(target), "planned")
+    return target
+
+
+def process_file(item, target, process):
+    """Process one file into ``target`` (whatever its state): the per-file work of every engine.
+
+    Temporary files a killed run left for ``target`` are removed, the warnings libraries emit
+    are collected into the result, and an exception becomes a ``failed`` result naming the
+    file, with any output it wrote removed (status and output agree).
+
+    Parameters
+    ----------
+    item : InputFile
+    target : Path
+    process : callable
+        ``process(item, target) -> dict`` (see :func:`run_batch`).
+
+    Returns
+    -------
+    FileResult
+        ``done`` or ``failed``, with the seconds it took.
+    """
+    start = time.perf_counter()
+    _remove_stale_parts(target)
+    before = _stat_key(target)
+    with captured_warnings() as caught:
+        try:
+            details = process(item, target) or {}
+            result = FileResult(str(item.path), str(target), "done", details=details)
+        except Exception as error:  # noqa: BLE001 - a file's fault stays with the file
+            result = FileResult(
+                str(item.path), str(target), "failed", _describe(error, item.path)
+            )
+            after = _stat_key(target)
+            if after is not None and after != before and target.is_file():
+                with contextlib.suppress(OSError):  # written, then failed: not done
+                    target.unlink()
+    if caught:
+        result.details["warnings"] = caught
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _one_file(item, process, output_for, *, overwrite, dry_run):
+    start = time.perf_counter()
+    settled = _settle(item, output_for, overwrite=overwrite, dry_run=dry_run)
+    if isinstance(settled, FileResult):
+        settled.seconds = time.perf_counter() - start
+        return settled
+    result = process_file(item, settled, process)
     result.seconds = time.perf_counter() - start
     return result

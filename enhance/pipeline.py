@@ -94,6 +94,87 @@ def _summarise_told(told):
     return entry
 
 
+class RunRecipe:
+    """The per-file work of ``enhance run``, picklable, so that any process can rebuild it: the
+    local engine uses it in this process, the Ray engine once in each actor (which loads the
+    model itself, :meth:`load`). ``RunRecipe(...).process(loaded)`` is ``process(item, target)``
+    of :func:`enhance.batch.run_batch`: read, restore, write atomically, return the manifest's
+    details. Arguments as :func:`enhance_folder`'s; ``chosen`` is
+    :func:`enhance.shipped.describe_model`'s dict and ``anonymize`` the output folder whose key
+    de-identifies DICOM outputs (None: no de-identification).
+    """
+
+    def __init__(self, model_dir, *, chosen, exposure=None, sigma=None, photons=None,
+                 read_noise=None, tile=None, batch_size=8, self_ensemble=False,
+                 output_format="keep", max_pixels=DEFAULT_MAX_PIXELS, anonymize=None):
+        from pathlib import Path
+
+        self.model_dir = Path(model_dir).resolve()
+        self.chosen = dict(chosen)
+        self.exposure, self.tile, self.batch_size = exposure, tile, batch_size
+        self.noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
+        self.self_ensemble, self.output_format, self.max_pixels = self_ensemble, output_format, max_pixels
+        self.anonymize = None if anonymize is None else Path(anonymize).resolve()
+
+    def load(self):
+        """Load the model: from :attr:`model_dir`, or where this machine has the shipped model
+        of that name when the path is not there (another node's installation)."""
+        from .batch import captured_warnings
+        from .modeldir import load_model_dir
+
+        model_dir = self.model_dir
+        if self.chosen.get("model_source") == "shipped" and not model_dir.is_dir():
+            from .shipped import resolve_model
+
+            model_dir = resolve_model(model_dir.name, kind="enhancer")
+        with captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
+            return load_model_dir(model_dir)
+
+    def process(self, loaded, *, deid=None, file_progress=None):
+        """``process(item, target) -> dict`` with ``loaded`` (:meth:`load`'s model); ``deid``
+        (default: the output folder's, when de-identifying); ``file_progress`` as
+        :func:`enhance_folder`'s."""
+        from .io import read_image
+        from .jobs import deidentifier, read_notes, write_output
+
+        if deid is None and self.anonymize is not None:
+            deid = deidentifier(self.anonymize)
+        sha = loaded.card.get("weights_sha256", "")
+        chosen, exposure, tile, batch_size = self.chosen, self.exposure, self.tile, self.batch_size
+        self_ensemble, output_format, max_pixels = self.self_ensemble, self.output_format, self.max_pixels
+        sigma, photons, read_noise = (self.noise[k] for k in ("sigma", "photons", "read_noise"))
+
+        def process(item, target):
+            step = None
+            if file_progress is not None:
+                file_progress(item.path, 0.0)
+                step = lambda fraction: file_progress(item.path, fraction)  # noqa: E731
+            image = read_image(item.path, max_pixels=max_pixels)
+            noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
+            restored = restore_pixels(loaded, image.pixels, is_stack=image.meta.is_stack,
+                                      exposure=exposure, tile=tile, batch_size=batch_size,
+                                      self_ensemble=self_ensemble, noise=noise, progress=step)
+            ensemble = " --self-ensemble" if self_ensemble else ""
+            write_output(image, restored, target, output_format,
+                   derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})",
+                   anonymize=deid)
+            return {
+                "model": loaded.name,
+                **chosen,
+                "model_sha256": sha,
+                "self_ensemble": bool(self_ensemble),
+                **({"noise_level": _summarise_told(noise["told"])} if noise["told"] else {}),
+                "shape": list(image.pixels.shape),
+                "megapixels": round(_megapixels(image.pixels, is_stack=image.meta.is_stack), 4),
+                "noise_before": _noise(image.pixels, is_stack=image.meta.is_stack),
+                "noise_after": _noise(restored, is_stack=image.meta.is_stack),
+                **read_notes(image),
+                **({"anonymized": True} if deid is not None else {}),
+            }
+
+        return process
+
+
 def enhance_folder(
     source,
     out_dir,
@@ -114,6 +195,8 @@ def enhance_folder(
     max_pixels=DEFAULT_MAX_PIXELS,
     file_progress=None,
     anonymize=False,
+    engine="local",
+    engine_options=None,
 ):
     """Enhance every image of ``source`` with a model into ``out_dir`` (same layout).
 
@@ -160,7 +243,16 @@ def enhance_folder(
     file_progress : callable, optional, keyword-only
         Called as ``file_progress(path, fraction)`` within a file: 0.0 when it starts, then
         after each network call (tiles, frames of a stack), so that progress moves within a
-        large image.
+        large image (local engine only).
+    engine : {"local", "ray"}, keyword-only
+        ``local``: one file at a time in this process. ``ray``: the files are processed by
+        actors of a Ray cluster (:class:`enhance.ray_engine.RayEngine`; ``pip install
+        'enhance[ray]'``), each loading the model once; this process keeps the lock, the skip
+        rule and the manifest, and the outputs are the same bytes. ``source`` and ``out_dir``
+        must then be on storage every node of the cluster sees.
+    engine_options : dict, optional, keyword-only
+        For ``ray``: ``address`` (None: a local instance; ``"auto"``: the running cluster),
+        ``actors``, ``cpus_per_actor``, ``gpus_per_actor``, ``num_cpus`` (of a local instance).
 
     Returns
     -------
@@ -173,11 +265,18 @@ def enhance_folder(
         folder or manifest that cannot be written; one line (per-file faults are results).
     """
     from . import batch
-    from .jobs import deidentifier, output_namer, read_notes, write_output
+    from .jobs import deidentifier, output_namer
     from .shipped import describe_model, resolve_model
 
     if output_format not in RUN_FORMATS:
         raise EnhanceError(f"unknown output format {output_format!r}; known: {', '.join(RUN_FORMATS)}")
+    if engine not in ("local", "ray"):
+        raise EnhanceError(f"unknown engine {engine!r}; known: local, ray")
+    ray_engine = None
+    if engine == "ray" and not dry_run:
+        from .ray_engine import RayEngine
+
+        ray_engine = RayEngine(**(engine_options or {}))  # Ray missing, bad options: one line
     model_dir = resolve_model(model, task=task, kind="enhancer")
     chosen = describe_model(model, model_dir)  # a shipped name or a path: the manifest says which
     if exposure is not None:
@@ -196,7 +295,6 @@ def enhance_folder(
         return batch.run_batch(files, out_dir, None, output_for=output_for,
                                overwrite=overwrite, dry_run=True)
 
-    from .io import read_image
     from .modeldir import load_model_dir
 
     with batch.captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
@@ -208,33 +306,16 @@ def enhance_folder(
     sha = loaded.card.get("weights_sha256", "")
     deid = deidentifier(out_dir) if anonymize else None
 
-    def process(item, target):
-        step = None
-        if file_progress is not None:
-            file_progress(item.path, 0.0)
-            step = lambda fraction: file_progress(item.path, fraction)  # noqa: E731
-        image = read_image(item.path, max_pixels=max_pixels)
-        noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
-        restored = restore_pixels(loaded, image.pixels, is_stack=image.meta.is_stack,
-                                  exposure=exposure, tile=tile, batch_size=batch_size,
-                                  self_ensemble=self_ensemble, noise=noise, progress=step)
-        ensemble = " --self-ensemble" if self_ensemble else ""
-        write_output(image, restored, target, output_format,
-               derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})",
-               anonymize=deid)
-        return {
-            "model": loaded.name,
-            **chosen,
-            "model_sha256": sha,
-            "self_ensemble": bool(self_ensemble),
-            **({"noise_level": _summarise_told(noise["told"])} if noise["told"] else {}),
-            "shape": list(image.pixels.shape),
-            "megapixels": round(_megapixels(image.pixels, is_stack=image.meta.is_stack), 4),
-            "noise_before": _noise(image.pixels, is_stack=image.meta.is_stack),
-            "noise_after": _noise(restored, is_stack=image.meta.is_stack),
-            **read_notes(image),
-            **({"anonymized": True} if deid is not None else {}),
-        }
-
+    recipe = RunRecipe(model_dir, chosen=chosen, exposure=exposure, sigma=sigma, photons=photons,
+                       read_noise=read_noise, tile=tile, batch_size=batch_size,
+                       self_ensemble=self_ensemble, output_format=output_format,
+                       max_pixels=max_pixels, anonymize=out_dir if anonymize else None)
+    if ray_engine is not None:
+        # each actor loads the model and runs the recipe; the lock, the skip rule and the
+        # manifest stay here (run_batch)
+        ray_engine.prepare(recipe, shared=[root, out_dir], weights_sha256=sha)
+        return batch.run_batch(files, out_dir, None, output_for=output_for,
+                               overwrite=overwrite, progress=progress, engine=ray_engine)
+    process = recipe.process(loaded, deid=deid, file_progress=file_progress)
     return batch.run_batch(files, out_dir, process, output_for=output_for,
                            overwrite=overwrite, progress=progress)
