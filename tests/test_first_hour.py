@@ -170,3 +170,73 @@ def test_report_grids_choose_by_modality_and_the_report_has_a_glossary(tmp_path)
     assert "the degraded input, unchanged" in html
     assert "## Methods" in (out / "summary.md").read_text()
     assert "not a restoration model" not in html
+
+
+def _readme_commands():
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            line = line.split(" #")[0].strip()
+            for part in line.split("&&"):
+                words = shlex.split(part)
+                if words[:1] == ["enhance"]:
+                    yield words[1:]
+
+
+def _option(words, name):
+    return words[words.index(name) + 1] if name in words else None
+
+
+def test_readme_blocks_use_only_folders_that_earlier_commands_create():
+    """Every folder an `enhance` command of the README reads is samples/ or the output of an
+    earlier command (a new user runs the blocks in order)."""
+    made = []
+
+    def norm(path):
+        return path.strip("/").removeprefix("./").rstrip("/*")
+
+    def check(path, words):
+        path = norm(path)
+        if path.startswith("samples") or any(path == m or path.startswith(m + "/") for m in made):
+            return
+        raise AssertionError(f"README: `enhance {' '.join(words)}` reads {path!r}, which no "
+                             f"earlier command makes (made so far: {made})")
+
+    for words in _readme_commands():
+        command = words[0]
+        if "--help" in words or "--list" in words or command == "models":
+            continue
+        if command in ("run", "degrade", "denoise", "augment"):
+            check(words[1], words)
+            made.append(norm(words[2]))
+        elif command == "score":
+            check(words[1], words), check(words[2], words)
+        elif command == "bench":
+            check(words[1], words)
+            for model in (_option(words, "--models") or "").split(","):
+                if "/" in model:
+                    check(model, words)
+            made.append(norm(_option(words, "--out")))
+        elif command == "train":
+            data = _option(words, "--data")
+            if data and ("/" in data or data.startswith(".")):
+                check(data, words)
+            made.append(norm(_option(words, "--out")))
+        elif command == "synth":
+            sub = words[1]
+            if sub == "recipe":
+                made.append(norm(words[3]))
+            elif sub == "train":
+                check(words[2], words)
+                made.append(norm(_option(words, "--out")))
+            elif sub in ("generate", "evaluate"):
+                if "/" in words[2]:
+                    check(words[2], words)
+                for name in ("--real", "--holdout"):
+                    if _option(words, name):
+                        check(_option(words, name), words)
+                if sub == "generate":
+                    made.append(norm(words[3]))
+    assert "out/enhanced" in made and "out/dark" in made
