@@ -127,6 +127,8 @@ def _row(input_path, output_path, label):
 
     image, out = _read_pair(input_path, output_path)
     stack = image.meta.is_stack
+    if stack:
+        label += f" (frame {len(image.pixels) // 2 + 1} of {len(image.pixels)})"
     row = PreviewRow(label, _display_frame(image.pixels, stack), _display_frame(out, stack))
     row.change = _change(row.input, row.output)
     reference = find_reference(input_path)

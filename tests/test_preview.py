@@ -185,3 +185,18 @@ def test_the_first_command_shows_a_visible_before_after(tmp_path):
     assert all(g > 5 for g in gains.values()), gains
     assert not any(r.label.startswith("reference/") for r in rows)
     assert any(r.label.startswith("noisy/") for r in rows)  # real noisy acquisitions shown too
+
+
+def test_a_stack_shows_its_middle_frame_and_says_which(tmp_path):
+    import tifffile
+
+    frames = np.stack([np.full((32, 40), v, np.uint8) for v in (10, 200, 30)])
+    src, out = tmp_path / "in" / "cine.tif", tmp_path / "out" / "cine.tif"
+    src.parent.mkdir()
+    out.parent.mkdir()
+    tifffile.imwrite(src, frames, photometric="minisblack")
+    tifffile.imwrite(out, frames // 2, photometric="minisblack")
+    (row,) = choose_rows([(src, out)], root=tmp_path / "in")
+    assert row.label == "cine.tif (frame 2 of 3)"
+    assert row.input.shape == (32, 40) and row.input.max() == pytest.approx(200 / 255)
+    assert row.output.max() == pytest.approx(100 / 255)
