@@ -41,6 +41,34 @@ def progress_bar(total, *, quiet, unit="image"):
     return update, close
 
 
+def step_bar(*, quiet, unit="step", every=10):
+    """A tqdm bar for a trainer's ``progress(done, total, logs)`` callback (None when ``quiet``).
+
+    The bar opens at the first step (at the step a resumed run starts from) and shows the
+    logged values every ``every`` steps. Returns ``(callback, close)``.
+    """
+    if quiet:
+        return None, (lambda: None)
+    state = {"bar": None}
+
+    def callback(done, total, logs):
+        if state["bar"] is None:
+            from tqdm import tqdm
+
+            state["bar"] = tqdm(total=total, initial=done - 1, unit=unit, file=sys.stderr,
+                                dynamic_ncols=True)
+        bar = state["bar"]
+        bar.update(done - bar.n)
+        if logs and done % every == 0:
+            bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items()}, refresh=False)
+
+    def close():
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return callback, close
+
+
 def file_progress_bar(total, *, quiet):
     """A tqdm bar over files that also moves within a file (tiles, frames of a stack).
 

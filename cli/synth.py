@@ -72,16 +72,21 @@ def train(data, out_dir, size, steps, seed, batch_size, width, fit, policy, chec
     """
     from ..synth.training import train as train_gan
 
-    from .common import library_errors
+    from .common import library_errors, step_bar
 
     command = (f"enhance synth train {data} --out {out_dir} --size {size} --steps {steps} "
                f"--seed {seed} --batch-size {batch_size} --width {width} --fit {fit} "
                f"--policy {policy}")
+    callback, close = step_bar(quiet=quiet)
     with library_errors():
-        result = train_gan(data, out_dir, size=int(size), steps=steps, seed=seed,
-                           batch_size=batch_size, width=width, max_width=8 * width, fit=fit,
-                           policy=policy, checkpoint_every=checkpoint_every, sample_every=checkpoint_every,
-                           max_minutes=max_minutes, progress=not quiet, command=command)
+        try:
+            result = train_gan(data, out_dir, size=int(size), steps=steps, seed=seed,
+                               batch_size=batch_size, width=width, max_width=8 * width, fit=fit,
+                               policy=policy, checkpoint_every=checkpoint_every,
+                               sample_every=checkpoint_every, max_minutes=max_minutes,
+                               progress=callback, command=command)
+        finally:
+            close()
     state = "finished" if result["step"] >= result["steps"] else "stopped (run again to resume)"
     click.echo(f"{state} at step {result['step']}/{result['steps']} "
                f"(resumed from {result['resumed_from']}); generator sha256 {result['sha256']}")

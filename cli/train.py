@@ -9,7 +9,7 @@ import json
 
 import click
 
-from .common import library_errors
+from .common import library_errors, step_bar
 
 #: TrainConfig fields that are plain arguments of the command.
 _MAIN = ("arch", "task", "steps", "seed")
@@ -137,10 +137,14 @@ def train(arch, task, data, out_dir, steps, seed, restart, quiet, **options):
 
     fields = {f.name: f for f in _config_fields()}
     values = {name: _parse(fields[name], text) for name, text in options.items() if text is not None}
+    callback, close = step_bar(quiet=quiet)
     with library_errors():
         config = TrainConfig(arch=arch, task=task, steps=steps, seed=seed, **values)
-        result = run_training(config, data=data, out_dir=out_dir, resume=not restart,
-                              progress=False if quiet else None)
+        try:
+            result = run_training(config, data=data, out_dir=out_dir, resume=not restart,
+                                  progress=callback)
+        finally:
+            close()
     best = "n/a" if result.best_psnr is None else f"{result.best_psnr:.3f} dB"
     click.echo(
         f"{result.steps_done} steps in {result.wall_time_s:.0f} s; best validation PSNR {best}; "

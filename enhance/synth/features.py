@@ -32,7 +32,6 @@ Shipped in ``trained_weights/synth-features-rot64/`` (``config.json``, ``feature
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -149,7 +148,7 @@ def _rotation_batch(rng, brain, levels, batch):
     return x[..., None], k.astype(np.int32)
 
 
-def train_feature_net(out_dir, *, steps=1500, batch_size=32, seed=0, progress=True):
+def train_feature_net(out_dir, *, steps=1500, batch_size=32, seed=0, progress=None):
     """Train the rotation-prediction network on the corpus and save it with a card.
 
     Returns
@@ -170,21 +169,13 @@ def train_feature_net(out_dir, *, steps=1500, batch_size=32, seed=0, progress=Tr
                        metrics=["accuracy"])
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, unit="step", file=sys.stderr)
     for step in range(steps):
         if step == int(steps * 0.7):
             classifier.optimizer.learning_rate.assign(2e-4)
         x, y = _rotation_batch(rng, brain, levels, batch_size)
         logs = classifier.train_on_batch(x, y, return_dict=True)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{float(v):.3f}" for k, v in logs.items()}, refresh=False)
-    if bar is not None:
-        bar.close()
+        if callable(progress):
+            progress(step + 1, steps, logs)
     holdout = np.stack([im for split, _, _, im in brain_mr_slices(FEATURE_SIZE)
                         if split == "holdout"])
     xs = np.concatenate([np.rot90(holdout, k, axes=(1, 2)) for k in range(4)])[..., None]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -114,7 +113,7 @@ def _card(config, imageset, data, state, steps, command):
 def train(data, out_dir, *, size=64, steps=2000, seed=0, batch_size=16, width=16,
           latent_dim=64, embed_dim=16, max_width=128, fit="crop", policy=None, ema_decay=0.999,
           lr=2e-4, checkpoint_every=250, sample_every=250, log_every=10, max_minutes=None,
-          progress=True, command=None, imageset=None):
+          progress=None, command=None, imageset=None):
     """Train (or resume training) a generator on a folder of images.
 
     Parameters
@@ -140,8 +139,9 @@ def train(data, out_dir, *, size=64, steps=2000, seed=0, batch_size=16, width=16
         Periods in steps.
     max_minutes : float, optional
         Stop (with a checkpoint) after this much wall time; run again to continue.
-    progress : bool
-        Show a tqdm bar on stderr.
+    progress : callable, optional
+        ``progress(done, total, logs)`` after each step (the package's one progress protocol;
+        ``enhance synth train`` draws a bar from it).
     command : str, optional
         Recorded in the card.
     imageset : ImageSet, optional
@@ -211,41 +211,29 @@ def train(data, out_dir, *, size=64, steps=2000, seed=0, batch_size=16, width=16
         return modeldir.save_generator_dir(out_dir, gan.ema_generator, config, card,
                                            discriminator=gan.discriminator)
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=int(steps), initial=resumed_from, unit="step", file=sys.stderr,
-                   dynamic_ncols=True)
     start = time.perf_counter()
     base_seconds = float(state["seconds"])
     sha = None
-    try:
-        while state["step"] < steps:
-            x, y = _sample_batch(rng, images, labels, batch_size, flips=True)
-            logs = gan.train_on_batch(x, y, return_dict=True)
-            state["step"] += 1
-            state["seconds"] = base_seconds + time.perf_counter() - start
-            step = state["step"]
-            if bar is not None:
-                bar.update(1)
-                if step % log_every == 0:
-                    bar.set_postfix({k: f"{float(v):.3f}" for k, v in logs.items()}, refresh=False)
-            if step % log_every == 0:
-                with open(log, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"step": step, "seconds": round(state["seconds"], 2),
-                                         **{k: float(v) for k, v in logs.items()}}) + "\n")
-            if step % sample_every == 0 or step == steps:
-                write_grid(out_dir / "samples" / f"step_{step:06d}.png",
-                           _generate(gan.ema_generator, z_grid, y_grid), per_class)
-            out_of_time = max_minutes is not None and time.perf_counter() - start > 60 * max_minutes
-            if step % checkpoint_every == 0 or step == steps or out_of_time:
-                sha = export()
-            if out_of_time:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+    while state["step"] < steps:
+        x, y = _sample_batch(rng, images, labels, batch_size, flips=True)
+        logs = gan.train_on_batch(x, y, return_dict=True)
+        state["step"] += 1
+        state["seconds"] = base_seconds + time.perf_counter() - start
+        step = state["step"]
+        if callable(progress):
+            progress(step, int(steps), logs)
+        if step % log_every == 0:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"step": step, "seconds": round(state["seconds"], 2),
+                                     **{k: float(v) for k, v in logs.items()}}) + "\n")
+        if step % sample_every == 0 or step == steps:
+            write_grid(out_dir / "samples" / f"step_{step:06d}.png",
+                       _generate(gan.ema_generator, z_grid, y_grid), per_class)
+        out_of_time = max_minutes is not None and time.perf_counter() - start > 60 * max_minutes
+        if step % checkpoint_every == 0 or step == steps or out_of_time:
+            sha = export()
+        if out_of_time:
+            break
     if sha is None:  # nothing to do: already trained to `steps`
         sha = modeldir.file_sha256(out_dir / modeldir.GENERATOR_FILE)
     return TrainResult(step=int(state["step"]), steps=int(steps), resumed_from=resumed_from,

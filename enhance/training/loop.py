@@ -31,21 +31,10 @@ from .validation import _validation_items, evaluate
 __all__ = ["train"]
 
 
-def _progress_reporter(progress, total, start):
-    if progress is False:
-        return lambda step, logs: None, lambda: None
-    if callable(progress):
-        return lambda step, logs: progress(step, total, logs), lambda: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
-
-    def report(step, logs):
-        bar.update(1)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4g}")
-
-    return report, bar.close
+def _progress_reporter(progress, total):
+    if not callable(progress):
+        return lambda step, logs: None
+    return lambda step, logs: progress(step, total, logs)
 
 
 def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
@@ -64,7 +53,8 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
         Continue the run saved in ``out_dir/state`` (same configuration, ``steps`` may grow);
         False starts over, discarding that run.
     progress : callable, False or None, optional
-        ``progress(step, total, logs)`` after each step; None shows a tqdm bar; False: silent.
+        ``progress(done, total, logs)`` after each step (the package's one progress protocol;
+        ``enhance train`` draws a bar from it); None or False: silent.
 
     Returns
     -------
@@ -137,7 +127,7 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
         rng,
         augment=config.augment,
     )
-    report, close = _progress_reporter(progress, config.steps, step)
+    report = _progress_reporter(progress, config.steps)
 
     def validation_entry(scores):
         return {
@@ -187,37 +177,34 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
         return scores, wall
 
     sums, count = {}, 0
-    try:
-        if step >= config.steps and not (model_dir / "card.json").is_file():
-            checkpoint(final=True)
-        while step < config.steps:
-            x, y = _training_batch(sampler, rng, config)
-            weights = relative_mse_weights(x, y) if config.loss == "relative_mse" else None
-            logs = trainer.train_on_batch(x, y, sample_weight=weights, return_dict=True)
-            step += 1
-            count += 1
-            for key, value in logs.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-            report(step, logs)
-            validate = step % config.val_every == 0 or step == config.steps
-            if validate or step % config.log_every == 0:
-                row = {
-                    "step": step,
-                    **{k: v / count for k, v in sums.items()},
-                    "lr": current_lr(trainer),
-                }
-                sums, count = {}, 0
-                if validate:
-                    scores, wall = checkpoint(final=step == config.steps)
-                    row.update(
-                        val_psnr=scores and scores["psnr"], val_ssim=scores and scores["ssim"]
-                    )
-                row["wall_s"] = round(wall_before + time.perf_counter() - session_start, 2)
-                row = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
-                history.append(row)
-                append_history(history_path, columns, row)
-    finally:
-        close()
+    if step >= config.steps and not (model_dir / "card.json").is_file():
+        checkpoint(final=True)
+    while step < config.steps:
+        x, y = _training_batch(sampler, rng, config)
+        weights = relative_mse_weights(x, y) if config.loss == "relative_mse" else None
+        logs = trainer.train_on_batch(x, y, sample_weight=weights, return_dict=True)
+        step += 1
+        count += 1
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        report(step, logs)
+        validate = step % config.val_every == 0 or step == config.steps
+        if validate or step % config.log_every == 0:
+            row = {
+                "step": step,
+                **{k: v / count for k, v in sums.items()},
+                "lr": current_lr(trainer),
+            }
+            sums, count = {}, 0
+            if validate:
+                scores, wall = checkpoint(final=step == config.steps)
+                row.update(
+                    val_psnr=scores and scores["psnr"], val_ssim=scores and scores["ssim"]
+                )
+            row["wall_s"] = round(wall_before + time.perf_counter() - session_start, 2)
+            row = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+            history.append(row)
+            append_history(history_path, columns, row)
     wall = wall_before + time.perf_counter() - session_start
     wall = run_state.read_state().get("wall_s", wall)
     return TrainResult(model_dir, read_history(history_path, step), best_psnr, step, wall)
