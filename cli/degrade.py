@@ -2,6 +2,7 @@
 
 import click
 
+from ..names import DEGRADE_FORMATS
 from .common import run_folder_job
 
 
@@ -23,7 +24,7 @@ from .common import run_folder_job
 @click.option("--thermal", type=float, help="speckle: thermal-noise std.")
 @click.option("--i0", type=float, help="lowdose_ct: incident photons per detector bin.")
 @click.option("--format", "output_format", default="png16", show_default=True,
-              type=click.Choice(["png16", "tiff16", "npy", "keep"]),
+              type=click.Choice(DEGRADE_FORMATS),
               help="Output format; keep = the input's own format and dtype.")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")

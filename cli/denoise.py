@@ -2,6 +2,7 @@
 
 import click
 
+from ..names import OUTPUT_FORMATS
 from .common import run_folder_job
 
 
@@ -23,7 +24,7 @@ def _list_methods(ctx, param, value):
 @click.option("--sigma", type=float, help="Noise std in [0, 1] units (default: estimated per image).")
 @click.option("--exposure", type=float, help="Low-light methods: the known exposure (e.g. 0.1).")
 @click.option("--format", "output_format", default="keep", show_default=True,
-              type=click.Choice(["keep", "png16", "tiff16", "npy"]),
+              type=click.Choice(OUTPUT_FORMATS),
               help="keep = each output in its input's format, dtype and header.")
 @click.option("--anonymize", is_flag=True,
               help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "

@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from ..names import OUTPUT_FORMATS, TASKS
 from .common import file_progress_bar, library_errors
 
 
@@ -14,7 +15,7 @@ from .common import file_progress_bar, library_errors
 @click.option("--model", default=None,
               help="A shipped model's name (enhance models) or a model directory. "
                    "Default: the shipped default of --task.")
-@click.option("--task", type=click.Choice(["gaussian", "lowlight", "speckle"]), default=None,
+@click.option("--task", type=click.Choice(TASKS), default=None,
               help="Choose the shipped default model of this task (default gaussian).")
 @click.option("--exposure", type=float, help="Low-light models: the acquisition's exposure (e.g. 0.1).")
 @click.option("--sigma", type=float,
@@ -31,7 +32,7 @@ from .common import file_progress_bar, library_errors
               help="Average the model's outputs on the 8 flips/rotations of each image (8x slower, "
                    "a little more PSNR; the model cards give the measured gain).")
 @click.option("--format", "output_format", default="keep", show_default=True,
-              type=click.Choice(["keep", "png16", "tiff16", "npy"]),
+              type=click.Choice(OUTPUT_FORMATS),
               help="keep = each output in its input's format, dtype, range and header.")
 @click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
               help="Refuse files whose header claims more pixels (height x width x frames), "

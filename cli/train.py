@@ -9,6 +9,7 @@ import json
 
 import click
 
+from ..names import TASKS
 from .common import library_errors, step_bar
 
 #: TrainConfig fields that are plain arguments of the command.
@@ -113,7 +114,7 @@ def _with_config_options(command):
 
 @click.command()
 @click.option("--arch", type=click.Choice(["dncnn", "dae", "gan"]), default="dncnn", show_default=True)
-@click.option("--task", type=click.Choice(["gaussian", "lowlight", "speckle"]), default="gaussian",
+@click.option("--task", type=click.Choice(TASKS), default="gaussian",
               show_default=True)
 @click.option("--data", default="medical-v1", show_default=True,
               help="A recipe of offline medical images (medical-v1, medical-v2), a folder of clean "

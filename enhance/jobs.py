@@ -15,9 +15,11 @@ import numpy as np
 from . import batch
 from .errors import EnhanceError, ShapeMismatch
 from .io.limits import DEFAULT_MAX_PIXELS
+from .names import OUTPUT_FORMATS
 
-#: Output formats of jobs that create new images: name -> (suffix for 2-D images, for stacks).
-OUTPUT_FORMATS = {
+#: Each output format of :data:`enhance.names.OUTPUT_FORMATS` -> (suffix for 2-D images, for
+#: stacks); ``keep`` keeps the input's name.
+SUFFIXES = {
     "png16": (".png", ".tif"),
     "tiff16": (".tif", ".tif"),
     "npy": (".npy", ".npy"),
@@ -27,11 +29,11 @@ OUTPUT_FORMATS = {
 
 def output_namer(out_dir, output_format):
     """``output_for(input_file) -> Path`` for a folder job writing ``output_format``."""
-    if output_format not in OUTPUT_FORMATS:
+    if output_format not in SUFFIXES:
         raise EnhanceError(
             f"unknown output format {output_format!r}; known: {', '.join(OUTPUT_FORMATS)}"
         )
-    suffix_2d, suffix_stack = OUTPUT_FORMATS[output_format]
+    suffix_2d, suffix_stack = SUFFIXES[output_format]
 
     def output_for(item):
         if suffix_2d is None:

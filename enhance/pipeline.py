@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
-
-#: Output formats of ``enhance run``: ``keep`` writes each file like its input.
-RUN_FORMATS = ("keep", "png16", "tiff16", "npy")
+from .names import OUTPUT_FORMATS
 
 
 def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
@@ -268,8 +266,8 @@ def enhance_folder(
     from .jobs import deidentifier, output_namer
     from .shipped import describe_model, resolve_model
 
-    if output_format not in RUN_FORMATS:
-        raise EnhanceError(f"unknown output format {output_format!r}; known: {', '.join(RUN_FORMATS)}")
+    if output_format not in OUTPUT_FORMATS:
+        raise EnhanceError(f"unknown output format {output_format!r}; known: {', '.join(OUTPUT_FORMATS)}")
     if engine not in ("local", "ray"):
         raise EnhanceError(f"unknown engine {engine!r}; known: local, ray")
     ray_engine = None

@@ -27,6 +27,7 @@ import numpy as np
 
 from .degrade import resolve as resolve_degradation
 from .errors import EnhanceError, UnknownName
+from .names import TASKS
 
 __all__ = [
     "TASKS",
@@ -44,8 +45,6 @@ __all__ = [
     "describe",
     "blind_spot_batch",
 ]
-
-TASKS = ("gaussian", "lowlight", "speckle")
 
 #: Per task, each jittered parameter: (distribution, arguments).
 JITTER = {

@@ -100,3 +100,10 @@ def test_unknown_method_and_output_in_input_are_refused(real_folder, tmp_path):
         jobs.denoise_folder(real_folder, tmp_path / "o", "no-such-method")
     with pytest.raises(EnhanceError, match="inside the input"):
         jobs.degrade_folder(real_folder, real_folder / "noisy", "gaussian25")
+
+
+def test_output_formats_are_spelled_once():
+    from enhance.jobs import SUFFIXES
+    from enhance.names import DEGRADE_FORMATS, OUTPUT_FORMATS
+
+    assert set(SUFFIXES) == set(OUTPUT_FORMATS) == set(DEGRADE_FORMATS)

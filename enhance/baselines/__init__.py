@@ -23,14 +23,13 @@ from typing import Callable
 import numpy as np
 
 from ..errors import EnhanceError, UnknownName
+from ..names import TASKS
 from . import gaussian as _g
 from . import lowlight as _l
 from . import speckle as _s
 from ._common import as_image, finish, require_exposure
 
 __all__ = ["Baseline", "BASELINES", "denoise", "list_baselines", "TASKS"]
-
-TASKS = ("gaussian", "lowlight", "speckle")
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class Baseline:
 
 
 def _entries():
-    G, L, S = "gaussian", "lowlight", "speckle"
+    G, L, S = TASKS
     return [
         Baseline("identity", _g.identity, (G, L, S), "the noisy input, unchanged (the floor to beat)"),
         Baseline("gaussian_filter", _g.gaussian_filter, (G,), "Gaussian smoothing, width chosen by SURE"),

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..errors import EnhanceError, ModelError, UnknownName
 from .. import shipped as shipped_models
+from ..names import TASKS
 
 __all__ = [
     "Method",
@@ -132,7 +133,7 @@ def _short_path(path):
         return str(path)
 
 
-NOISY = Method("noisy", "noisy", ("gaussian", "lowlight", "speckle"), "noisy")
+NOISY = Method("noisy", "noisy", TASKS, "noisy")
 
 
 def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, notes=None):

@@ -1,0 +1,17 @@
+"""The package's vocabularies, each spelled once: restoration tasks and output formats.
+
+Pure constants (no imports), so the command line can build its choices from them without loading
+NumPy or Keras. Everything else imports them from here.
+"""
+
+__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS"]
+
+#: The restoration tasks: what a model or a classical method restores.
+TASKS = ("gaussian", "lowlight", "speckle")
+
+#: Output formats of the folder jobs that restore (``run``, ``denoise``): ``keep`` writes each
+#: file like its input (format, dtype, range, header); the others convert.
+OUTPUT_FORMATS = ("keep", "png16", "tiff16", "npy")
+
+#: Output formats of ``degrade`` (16-bit PNG by default, so that no noise is quantised away).
+DEGRADE_FORMATS = ("png16", "tiff16", "npy", "keep")
