@@ -236,3 +236,12 @@ def test_a_recipe_snapshot_trains_like_the_recipe_and_the_card_names_the_recipe(
     assert len(card["training_data"]["read_from_snapshot_sha256"]) == 64
     assert "read_from_snapshot_sha256" not in load_model_dir(from_recipe.model_dir).card["training_data"]
     assert from_snapshot.best_psnr == from_recipe.best_psnr
+
+
+def test_a_config_is_checked_when_made_and_unknown_keys_are_refused():
+    with pytest.raises(EnhanceError, match="multiple"):
+        TrainConfig(arch="dae", arch_params={"levels": 2}, patch=30)
+    values = tiny_config().to_dict()
+    assert TrainConfig.from_dict(values) == tiny_config()
+    with pytest.raises(EnhanceError, match="unknown training options"):
+        TrainConfig.from_dict({**values, "learning_rate_typo": 0.1})

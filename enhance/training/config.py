@@ -115,10 +115,18 @@ class TrainConfig:
     def to_dict(self):
         return asdict(self)
 
+    def __post_init__(self):
+        self.check()  # a TrainConfig that exists is a valid one
+
     @classmethod
     def from_dict(cls, values):
+        """The configuration of ``values`` (e.g. a card's ``train_config``); unknown keys are
+        refused, not dropped."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise EnhanceError(f"unknown training options {unknown}; known: {sorted(known)}")
+        return cls(**values)
 
     def check(self):
         """Raise :class:`~enhance.errors.EnhanceError` for an inconsistent configuration."""
