@@ -312,12 +312,14 @@ class _Worker:
 
 def _node_name():
     """This worker's host and Ray node (the first 8 hex digits of its id)."""
+    node = ""
     try:
         import ray
 
-        node = ray.get_runtime_context().get_node_id()[:8]
+        if ray.is_initialized():  # (asking otherwise would start a Ray instance)
+            node = ray.get_runtime_context().get_node_id()[:8]
     except Exception:  # noqa: BLE001 - outside Ray (tests): the host alone
-        node = ""
+        pass
     host = socket.gethostname()
     return f"{host}/{node}" if node else host
 

@@ -20,6 +20,9 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
+# Ray Data's own DataContext warns about its deprecated fields when it is copied to workers
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+
 #: Every subprocess run of this file ends within this many seconds (or the test fails).
 RUN_TIMEOUT = 150
 CLI = [sys.executable, "-c", "from enhance.cli.main import cli; cli()"]
@@ -197,6 +200,53 @@ def test_a_killed_driver_loses_nothing_and_the_rerun_finishes(workdir, cluster, 
     records = _check_complete(source, out, every_record=False)
     redone = {r["input"] for r in records[len(at_kill):] if r["status"] == "done"}
     assert not redone & {r["input"] for r in done_at_kill}
+
+
+def test_an_actor_that_does_not_see_the_folders_stops_the_run_with_one_line(workdir, cluster, tmp_path):
+    """The storage check, end to end: the driver (this process) sees the folders, the actor is
+    told of one it does not see; the run stops with one line naming the node, nothing is
+    written or recorded, and Ray is shut down."""
+    from enhance import batch
+    from enhance.errors import EnhanceError
+    from enhance.jobs import output_namer
+    from enhance.pipeline import RunRecipe
+    from enhance.ray_engine import SHARED_STORAGE, RayEngine
+
+    model, out = workdir / "model", tmp_path / "out"
+    recipe = RunRecipe(model, chosen={"model_source": "path", "model_path": str(model)})
+    engine = RayEngine(address=cluster.address, actors=1)
+    engine.prepare(recipe, shared=[tmp_path / "not-mounted-here", out])
+    _, files = batch.discover(workdir / "small")
+    with pytest.raises(EnhanceError) as caught:
+        batch.run_batch(files, out, None, output_for=output_namer(out, "keep"), engine=engine)
+    message = str(caught.value)
+    assert message.startswith("node ") and "not-mounted-here does not exist on this node" in message
+    assert SHARED_STORAGE in message and "\n" not in message
+    assert not ray.is_initialized()
+    assert _outputs(out) == [] and _records(out) == []
+
+
+def test_the_actor_checks_its_folders_without_ray(tmp_path):
+    """_Worker outside Ray: a missing folder, an output folder that is a file; each row becomes
+    a fatal record naming the host (no exception escapes an actor)."""
+    from enhance.ray_engine import SHARED_STORAGE, _Worker
+
+    class Recipe:  # never reached: the folders are checked first
+        def load(self):
+            raise AssertionError("loaded")
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").write_text("a file, not a folder")
+    for shared, missing in (([tmp_path / "gone", tmp_path / "in"], "gone"),
+                            ([tmp_path / "in", tmp_path / "out"], "out")):
+        worker = _Worker(Recipe(), [str(p) for p in shared], "", str(tmp_path))
+        batch = {k: np.array(v) for k, v in {"index": [0, 1], "path": ["a.png", "b.png"],
+                                             "abspath": ["/a.png", "/b.png"], "relpath": ["a.png", "b.png"],
+                                             "target": ["/o/a.png", "/o/b.png"]}.items()}
+        records = [json.loads(r) for r in worker(batch)["record"]]
+        assert [r["index"] for r in records] == [0, 1]
+        assert all(f"{tmp_path / missing} does not exist on this node; {SHARED_STORAGE}" in r["fatal"]
+                   for r in records)
 
 
 def test_a_worker_node_removed_mid_run_and_every_file_is_still_done(workdir, cluster, tmp_path):
