@@ -68,8 +68,21 @@ def _dropped(previous, result):
               help="Processes computing cells in parallel; scores do not depend on it.")
 @click.option("--grid-images", type=click.IntRange(min=0), default=3, show_default=True,
               help="How many images get an image grid in report.html.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process (--workers); ray: the cells as tasks on the actors of a Ray "
+                   "cluster (pip install 'enhance[ray]'; DATA and --out on storage every node sees).")
+@click.option("--address", default=None,
+              help="--engine ray: the cluster to join ('auto': the one `ray start` runs on this "
+                   "machine, or HOST:PORT). Default: a local Ray instance for this run.")
+@click.option("--actors", type=click.IntRange(min=1), default=None,
+              help="--engine ray: how many actors. Default: as many as the cluster's CPUs (GPUs) allow.")
+@click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="--engine ray: CPUs each actor reserves.")
+@click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="--engine ray: GPUs each actor reserves (1: a GPU of its own).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def bench(data, out_dir, degradations, methods, models, seed, workers, grid_images, quiet):
+def bench(data, out_dir, degradations, methods, models, seed, workers, grid_images, quiet, engine="local",
+          address=None, actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):
     """Degrade every clean image of DATA by the spec, restore it with every method, score it.
 
     Each image (colour: grayscale by luminance; stacks: first frame) is degraded with the spec's
@@ -97,6 +110,13 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
         bars[0].set_postfix_str(f"{cell.degradation}/{cell.method}", refresh=False)
         bars[0].update(1)
 
+    ray_only = {"--address": address, "--actors": actors,
+                "--cpus-per-actor": cpus_per_actor != 1.0 or None, "--gpus-per-actor": gpus_per_actor or None}
+    if engine != "ray" and any(v is not None for v in ray_only.values()):
+        given = ", ".join(k for k, v in ray_only.items() if v is not None)
+        raise click.UsageError(f"{given}: only with --engine ray")
+    if engine == "ray" and workers > 1:
+        raise click.UsageError("--workers is for the local engine; with --engine ray, --actors")
     started = time.perf_counter()
     previous = _previous_report(out_dir)
     with library_errors():
@@ -112,6 +132,9 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
                 progress=progress,
                 log=lambda note: click.echo(note, err=True),
                 write=False,
+                engine=engine,
+                engine_options={"address": address, "actors": actors, "cpus_per_actor": cpus_per_actor,
+                                "gpus_per_actor": gpus_per_actor},
             )
         finally:
             for bar in bars:

@@ -26,10 +26,10 @@ model it cannot load) stops the run with one line naming its node; what was reco
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
+import pickle
 import secrets
 import socket
 from pathlib import Path, PurePosixPath
@@ -167,7 +167,7 @@ class RayEngine:
             )
         return max(1, min(need, files))
 
-    def _dataset(self, rows, actors):
+    def _dataset(self, rows, actors, actor_class, arguments):
         ray = self.ray
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the command line has its own, per file
@@ -176,15 +176,14 @@ class RayEngine:
         dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_block))
         threads = str(max(1, int(self.cpus_per_actor)))
         return dataset.map_batches(
-            _Worker,
-            fn_constructor_kwargs={"recipe": self.recipe, "shared": self.shared,
-                                   "weights_sha256": self.weights_sha256, "cwd": os.getcwd()},
+            actor_class,
+            fn_constructor_kwargs={**arguments, "shared": self.shared, "cwd": os.getcwd()},
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=self.cpus_per_actor,
             num_gpus=self.gpus_per_actor or None,
-            udf_modifying_row_count=False,  # one record per file
+            udf_modifying_row_count=False,  # one record per row
             # A dead actor is restarted and its tasks retried (its files redone: fixed names,
             # atomic writes): Ray Data's actor pools default to max_restarts=-1 and
             # max_task_retries=-1 (passing them as ray_remote_args is deprecated since Ray
@@ -194,6 +193,31 @@ class RayEngine:
         )
 
     # --- the engine --------------------------------------------------------------------------
+
+    def _records(self, rows, actor_class, arguments, what):
+        """Run ``rows`` through actors of ``actor_class``; yield each row's record (a dict) as
+        it completes; a ``fatal`` record (an actor that cannot work) stops the run."""
+        if not rows:
+            return
+        ray = self.ray
+        started = self._connect()
+        try:
+            actors = self._actor_count(len(rows))
+            with _quiet_ray_data():
+                dataset = self._dataset(rows, actors, actor_class, arguments)
+                for row in dataset.iter_rows():
+                    record = pickle.loads(row["record"])
+                    if "fatal" in record:
+                        raise EnhanceError(record["fatal"])
+                    yield record
+        except EnhanceError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a Ray failure of the whole run: one line
+            raise EnhanceError(f"the Ray run failed: {_ray_cause(error)}; run again to finish the "
+                               f"remaining {what}") from None
+        finally:
+            if started:
+                ray.shutdown()
 
     def __call__(self, todo):
         """Process ``todo`` (``(input_file, output_path)`` pairs) on the cluster; yield one
@@ -209,35 +233,34 @@ class RayEngine:
 
         if self.recipe is None:
             raise EnhanceError("RayEngine.prepare(recipe) was not called")
-        if not todo:
+        rows = [{"index": index, "path": str(item.path), "abspath": os.path.abspath(item.path),
+                 "relpath": str(item.relpath), "target": str(target)}
+                for index, (item, target) in enumerate(todo)]
+        arguments = {"recipe": self.recipe, "weights_sha256": self.weights_sha256}
+        for record in self._records(rows, _Worker, arguments, "files"):
+            item, _ = todo[record["index"]]
+            details = record["details"]
+            details["ray_node"] = record["node"]
+            yield FileResult(str(item.path), record["output"], record["status"], record["error"],
+                             record["seconds"], details)
+
+    def map(self, function, items, *, shared=()):
+        """``function(item)`` for each item on the cluster's actors; yield ``(index, result)``
+        as each completes (in any order).
+
+        ``function`` and the items are pickled (``function`` once per actor): a module-level
+        function of an installed package, e.g. :func:`enhance.bench.cells.run_cell_safe`. Paths
+        in the items mean on every node what they mean here: give absolute paths on storage
+        every node sees; ``shared``: the folders each actor checks it sees (the last one must
+        be writable). An exception ``function`` raises fails the run (one line), as it would
+        in this process.
+        """
+        self.shared = [os.path.abspath(p) for p in shared]
+        rows = [{"index": index, "item": pickle.dumps(item)} for index, item in enumerate(items)]
+        if not rows:
             return
-        ray = self.ray
-        started = self._connect()
-        try:
-            actors = self._actor_count(len(todo))
-            rows = [{"index": index, "path": str(item.path), "abspath": os.path.abspath(item.path),
-                     "relpath": str(item.relpath), "target": str(target)}
-                    for index, (item, target) in enumerate(todo)]
-            with _quiet_ray_data():
-                dataset = self._dataset(rows, actors)
-                for row in dataset.iter_rows():
-                    record = json.loads(row["record"])
-                    if "fatal" in record:
-                        raise EnhanceError(record["fatal"])
-                    item, _ = todo[int(record["index"])]
-                    details = record.get("details") or {}
-                    details["ray_node"] = record.get("node", "")
-                    yield FileResult(str(item.path), record["output"], record["status"],
-                                     record.get("error", ""), float(record.get("seconds", 0.0)),
-                                     details)
-        except EnhanceError:
-            raise
-        except Exception as error:  # noqa: BLE001 - a Ray failure of the whole run: one line
-            raise EnhanceError(f"the Ray run failed: {_ray_cause(error)}; run again to finish the "
-                               "remaining files") from None
-        finally:
-            if started:
-                ray.shutdown()
+        for record in self._records(rows, _Apply, {"function": function}, "items"):
+            yield record["index"], record["result"]
 
 
 def _ray_cause(error):
@@ -261,53 +284,81 @@ class _quiet_ray_data:
         self.logger.setLevel(self.level)
 
 
-class _Worker:
-    """One actor of the pool: checks what it sees, loads the model once, processes files.
+class _Actor:
+    """What every actor of the pool does first: chdir to the driver's folder when it is here
+    (relative paths then mean the same), check the shared folders, remember any problem (the
+    node and the cause), which each row then reports as ``fatal`` (nothing escapes an actor)."""
 
-    Never raises for a file: each row becomes a record (JSON text) with its index, status,
-    output, error, seconds, manifest details and the node it ran on, or ``fatal`` (this actor
-    cannot work here: the reason, naming the node).
-    """
-
-    def __init__(self, recipe, shared, weights_sha256, cwd):
+    def __init__(self, shared, cwd):
         self.node = _node_name()
         self.problem = None
-        self.process = None
-        # relative input paths mean what they meant to the driver when its folder is here too
         self.same_cwd = os.path.isdir(cwd)
         try:
             if self.same_cwd:
                 os.chdir(cwd)
             _check_shared(shared)
-            loaded = recipe.load()
-            have = loaded.card.get("weights_sha256", "")
-            if weights_sha256 and have != weights_sha256:
-                raise EnhanceError(f"its model {loaded.name} has weights sha256 {have[:12]}, the "
-                                   f"driver's {weights_sha256[:12]}: install the same model on every node")
-            self.process = recipe.process(loaded)
+            self.setup()
         except Exception as error:  # noqa: BLE001 - reported once, as the run's one line
             self.problem = f"node {self.node}: {_one_line(error) or type(error).__name__}"
+
+    def setup(self):
+        """More set-up, once per actor (a subclass's)."""
 
     def __call__(self, batch):
         import numpy as np
 
+        size = len(batch["index"])
+        rows = [{key: batch[key][i] for key in batch} for i in range(size)]
+        records = []
+        for row in rows:
+            index = int(row["index"])
+            if self.problem is not None:
+                record = {"index": index, "fatal": self.problem}
+            else:
+                record = {"index": index, "node": self.node, **self.one(row)}
+            records.append(pickle.dumps(record))
+        return {"record": np.array(records, dtype=object)}
+
+    def one(self, row):
+        raise NotImplementedError
+
+
+class _Worker(_Actor):
+    """An actor of ``enhance run --engine ray``: loads the model once (the recipe's), checks its
+    weights are the driver's, then runs :func:`enhance.batch.process_file` on each file; each
+    record has its status, output, error, seconds and manifest details."""
+
+    def __init__(self, recipe, weights_sha256, shared, cwd):
+        self.recipe, self.weights_sha256 = recipe, weights_sha256
+        super().__init__(shared, cwd)
+
+    def setup(self):
+        loaded = self.recipe.load()
+        have = loaded.card.get("weights_sha256", "")
+        if self.weights_sha256 and have != self.weights_sha256:
+            raise EnhanceError(f"its model {loaded.name} has weights sha256 {have[:12]}, the "
+                               f"driver's {self.weights_sha256[:12]}: install the same model on every node")
+        self.process = self.recipe.process(loaded)
+
+    def one(self, row):
         from .batch import InputFile, process_file
 
-        records = []
-        for index, path, abspath, relpath, target in zip(
-            batch["index"], batch["path"], batch["abspath"], batch["relpath"], batch["target"]
-        ):
-            if self.problem is not None:
-                records.append(json.dumps({"index": int(index), "fatal": self.problem}))
-                continue
-            item = InputFile(Path(str(path) if self.same_cwd else str(abspath)), PurePosixPath(str(relpath)))
-            result = process_file(item, Path(str(target)), self.process)
-            records.append(json.dumps({
-                "index": int(index), "status": result.status, "output": result.output,
-                "error": result.error, "seconds": result.seconds, "details": result.details,
-                "node": self.node,
-            }, default=str))
-        return {"record": np.array(records, dtype=object)}
+        path = str(row["path"]) if self.same_cwd else str(row["abspath"])
+        item = InputFile(Path(path), PurePosixPath(str(row["relpath"])))
+        result = process_file(item, Path(str(row["target"])), self.process)
+        return {"status": result.status, "output": result.output, "error": result.error,
+                "seconds": result.seconds, "details": result.details}
+
+
+class _Apply(_Actor):
+    """An actor of :meth:`RayEngine.map`: ``function(item)`` for each row."""
+
+    def __init__(self, function, shared, cwd):
+        self.function = function
+        super().__init__(shared, cwd)
+
+    def one(self, row):
+        return {"result": self.function(pickle.loads(row["item"]))}
 
 
 def _node_name():

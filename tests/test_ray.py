@@ -8,6 +8,7 @@ Skipped when Ray Data (the ``ray`` extra) is not installed.
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -239,14 +240,54 @@ def test_the_actor_checks_its_folders_without_ray(tmp_path):
     (tmp_path / "out").write_text("a file, not a folder")
     for shared, missing in (([tmp_path / "gone", tmp_path / "in"], "gone"),
                             ([tmp_path / "in", tmp_path / "out"], "out")):
-        worker = _Worker(Recipe(), [str(p) for p in shared], "", str(tmp_path))
+        worker = _Worker(Recipe(), "", shared=[str(p) for p in shared], cwd=str(tmp_path))
         batch = {k: np.array(v) for k, v in {"index": [0, 1], "path": ["a.png", "b.png"],
                                              "abspath": ["/a.png", "/b.png"], "relpath": ["a.png", "b.png"],
                                              "target": ["/o/a.png", "/o/b.png"]}.items()}
-        records = [json.loads(r) for r in worker(batch)["record"]]
+        records = [pickle.loads(r) for r in worker(batch)["record"]]
         assert [r["index"] for r in records] == [0, 1]
         assert all(f"{tmp_path / missing} does not exist on this node; {SHARED_STORAGE}" in r["fatal"]
                    for r in records)
+
+
+def _scores(out):
+    import csv
+
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return sorted((r["image"], r["degradation"], r["method"], r["seed"], r["psnr"], r["ssim"], r["error"])
+                  for r in rows)
+
+
+def test_bench_cells_as_ray_tasks_score_as_the_local_engine(workdir, cluster, tmp_path):
+    """enhance bench --engine ray: the same scores and grid images as the local engine, the
+    cache and the report written here; a rerun computes nothing."""
+    from enhance.bench import run_benchmark
+
+    data = tmp_path / "clean"
+    data.mkdir()
+    for name in ("a00.png", "sub/b01.png", "c02.tif"):
+        (data / Path(name).name).write_bytes((workdir / "small" / name).read_bytes())
+    options = ["--degradations", "gaussian25,speckle", "--methods", "median,lee",
+               "--models", str(workdir / "model"), "--grid-images", "1", "-q"]
+    local = run_benchmark(data, tmp_path / "local", degradations=["gaussian25", "speckle"],
+                          methods=["median", "lee"], models=[str(workdir / "model")], grid_images=1)
+    assert local.computed > 0 and not local.failed
+
+    command = CLI + ["bench", str(data), "--out", str(tmp_path / "ray"), *options,
+                     "--engine", "ray", "--address", cluster.address, "--actors", "2"]
+    code, out, err = _finish(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    assert code == 0, err
+    assert f"{local.computed} computed, 0 from the cache, 0 failed" in out
+    assert _scores(tmp_path / "ray") == _scores(tmp_path / "local")
+    grids = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.png"))
+    assert grids and grids == sorted(p.relative_to(tmp_path / "ray") for p in (tmp_path / "ray").rglob("*.png"))
+    for grid in grids:
+        assert (tmp_path / "ray" / grid).read_bytes() == (tmp_path / "local" / grid).read_bytes()
+    assert (tmp_path / "ray" / "report.html").is_file()
+
+    code, out, err = _finish(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    assert code == 0 and f"0 computed, {local.computed} from the cache" in out
 
 
 def test_a_worker_node_removed_mid_run_and_every_file_is_still_done(workdir, cluster, tmp_path):

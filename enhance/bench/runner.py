@@ -12,6 +12,9 @@ binary differs from call to call in the last bits of float32 pixel values, even 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +65,14 @@ def pick_grid_images(references, count):
     return pick(references, count)
 
 
-def _execute(tasks, workers, on_result):
-    """Run tasks serially (``workers == 1``) or in a process pool; call ``on_result(i, cell)``."""
+def _execute(tasks, workers, on_result, engine=None):
+    """Run tasks serially (``workers == 1``), in a process pool, or on a Ray cluster
+    (``engine(function, tasks)`` yields ``(i, function(task))`` as each completes: a
+    :meth:`enhance.ray_engine.RayEngine.map`); call ``on_result(i, cell)`` as each completes."""
+    if engine is not None:
+        for i, cell in engine(run_cell_safe, tasks):
+            on_result(i, cell)
+        return
     if workers <= 1 or len(tasks) <= 1:
         for i, task in enumerate(tasks):
             on_result(i, run_cell_safe(task))
@@ -103,6 +112,8 @@ def run_benchmark(
     progress=None,
     log=None,
     write=True,
+    engine="local",
+    engine_options=None,
 ):
     """Benchmark every method on every image of ``data`` under every degradation; write the report.
 
@@ -130,6 +141,13 @@ def run_benchmark(
         Called with each note (one line of text).
     write : bool, optional
         Write the report files (``results.csv``, ``summary.md``, ``report.html``).
+    engine : {"local", "ray"}, optional
+        ``ray``: the cells to compute are Ray tasks on the actors of a cluster (``workers`` is
+        then not used; :class:`enhance.ray_engine.RayEngine`); the cache and the report stay
+        here. ``data`` and ``out_dir`` must be on storage every node sees (the actors read the
+        images and write the grid images). Scores do not depend on it.
+    engine_options : dict, optional
+        For ``ray``: ``address``, ``actors``, ``cpus_per_actor``, ``gpus_per_actor``.
 
     Returns
     -------
@@ -142,6 +160,13 @@ def run_benchmark(
     workers = int(workers)
     if workers < 1:
         raise EnhanceError(f"workers must be at least 1, got {workers}")
+    if engine not in ("local", "ray"):
+        raise EnhanceError(f"unknown engine {engine!r}; known: local, ray")
+    ray_engine = None
+    if engine == "ray":
+        from ..ray_engine import RayEngine
+
+        ray_engine = RayEngine(**(engine_options or {}))  # Ray missing, bad options: one line
     notes = []
     degs = resolve_degradations(degradations)
     method_list = resolve_methods(methods, models, weights_dir=weights_dir, notes=notes)
@@ -203,8 +228,14 @@ def run_benchmark(
 
     if todo:
         out_dir.mkdir(parents=True, exist_ok=True)
+    tasks, mapper = [t for _, t in todo], None
+    if ray_engine is not None:  # the actors find the images and the grid folder by absolute path
+        tasks = [dataclasses.replace(
+            t, reference=dataclasses.replace(t.reference, path=os.path.abspath(t.reference.path)),
+            grid_png=os.path.abspath(t.grid_png) if t.grid_png else None) for t in tasks]
+        mapper = functools.partial(ray_engine.map, shared=[root, out_dir])
     try:
-        _execute([t for _, t in todo], workers, on_result)
+        _execute(tasks, workers, on_result, engine=mapper)
     finally:
         clear_image_memos()
 
