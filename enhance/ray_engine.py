@@ -22,6 +22,10 @@ died is redone, which is safe because its output name is fixed and the write ato
 
 An actor that cannot work (a folder it does not see, an output folder it cannot write, a
 model it cannot load) stops the run with one line naming its node; what was recorded stays.
+
+:meth:`RayEngine.map` runs any picklable function over picklable items on the same kind of
+actor pool (:class:`_Apply`, with the same checks): ``enhance bench --engine ray`` computes its
+cells with it, keeping the cache and the report in the driver.
 """
 
 from __future__ import annotations
