@@ -1,6 +1,6 @@
 """Shipped models beside the classical baselines on the validation images of their recipe.
 
-    python benchmarks/validation_table.py [--write-cards] [--self-ensemble] [--tasks gaussian,lowlight,speckle]
+    python benchmarks/validation_table.py [--write-cards] [--self-ensemble] [--tasks gaussian,lowlight,speckle] [--only NAME,...]
 
 The validation images are those of the training recipe (``medical-v1``: never trained on), each
 degraded once by the task's spec preset with the spec's seed rule — the very images training
@@ -83,6 +83,8 @@ def main():
     parser.add_argument("--write-cards", action="store_true")
     parser.add_argument("--baselines-only", action="store_true")
     parser.add_argument("--self-ensemble", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated shipped model names to run "
+                        "(and write); default: every shipped model of the task")
     args = parser.parse_args()
 
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
@@ -95,7 +97,8 @@ def main():
         if args.baselines_only:
             continue
         rows = dict(cache[task]["results"])
-        models = [p for p in shipped_model_dirs() if read_model_info(p)["task"] == task]
+        models = [p for p in shipped_model_dirs() if read_model_info(p)["task"] == task
+                  and (not args.only or p.name in args.only.split(","))]
         for path in models:
             loaded = load_model_dir(path)
             # what the classical methods are told: the exposure; the true sigma (which blind
