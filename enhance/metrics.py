@@ -125,7 +125,11 @@ def ssim(reference, test, *, data_range, channel_axis=None) -> float:
     )
 
 
-def _estimate_noise_2d(image: np.ndarray) -> float:
+#: :func:`estimate_noise` with ``mid_range=True`` uses the blocks whose 8 x 8 mean is in this range.
+MID_RANGE = (0.25, 0.75)
+
+
+def _estimate_noise_2d(image: np.ndarray, mid_range=False) -> float:
     h, w = image.shape
     h2, w2 = h - h % 2, w - w % 2
     if h2 < 2 or w2 < 2:
@@ -142,6 +146,13 @@ def _estimate_noise_2d(image: np.ndarray) -> float:
     for quarter in quarters:
         unclipped &= quarter > 0.0
         unclipped &= quarter < 1.0
+    if mid_range:
+        from scipy.ndimage import uniform_filter
+
+        level = uniform_filter(image, 8, mode="reflect")[0:h2:2, 0:w2:2]
+        middle = unclipped & (level > MID_RANGE[0]) & (level < MID_RANGE[1])
+        if middle.sum() >= 256:
+            unclipped = middle
     coeffs = hh[unclipped] if unclipped.sum() >= max(64, hh.size // 10) else hh.ravel()
     del hh, unclipped
     return float(_median_abs(np.abs(coeffs, out=coeffs)) / 0.6744897501960817)
@@ -179,7 +190,7 @@ def _median_abs(values: np.ndarray) -> float:
     return lower + (0.5 - below) / (counts[bin_] / values.size) * width
 
 
-def estimate_noise(image) -> float:
+def estimate_noise(image, *, mid_range=False) -> float:
     """Reference-free estimate of the standard deviation of additive white Gaussian noise.
 
     Donoho & Johnstone's wavelet rule (1994; also what ``skimage.restoration.estimate_sigma``
@@ -189,12 +200,19 @@ def estimate_noise(image) -> float:
     in black or white regions: 2 x 2 blocks containing a pixel at exactly 0 or 1 are left out
     (unless fewer than a tenth of the blocks remain), so a black background does not pull the
     estimate down. Colour (H, W, C): the mean of the per-channel estimates.
+
+    ``mid_range=True`` keeps only the blocks whose 8 x 8 mean lies in :data:`MID_RANGE` (when at
+    least 256 do): next to the clip the surviving blocks' noise is truncated and the estimate
+    low -- at sigma 50/255 on the recipe's validation images 40-47/255 without, 46-50/255 with
+    (15 and 25 within 1/255 either way). What a noise-conditioned model is told when it is not
+    given sigma (:func:`enhance.predict.noise_parameters`), where an underestimate costs most.
     """
     image = np.asarray(image, dtype=np.float64)
     if image.ndim == 2:
-        return _estimate_noise_2d(image)
+        return _estimate_noise_2d(image, mid_range)
     if image.ndim == 3:
-        return float(np.mean([_estimate_noise_2d(image[..., k]) for k in range(image.shape[-1])]))
+        return float(np.mean([_estimate_noise_2d(image[..., k], mid_range)
+                              for k in range(image.shape[-1])]))
     raise ShapeMismatch(f"estimate_noise: expected an (H, W) or (H, W, C) image, got {image.shape}")
 
 

@@ -149,7 +149,10 @@ def _run_ensembled(keras_model, inputs, *, self_ensemble, progress=None, **optio
 
 
 #: How :func:`noise_parameters` estimates what it is not told (recorded in manifests and cards).
-SIGMA_ESTIMATOR = "estimated by enhance.metrics.estimate_noise (Haar-MAD, as the classical methods)"
+SIGMA_ESTIMATOR = (
+    "estimated by enhance.metrics.estimate_noise(mid_range=True) (the classical methods' Haar-MAD "
+    "on blocks away from the clip)"
+)
 POISSON_ESTIMATOR = (
     "estimated by enhance.baselines.lowlight.noise_level_function (as VST+BM3D when not told)"
 )
@@ -174,8 +177,9 @@ def noise_parameters(model, image, *, sigma=None, exposure=None, photons=None, r
     dict or None
         None for a blind model. ``{"sigma", "source"}`` for ``gaussian``; ``{"exposure",
         "photons", "read_noise", "source"}`` for ``lowlight``. ``source`` is ``"given"`` or
-        names the estimator (:data:`SIGMA_ESTIMATOR`, :data:`POISSON_ESTIMATOR`): the same as
-        the classical methods' when they are not told.
+        names the estimator (:data:`SIGMA_ESTIMATOR`, :data:`POISSON_ESTIMATOR`): the classical
+        methods' when they are not told (for sigma restricted to blocks away from the clip, see
+        :func:`enhance.metrics.estimate_noise`).
     """
     if not model.noise_map:
         return None
@@ -185,7 +189,7 @@ def noise_parameters(model, image, *, sigma=None, exposure=None, photons=None, r
             return {"sigma": float(sigma), "source": "given"}
         from .metrics import estimate_noise
 
-        return {"sigma": float(estimate_noise(image)), "source": SIGMA_ESTIMATOR}
+        return {"sigma": float(estimate_noise(image, mid_range=True)), "source": SIGMA_ESTIMATOR}
     if model.task == "lowlight":
         if exposure is None:
             raise EnhanceError(

@@ -21,7 +21,11 @@ from pathlib import Path
 from .errors import ModelError
 
 #: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation).
-DEFAULT_MODELS = {"gaussian": "dae-gaussian", "lowlight": "dae-lowlight", "speckle": "dae-speckle"}
+DEFAULT_MODELS = {
+    "gaussian": "dae-gaussian-sigma",
+    "lowlight": "dae-lowlight-vst",
+    "speckle": "dae-speckle",
+}
 DEFAULT_TASK = "gaussian"
 
 

@@ -151,3 +151,17 @@ def test_estimate_noise_of_8_bit_images_near_one_grey_level():
     assert estimate_noise(flat) > 0  # was 0: most Haar coefficients are exactly 0
     continuous = ramp + 0.02 * rng.standard_normal(ramp.shape)  # off the lattice: plain median
     assert estimate_noise(continuous) == pytest.approx(0.02, rel=0.05)
+
+
+def test_mid_range_noise_estimate_is_not_pulled_down_by_the_clip():
+    """A CT-like image: half dark background (clipped at 0 by the noise), half mid-grey tissue."""
+    from enhance.degrade import degrade
+    from enhance.metrics import estimate_noise
+
+    image = np.full((256, 256), 0.03, np.float32)
+    image[:, 128:] = np.linspace(0.3, 0.7, 128, dtype=np.float32)
+    for preset, sigma in (("gaussian15", 15 / 255), ("gaussian25", 25 / 255), ("gaussian50", 50 / 255)):
+        noisy = degrade(image, preset, seed=0)
+        plain, middle = estimate_noise(noisy), estimate_noise(noisy, mid_range=True)
+        assert plain < 0.96 * sigma  # truncated noise next to the clip pulls it down
+        assert middle == pytest.approx(sigma, rel=0.05) and middle > plain

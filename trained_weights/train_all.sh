@@ -4,7 +4,8 @@
 # best model directory runs/NAME/model is then copied to trained_weights/NAME.
 # dae-gaussian and dae-lowlight train on the recipe medical-v2, which reads the MNI152 template
 # inside nilearn: `pip install --no-deps nilearn` first (without it the recipe skips those slices,
-# with a warning).
+# with a warning). Validation scores beside the baselines are then written into the cards by
+# benchmarks/validation_table.py --write-cards --self-ensemble and benchmarks/noise_levels.py --write-cards.
 # Usage: bash trained_weights/train_all.sh [dncnn|dae|gan ...]   (default: all three families)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ run() {  # name, then enhance train options
   rm -rf "trained_weights/$name" && cp -r "runs/$name/model" "trained_weights/$name"
   cp "runs/$name/history.csv" "trained_weights/$name/history.csv"
 }
+derive_vst() {  # source name, new name: the same weights for low light through the Anscombe transform
+  python -c "from enhance.training.derive import derive_vst_model as d; d('trained_weights/$1', 'trained_weights/$2')"
+}
 for family in ${families[*]}; do
   case $family in
     dncnn)
@@ -24,7 +28,10 @@ for family in ${families[*]}; do
     dae)
       run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 10000 --seed 1 --data medical-v2
       run dae-lowlight --arch dae --task lowlight --arch-params '{"residual": true}' --loss relative_mse --steps 10000 --seed 1 --data medical-v2
-      run dae-speckle  --arch dae --task speckle --arch-params '{"residual": true}' --steps 3000 --seed 1 ;;
+      run dae-speckle  --arch dae --task speckle --arch-params '{"residual": true}' --steps 3000 --seed 1
+      # non-blind: told the noise level (a noise-level map as a second input channel)
+      run dae-gaussian-sigma --arch dae --task gaussian --arch-params '{"noise_map": true, "residual": true}' --loss relative_mse --steps 10000 --seed 1 --data medical-v2
+      derive_vst dae-gaussian-sigma dae-lowlight-vst ;;
     gan)
       small='{"width": 16, "levels": 3}'  # a 2.9 MB generator
       run gan-gaussian --arch gan --task gaussian --arch-params "$small" --lr 5e-4 --steps 2400 --seed 1 --val-every 300

@@ -183,7 +183,11 @@ def apply_method(method, noisy, degradation):
 
         model = _load_model(method.path)
         exposure = exposure_of(degradation) if task == "lowlight" else None
-        return np.asarray(enhance_image(model, noisy, exposure=exposure), dtype=np.float32)
+        # told what the classical methods are told: a noise-conditioned model gets the sigma
+        # (blind models ignore it)
+        sigma = float(degradation.params["sigma"]) if task == "gaussian" else None
+        return np.asarray(enhance_image(model, noisy, exposure=exposure, sigma=sigma),
+                          dtype=np.float32)
     raise EnhanceError(f"unknown method kind {method.kind!r}")
 
 
