@@ -88,10 +88,10 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
     Each image (colour: grayscale by luminance; stacks: first frame) is degraded with the spec's
     seed (the i-th image by relative path under the d-th degradation of the spec's list:
     1000*d + i), restored by every method suited to the degradation's task (low light: every
-    method is told the exposure; Gaussian: classical methods are told sigma) and scored with
-    PSNR and SSIM (data_range 1.0). Finished cells are cached in the report folder: running
+    method is told the exposure; Gaussian: classical methods and noise-conditioned models are told
+    sigma) and scored with PSNR and SSIM (data_range 1.0). Finished cells are cached in the report folder: running
     again computes only what is missing. The default method set (fast) does "samples/*" (the 8
-    clean samples, 5 degradations, 360 cells) in 1-2 minutes on two CPU cores, most of it
+    clean samples, 5 degradations, 392 cells) in 1-2 minutes on two CPU cores, most of it
     vst_bm3d; --methods all adds bm3d, gain_bm3d and bm3d_log (7-15 s per image each, about 8
     more minutes with one worker). Into a report folder that holds degradations or methods this
     run leaves out, the new report says which it dropped (their cells stay cached).
