@@ -183,7 +183,9 @@ def check_install(work, worktree):
     done(t, f"{len(done_records)} of {len(records)} files done, {seconds:.1f} s in the model")
     check(result.returncode == 0 and done_records and len(done_records) == len(records),
           "enhance run succeeds on every sample")
-    check(all(r["model"] == "dae-gaussian" and r.get("model_source") == "shipped"
+    from enhance.shipped import DEFAULT_MODELS
+
+    check(all(r["model"] == DEFAULT_MODELS["gaussian"] and r.get("model_source") == "shipped"
               and Path(r.get("model_path", "")).is_relative_to(venv) for r in done_records),
           "the manifest names the shipped default, read from the installed package")
     check(all(Path(r["output"]).is_file() for r in done_records), "every output exists")
