@@ -50,9 +50,9 @@ def _is_out_of_memory(error):
 
 
 def _forward(keras_model, batch):
-    from keras import ops
+    from .backend_specific import predict_batch
 
-    return np.asarray(ops.convert_to_numpy(keras_model(batch, training=False)), dtype=np.float32)
+    return predict_batch(keras_model, batch)
 
 
 def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1,
