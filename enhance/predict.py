@@ -56,7 +56,7 @@ def _forward(keras_model, batch):
 
 
 def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1,
-                progress=None):
+                progress=None, constant_channel=None):
     """Apply a fully convolutional network to images through a tile plan.
 
     Parameters
@@ -75,6 +75,9 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     size_factor : int, optional
     progress : callable, optional
         Called as ``progress(done, total)`` (windows) after each network call.
+    constant_channel : float, optional
+        Append a channel of this value to every window (a constant noise-level map), so that
+        no full-size copy of the image with its map is made.
 
     Returns
     -------
@@ -90,7 +93,11 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     # windows, not every tile's output
     for start in range(0, len(jobs), per_call):
         chunk = jobs[start : start + per_call]
-        outputs = _forward(keras_model, np.stack([padded[i][t.window] for i, t in chunk]))
+        windows = np.stack([padded[i][t.window] for i, t in chunk])
+        if constant_channel is not None:
+            level = np.full(windows.shape[:-1] + (1,), constant_channel, dtype=np.float32)
+            windows = np.concatenate([windows, level], axis=-1)
+        outputs = _forward(keras_model, windows)
         for (index, tile_), output in zip(chunk, outputs):
             if results[index] is None:
                 results[index] = np.empty(tuple(plan.shape) + output.shape[2:], dtype=np.float32)
@@ -148,6 +155,8 @@ def _run_ensembled(keras_model, inputs, *, self_ensemble, progress=None, **optio
     return [np.ascontiguousarray(t / 8.0, dtype=np.float32) for t in total]
 
 
+#: :func:`noise_parameters` estimates the noise level on the central square of this side.
+ESTIMATE_REGION = 2048
 #: How :func:`noise_parameters` estimates what it is not told (recorded in manifests and cards).
 SIGMA_ESTIMATOR = (
     "estimated by enhance.metrics.estimate_noise(mid_range=True) (the classical methods' Haar-MAD "
@@ -184,6 +193,9 @@ def noise_parameters(model, image, *, sigma=None, exposure=None, photons=None, r
     if not model.noise_map:
         return None
     image = np.asarray(image, dtype=np.float32)
+    # the level is estimated on the central ESTIMATE_REGION square (bounded time and memory)
+    top, left = (max(0, (n - ESTIMATE_REGION) // 2) for n in image.shape[:2])
+    image = image[top : top + ESTIMATE_REGION, left : left + ESTIMATE_REGION]
     if model.task == "gaussian":
         if sigma is not None:
             return {"sigma": float(sigma), "source": "given"}
@@ -319,10 +331,13 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
         condition = {"sigma": vst.sigma}
     else:
         inputs = [prepare_input(x, model.task, exposure=exposure) for x in inputs]
-    if condition is not None:
-        task = "gaussian" if vst is not None else model.task
+    constant = None
+    if condition is not None and (vst is not None or model.task == "gaussian"):
+        constant = float(condition["sigma"])  # a constant map: added window by window
+    elif condition is not None:
         inputs = [
-            np.concatenate([x, noise_level_map(task, x[..., 0], condition)[..., None]], axis=-1)
+            np.concatenate([x, noise_level_map(model.task, x[..., 0], condition)[..., None]],
+                           axis=-1)
             for x in inputs
         ]
     if tile is None and planes.shape[0] * planes.shape[1] > AUTO_TILE_PIXELS:
@@ -339,6 +354,7 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
                 margin=margin,
                 size_factor=model.size_factor,
                 progress=progress,
+                constant_channel=constant,
             )
             break
         except Exception as error:
