@@ -19,7 +19,7 @@ from enhance.models import build_model, receptive_field  # noqa: E402
 from enhance.predict import SIGMA_ESTIMATOR, enhance_image, noise_parameters  # noqa: E402
 from enhance.tasks import make_training_pair, noise_level_map, validation_params  # noqa: E402
 from enhance.training import TrainConfig, train  # noqa: E402
-from enhance.training.data import _training_batch  # noqa: E402
+from enhance.training.data import training_batch  # noqa: E402
 
 TINY = {"width": 4, "levels": 2, "residual": True, "noise_map": True}
 
@@ -130,7 +130,7 @@ def test_low_light_through_the_anscombe_transform_is_unbiased():
 def test_conditioned_training_feeds_the_map_and_records_it(tmp_path):
     config = TrainConfig(arch="dae", arch_params=TINY, steps=4, batch=4, patch=16, val_every=4,
                          log_every=2, seed=1, loss="relative_mse")
-    x, y = _training_batch(_Sampler(), np.random.default_rng(0), config)
+    x, y = training_batch(_Sampler(), np.random.default_rng(0), config)
     assert x.shape == (4, 16, 16, 2) and y.shape == (4, 16, 16, 1)
     sigmas = x[..., 1].reshape(4, -1)
     assert np.all(sigmas.min(axis=1) == sigmas.max(axis=1))  # a constant map per patch

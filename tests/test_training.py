@@ -13,7 +13,7 @@ from enhance.errors import EnhanceError  # noqa: E402
 from enhance.modeldir import load_model_dir  # noqa: E402
 from enhance.tasks import TASKS, make_training_pair, prepare_input, sample_params  # noqa: E402
 from enhance.training import TrainConfig, train  # noqa: E402
-from enhance.training.data import RELATIVE_MSE_FLOOR, _training_batch, relative_mse_weights  # noqa: E402
+from enhance.training.data import RELATIVE_MSE_FLOOR, training_batch, relative_mse_weights  # noqa: E402
 
 
 def _smooth_images(count, size, seed=0):
@@ -122,7 +122,7 @@ def test_data_pipeline_is_deterministic():
     for _ in range(2):
         gen = np.random.default_rng(11)
         sampler = PatchSampler(DATA["train"], 24 + 16, gen)
-        batches.append(_training_batch(sampler, gen, tiny_config(task="speckle")))
+        batches.append(training_batch(sampler, gen, tiny_config(task="speckle")))
     np.testing.assert_array_equal(batches[0][0], batches[1][0])
     assert batches[0][0].shape == (8, 24, 24, 1) and batches[0][1].shape == (8, 24, 24, 1)
 
@@ -146,7 +146,7 @@ def test_noise2void_trains_without_clean_targets(tmp_path):
     config = tiny_config(mode="noise2void", steps=4, val_every=4, n2v_fraction=0.05)
     result = train(config, data=DATA, out_dir=tmp_path, progress=False)
     assert np.isfinite(float(result.history[-1]["loss"]))
-    x, y = _training_batch(
+    x, y = training_batch(
         __import__("enhance.datasets").datasets.PatchSampler(
             DATA["train"], 24, np.random.default_rng(0)
         ),

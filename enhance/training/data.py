@@ -81,7 +81,10 @@ def conditioned(config):
     return bool(params.get("noise_map", False))
 
 
-def _training_batch(sampler, rng, config):
+def training_batch(sampler, rng, config):
+    """One batch ``(x, y)`` of a run: crops from ``sampler`` degraded by the task (jittered),
+    with the noise-level map behind the image for a conditioned network, or blind-spot masked
+    for Noise2Void. Shapes ``(batch, patch, patch, channels)``."""
     margin = 0 if config.noisy_data else context_margin(config.task)
     noise_map = conditioned(config)
     inputs, targets = [], []

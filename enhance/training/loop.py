@@ -15,7 +15,7 @@ import numpy as np
 from ..tasks import context_margin
 from .checkpoint import Checkpoint
 from .config import TrainResult
-from .data import _training_batch, conditioned, relative_mse_weights, resolve_data
+from .data import conditioned, relative_mse_weights, resolve_data, training_batch
 from .networks import build_trainer, current_lr, optimizers_of
 from .records import (
     append_history,
@@ -26,7 +26,7 @@ from .records import (
     task_params,
     write_history,
 )
-from .validation import _validation_items, evaluate
+from .validation import evaluate, validation_items
 
 __all__ = ["train"]
 
@@ -118,7 +118,7 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
 
     preset, items = (None, [])
     if not config.noisy_data and dataset.get("validation"):
-        preset, items = _validation_items(
+        preset, items = validation_items(
             dataset["validation"], config.task, noise_map=conditioned(config)
         )
     sampler = PatchSampler(
@@ -180,7 +180,7 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     if step >= config.steps and not (model_dir / "card.json").is_file():
         checkpoint(final=True)
     while step < config.steps:
-        x, y = _training_batch(sampler, rng, config)
+        x, y = training_batch(sampler, rng, config)
         weights = relative_mse_weights(x, y) if config.loss == "relative_mse" else None
         logs = trainer.train_on_batch(x, y, sample_weight=weights, return_dict=True)
         step += 1

@@ -14,7 +14,7 @@ import numpy as np
 from ..tasks import make_training_pair
 
 
-def _validation_items(validation, task, noise_map=False):
+def validation_items(validation, task, noise_map=False):
     """Degrade each validation image once, with the spec preset and the spec's seed rule."""
     from ..degrade import BENCHMARK_DEGRADATIONS, benchmark_seed
     from ..tasks import VALIDATION_DEGRADATION, validation_params
