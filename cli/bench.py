@@ -5,7 +5,7 @@ import time
 
 import click
 
-from .common import library_errors
+from .common import library_errors, ray_options
 
 #: The spec's benchmark list (``enhance.degrade.BENCHMARK_DEGRADATIONS``), spelled out here so
 #: that ``enhance bench --help`` imports nothing but click.
@@ -71,15 +71,7 @@ def _dropped(previous, result):
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process (--workers); ray: the cells as tasks on the actors of a Ray "
                    "cluster (pip install 'enhance[ray]'; DATA and --out on storage every node sees).")
-@click.option("--address", default=None,
-              help="--engine ray: the cluster to join ('auto': the one `ray start` runs on this "
-                   "machine, or HOST:PORT). Default: a local Ray instance for this run.")
-@click.option("--actors", type=click.IntRange(min=1), default=None,
-              help="--engine ray: how many actors. Default: as many as the cluster's CPUs (GPUs) allow.")
-@click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="--engine ray: CPUs each actor reserves.")
-@click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="--engine ray: GPUs each actor reserves (1: a GPU of its own).")
+@ray_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def bench(data, out_dir, degradations, methods, models, seed, workers, grid_images, quiet, engine="local",
           address=None, actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):

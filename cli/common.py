@@ -131,3 +131,23 @@ def run_folder_job(job, source, *, quiet, **kwargs):
     if not result.ok:
         sys.exit(1)
     return result
+
+
+def ray_options(command):
+    """The options of ``--engine ray`` shared by ``run`` and ``bench``: --address, --actors,
+    --cpus-per-actor, --gpus-per-actor (each command declares its own --engine)."""
+    for option in reversed([
+        click.option("--address", default=None,
+                     help="--engine ray: the cluster to join ('auto': the one `ray start` runs on "
+                          "this machine, or HOST:PORT). Default: a local Ray instance for this run."),
+        click.option("--actors", type=click.IntRange(min=1), default=None,
+                     help="--engine ray: how many actors (each loads its model once). Default: as "
+                          "many as the cluster's CPUs (GPUs) allow."),
+        click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=1.0,
+                     show_default=True, help="--engine ray: CPUs each actor reserves."),
+        click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=0.0,
+                     show_default=True,
+                     help="--engine ray: GPUs each actor reserves (1: a GPU of its own)."),
+    ]):
+        command = option(command)
+    return command

@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..names import OUTPUT_FORMATS, TASKS
-from .common import file_progress_bar, library_errors
+from .common import file_progress_bar, library_errors, ray_options
 
 
 @click.command()
@@ -48,16 +48,7 @@ from .common import file_progress_bar, library_errors
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: one file at a time in this process; ray: on the actors of a Ray cluster "
                    "(pip install 'enhance[ray]'; SOURCE and OUT_DIR on storage every node sees).")
-@click.option("--address", default=None,
-              help="--engine ray: the cluster to join ('auto': the one `ray start` runs on this "
-                   "machine, or HOST:PORT). Default: a local Ray instance for this run.")
-@click.option("--actors", type=click.IntRange(min=1), default=None,
-              help="--engine ray: how many actors (each loads the model once). Default: as many "
-                   "as the cluster's CPUs (GPUs) allow.")
-@click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="--engine ray: CPUs each actor reserves.")
-@click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="--engine ray: GPUs each actor reserves (1: a GPU of its own).")
+@ray_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
