@@ -20,6 +20,7 @@ COMMANDS = {
     "augment": (".augment", "augment", "Make degraded training pairs (clean + noisy copies) of a folder."),
     "bench": (".bench", "bench", "Benchmark methods on clean images: degrade, restore, score, report."),
     "train": (".train", "train", "Train a denoiser (dncnn, dae, gan) into a model directory."),
+    "export": (".export", "export", "Export a model to ONNX, OpenVINO, SavedModel or a bioimage.io package."),
 }
 
 
