@@ -1,17 +1,26 @@
 """A model directory: the unit users pass around (``enhance train`` writes one, ``enhance run``
 reads one, ``trained_weights/`` ships some).
 
-::
+One format for the three kinds of model (:data:`KINDS`): an image **enhancer** (this module),
+a synthesis **generator** (:mod:`enhance.synth.modeldir`) and the synthesis metrics' **features**
+network (:mod:`enhance.synth.features`)::
 
-    <dir>/config.json        arch, arch_params, task, task_params, channels, size_factor,
-                             receptive_field: enough to rebuild the network with the registry
-    <dir>/model.weights.h5   Keras weights of that network (for a GAN: the generator)
+    <dir>/config.json        "format" and "kind", then what rebuilds the network; for an
+                             enhancer: arch, arch_params, task, task_params, channels,
+                             size_factor, receptive_field (checked by :func:`check_config`)
+    <dir>/<weights file>     Keras weights of that network (per kind: model.weights.h5 -- for a
+                             GAN, the generator --, generator.weights.h5, features.weights.h5)
     <dir>/card.json          the model card (training data, command, scores, ...), including
-                             weights_sha256, the SHA-256 of model.weights.h5
+                             the SHA-256 of the weights file (per kind: weights_sha256, or
+                             generator_sha256 for a generator)
 
-Loading rebuilds the network from ``config.json`` (weights never decide the architecture),
-checks the weights' SHA-256 against the card, then loads them. Keras is imported only when a
-model is saved or loaded.
+:func:`read_model_dir` is the one reader of the three (JSON only, Keras not imported): it checks
+that the format and kind are known and agree (a config without ``kind`` -- written before the
+field -- takes its format's; one without ``format`` is an enhancer), that the kind is the one the
+caller wants, that the card exists and that the weights' SHA-256 is the card's.
+:func:`write_model_files` is the one writer. Loading rebuilds the network from ``config.json``
+(weights never decide the architecture), then loads the checked weights. Keras is imported only
+when a model is saved or loaded.
 """
 
 from __future__ import annotations
@@ -25,12 +34,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EnhanceError, ModelError
-from .io.atomic import atomic_write_json, replace_folder
+from .io.atomic import atomic_save, atomic_write_json, replace_folder
 
 __all__ = [
     "CONFIG_FILE",
     "WEIGHTS_FILE",
     "CARD_FILE",
+    "KINDS",
+    "FORMATS",
+    "Kind",
+    "ModelDir",
+    "read_json",
+    "config_kind",
+    "read_model_dir",
+    "write_model_files",
     "LoadedModel",
     "make_config",
     "check_config",
@@ -44,6 +61,191 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 CARD_FILE = "card.json"
 FORMAT = "enhance-model-dir/1"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of model directory: its ``format`` string, weights file and card key.
+
+    Attributes
+    ----------
+    name : str
+        ``enhancer``, ``generator`` or ``features`` (the ``kind`` of ``config.json``).
+    format : str
+        The ``format`` of ``config.json``.
+    weights_file : str
+        The weights' file name inside the directory.
+    sha_key : str
+        The card's key holding the weights' SHA-256.
+    noun : str
+        For messages: ``an image enhancer``, ...
+    """
+
+    name: str
+    format: str
+    weights_file: str
+    sha_key: str
+    noun: str
+
+
+#: The kinds of model directory, by name.
+KINDS = {kind.name: kind for kind in (
+    Kind("enhancer", FORMAT, WEIGHTS_FILE, "weights_sha256", "an image enhancer"),
+    Kind("generator", "enhance-synth-generator/1", "generator.weights.h5", "generator_sha256",
+         "an image generator"),
+    Kind("features", "enhance-synth-features/1", "features.weights.h5", "weights_sha256",
+         "a feature network"),
+)}
+#: ``config.json`` "format" -> kind name.
+FORMATS = {kind.format: name for name, kind in KINDS.items()}
+
+
+@dataclass
+class ModelDir:
+    """What :func:`read_model_dir` found: the checked JSON of a model directory.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    kind : str
+        A key of :data:`KINDS`.
+    config : dict
+    card : dict
+    weights : pathlib.Path
+        The weights file (checked against the card unless read with ``verify=False``).
+    sha256 : str
+        The card's SHA-256 of the weights.
+    """
+
+    path: Path
+    kind: str
+    config: dict
+    card: dict
+    weights: Path
+    sha256: str
+
+
+def read_json(path):
+    """A JSON file's contents; :class:`ModelError` naming the file if missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: missing file")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: unreadable JSON ({error})") from error
+
+
+def config_kind(config, where=CONFIG_FILE):
+    """The kind (a key of :data:`KINDS`) of a ``config.json`` dict.
+
+    From ``kind`` and ``format``, which must be known and agree; a config without ``kind``
+    (written before the field) takes its format's, one without ``format`` is an enhancer.
+
+    Raises
+    ------
+    ModelError
+        One line naming ``where``: not an object, an unknown format or kind, or a mismatch.
+    """
+    if not isinstance(config, dict):
+        raise ModelError(f"{where}: expected a JSON object, not {type(config).__name__}")
+    fmt = config.get("format", FORMAT)
+    if fmt not in FORMATS:
+        raise ModelError(f"{where}: unknown format {fmt!r} (known: {', '.join(sorted(FORMATS))})")
+    kind = config.get("kind", FORMATS[fmt])
+    if kind != FORMATS[fmt]:
+        known = kind in KINDS
+        raise ModelError(f"{where}: kind {kind!r} " + (
+            f"does not match format {fmt!r} ({FORMATS[fmt]})" if known
+            else f"is unknown (known: {', '.join(KINDS)})"))
+    return kind
+
+
+def read_model_dir(path, *, kind=None, verify=True):
+    """Read and check a model directory of any kind: the one reader (no Keras).
+
+    Parameters
+    ----------
+    path : str or Path
+    kind : str, optional
+        ``enhancer``, ``generator`` or ``features``: refuse a directory of another kind.
+    verify : bool, optional
+        Check that the weights file exists and that its SHA-256 is the card's. ``False``
+        reads the two JSON files only (listings; the card must still name the SHA-256).
+
+    Returns
+    -------
+    ModelDir
+
+    Raises
+    ------
+    ModelError
+        One line naming the path and the cause: no such folder, a missing or unreadable
+        ``config.json`` or ``card.json``, an unknown format or kind, another kind than
+        ``kind``, no SHA-256 in the card, a missing weights file or one whose SHA-256 differs.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"{path}: not a model directory (no such folder)")
+    config = read_json(path / CONFIG_FILE)
+    found = config_kind(config, path / CONFIG_FILE)
+    spec = KINDS[found]
+    if kind is not None and found != kind:
+        raise ModelError(f"{path}: {spec.noun} ({CONFIG_FILE} kind {found!r}), "
+                         f"not {KINDS[kind].noun}")
+    card = read_json(path / CARD_FILE)
+    if not isinstance(card, dict):
+        raise ModelError(f"{path / CARD_FILE}: expected a JSON object, not {type(card).__name__}")
+    expected = card.get(spec.sha_key)
+    if not expected or not isinstance(expected, str):
+        raise ModelError(f"{path / CARD_FILE}: no {spec.sha_key}")
+    weights = path / spec.weights_file
+    if verify:
+        if not weights.is_file():
+            raise ModelError(f"{weights}: missing file")
+        actual = file_sha256(weights)
+        if actual != expected:
+            raise ModelError(f"{weights}: SHA-256 {actual[:12]}... does not match {CARD_FILE} "
+                             f"({expected[:12]}...): corrupt or replaced weights")
+    return ModelDir(path, found, config, card, weights, expected)
+
+
+def write_model_files(path, kind, config, card, save_weights, *, default=None):
+    """Write a model directory's three files: the one writer of the three kinds.
+
+    ``config.json`` (with the kind's ``format`` and ``kind``), then the weights
+    (``save_weights(temporary_path)`` writes them; :func:`enhance.io.atomic.atomic_save` renames
+    them into place), then ``card.json`` with the weights' SHA-256 under the kind's key: each
+    file atomic, and the card, written last, always describes the weights beside it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The directory (created if missing; other files in it are left alone).
+    kind : str
+        A key of :data:`KINDS`.
+    config, card : dict
+    save_weights : callable
+        ``save_weights(path)`` writes the weights file at ``path`` (e.g.
+        ``lambda p: model.save_weights(str(p))``).
+    default : callable, optional
+        Converts objects JSON does not know (see :func:`enhance.io.atomic.atomic_write_json`).
+
+    Returns
+    -------
+    str
+        The weights' SHA-256.
+    """
+    spec = KINDS[kind]
+    path = Path(path)
+    atomic_write_json(path / CONFIG_FILE, {**config, "format": spec.format, "kind": kind},
+                      default=default)
+    weights = path / spec.weights_file
+    atomic_save(weights, save_weights, suffix=".weights.h5")
+    sha = file_sha256(weights)
+    atomic_write_json(path / CARD_FILE, {**card, spec.sha_key: sha}, default=default)
+    return sha
 
 
 def file_sha256(path):
@@ -84,6 +286,7 @@ def make_config(arch, task, *, arch_params=None, task_params=None, channels=1):
     resolved = {**base, "arch_params": params}
     config = {
         "format": FORMAT,
+        "kind": "enhancer",
         "arch": arch,
         "arch_params": params,
         "task": task,
@@ -98,7 +301,7 @@ def make_config(arch, task, *, arch_params=None, task_params=None, channels=1):
 
 #: The keys of ``config.json`` (anything else is refused: a config is rebuilt, never trusted).
 CONFIG_KEYS = frozenset(
-    ("format", "arch", "arch_params", "task", "task_params", "channels", "size_factor",
+    ("format", "kind", "arch", "arch_params", "task", "task_params", "channels", "size_factor",
      "receptive_field")
 )
 #: Inclusive bounds of the integer builder parameters (and ``channels``).
@@ -168,6 +371,8 @@ def check_config(config, where=CONFIG_FILE):
         bad(f"missing keys {missing}")
     if config.get("format", FORMAT) != FORMAT:
         bad(f"format {config['format']!r} is not {FORMAT!r}")
+    if config.get("kind", "enhancer") != "enhancer":
+        bad(f"kind {config['kind']!r} is not 'enhancer'")
     arch = config["arch"]
     if not isinstance(arch, str) or arch not in registry.ARCHITECTURES:
         bad(f"unknown architecture {arch!r} (known: {sorted(registry.ARCHITECTURES)})")
@@ -297,15 +502,14 @@ def save_model_dir(path, model, config, card=None, *, weights_file=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private
+    if weights_file is not None:  # the same bytes, so the same sha256 as the source
+        def save(target):
+            shutil.copyfile(weights_file, target)
+    else:
+        def save(target):
+            network.save_weights(str(target))
     try:
-        atomic_write_json(staging / CONFIG_FILE, config)
-        if weights_file is not None:  # the same bytes, so the same sha256 as the source
-            shutil.copyfile(weights_file, staging / WEIGHTS_FILE)
-        else:
-            network.save_weights(str(staging / WEIGHTS_FILE))
-        card = dict(card or {})
-        card["weights_sha256"] = file_sha256(staging / WEIGHTS_FILE)
-        atomic_write_json(staging / CARD_FILE, card)
+        write_model_files(staging, "enhancer", config, card or {}, save)
         replace_folder(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -330,16 +534,6 @@ def write_card(path, card):
     atomic_write_json(path / CARD_FILE, card)
 
 
-def _read_json(path):
-    if not path.is_file():
-        raise ModelError(f"{path}: missing file")
-    try:
-        with open(path, encoding="utf-8") as stream:
-            return json.load(stream)
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{path}: unreadable JSON ({error})") from error
-
-
 def load_model_dir(path):
     """Load a model directory written by :func:`save_model_dir`.
 
@@ -354,29 +548,13 @@ def load_model_dir(path):
     Raises
     ------
     ModelError
-        A file is missing or unreadable, the config is invalid (:func:`check_config`: checked
-        before anything is built), or the weights' SHA-256 differs from the card's
-        ``weights_sha256`` (the message names the file).
+        Anything :func:`read_model_dir` refuses (a missing or unreadable file, another kind of
+        model, weights whose SHA-256 differs from the card's ``weights_sha256``), or an invalid
+        config (:func:`check_config`: checked before anything is built).
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise ModelError(f"{path}: not a model directory")
-    config = _read_json(path / CONFIG_FILE)
+    found = read_model_dir(path, kind="enhancer")
+    path, config, weights = found.path, found.config, found.weights
     check_config(config, path / CONFIG_FILE)
-    card = _read_json(path / CARD_FILE)
-    if not isinstance(card, dict):
-        raise ModelError(f"{path / CARD_FILE}: expected a JSON object, not {type(card).__name__}")
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelError(f"{weights}: missing file")
-    expected = card.get("weights_sha256")
-    if not expected:
-        raise ModelError(f"{path / CARD_FILE}: no weights_sha256")
-    actual = file_sha256(weights)
-    if actual != expected:
-        raise ModelError(
-            f"{weights}: SHA-256 {actual[:12]}... does not match {CARD_FILE} ({expected[:12]}...)"
-        )
     from .models import registry
 
     try:
@@ -387,4 +565,4 @@ def load_model_dir(path):
         model.load_weights(str(weights))
     except Exception as error:  # h5py / Keras raise many kinds on a mismatched file
         raise ModelError(f"{weights}: weights do not fit the network ({error})") from error
-    return LoadedModel(model, config, card, path)
+    return LoadedModel(model, config, found.card, path)

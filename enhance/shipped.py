@@ -8,17 +8,19 @@ install reads that folder directly). ``$ENHANCE_WEIGHTS`` points to another fold
 A model is given either as a **bare name** -- always a shipped model, never a folder of that name
 in the working directory -- or as a **path** (``./dir``, ``/abs/dir``, ``~/dir``, anything with a
 path separator, or a :class:`pathlib.Path`), which is always a directory (see
-:func:`is_path_like`, :func:`resolve_model`). Reading this module imports no Keras: JSON only.
+:func:`is_path_like`, :func:`resolve_model`). Model directories are read with
+:func:`enhance.modeldir.read_model_dir`, the one reader of the three kinds. Reading this module
+imports no Keras: JSON only.
 """
 
 from __future__ import annotations
 
 import importlib.resources
-import json
 import os
 from pathlib import Path
 
 from .errors import ModelError
+from .modeldir import CONFIG_FILE, read_model_dir
 
 #: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation).
 DEFAULT_MODELS = {
@@ -29,13 +31,8 @@ DEFAULT_MODELS = {
 DEFAULT_TASK = "gaussian"
 
 
-#: ``config.json`` "format" -> kind of model directory (what ``enhance models`` shows).
-KINDS = {
-    "enhance-model-dir/1": "enhancer",
-    "enhance-synth-generator/1": "generator",
-    "enhance-synth-features/1": "features",
-}
-#: How each kind is used (``enhance models``, error messages); ``{name}`` is the model.
+#: How each kind (:data:`enhance.modeldir.KINDS`) is used (``enhance models``, error messages);
+#: ``{name}`` is the model.
 KIND_USE = {
     "enhancer": "an image enhancer: enhance run IN OUT --model {name}",
     "generator": "an image generator: enhance synth generate {name} OUT",
@@ -76,18 +73,13 @@ def is_path_like(model):
 
 
 def model_kind(path):
-    """``enhancer``, ``generator`` or ``features`` from a model directory's ``config.json``.
+    """``enhancer``, ``generator`` or ``features``: the kind of a model directory.
 
-    A config without a ``format`` is an enhancer (model directories written before the field).
+    Read by :func:`enhance.modeldir.read_model_dir` (JSON only; the weights are checked when the
+    model is loaded); a config without ``kind`` or ``format`` is an enhancer (model directories
+    written before the fields).
     """
-    try:
-        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelError(f"{Path(path) / 'config.json'}: {error}") from None
-    fmt = config.get("format", "enhance-model-dir/1") if isinstance(config, dict) else None
-    if fmt not in KINDS:
-        raise ModelError(f"{path}: config.json has an unknown format {fmt!r}")
-    return KINDS[fmt]
+    return read_model_dir(path, verify=False).kind
 
 
 def shipped_model_dirs(root=None):
@@ -95,35 +87,31 @@ def shipped_model_dirs(root=None):
     root = Path(root) if root is not None else weights_dir()
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file())
 
 
 def read_model_info(path):
     """``config.json`` and ``card.json`` of a model directory as one dict (no Keras).
 
-    Keys: ``name``, ``path``, ``kind`` (see :data:`KINDS`), ``arch``, ``task``, ``config``,
-    ``card``, ``weights_bytes``.
+    Read by :func:`enhance.modeldir.read_model_dir` without hashing the weights (a listing; the
+    weights are checked when the model is loaded). Keys: ``name``, ``path``, ``kind`` (a key of
+    :data:`enhance.modeldir.KINDS`), ``arch``, ``task``, ``config``, ``card``, ``weights_bytes``.
+
+    Raises
+    ------
+    ModelError
+        As :func:`enhance.modeldir.read_model_dir`: a missing card, an unknown format, ...
     """
-    path = Path(path)
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path / 'config.json'}: {error}") from None
-    card = {}
-    if (path / "card.json").is_file():
-        try:
-            card = json.loads((path / "card.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ModelError(f"{path / 'card.json'}: {error}") from None
-    weights = [p for p in path.glob("*.weights.h5")]
+    found = read_model_dir(path, verify=False)
+    weights = [p for p in found.path.glob("*.weights.h5")]
     return {
-        "name": path.name,
-        "path": path,
-        "kind": KINDS.get(config.get("format", "enhance-model-dir/1"), "unknown"),
-        "arch": config.get("arch"),
-        "task": config.get("task"),
-        "config": config,
-        "card": card,
+        "name": found.path.name,
+        "path": found.path,
+        "kind": found.kind,
+        "arch": found.config.get("arch"),
+        "task": found.config.get("task"),
+        "config": found.config,
+        "card": found.card,
         "weights_bytes": sum(p.stat().st_size for p in weights),
     }
 
@@ -158,12 +146,12 @@ def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
         noun = {"generator": "a generator", "features": "a feature network"}.get(kind, "a model")
         if not path.is_dir():
             raise ModelError(f"{name_or_dir}: not {noun} directory (no such folder)")
-        if not (path / "config.json").is_file():
+        if not (path / CONFIG_FILE).is_file():
             raise ModelError(f"{name_or_dir}: not {noun} directory (no config.json)")
     else:
         name = str(name_or_dir)
         path = root / name
-        if not name or not (path / "config.json").is_file():
+        if not name or not (path / CONFIG_FILE).is_file():
             names = ", ".join(p.name for p in shipped_model_dirs(root)) or "none found"
             hint = ""
             if name and Path(name).is_dir():

@@ -250,7 +250,7 @@ def test_save_load_round_trip_is_bit_identical(generator, tmp_path):
     card = json.loads((tmp_path / "copy" / CARD_FILE).read_text())
     card["generator_sha256"] = "0" * 64
     (tmp_path / "copy" / CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(ModelError, match="sha256"):
+    with pytest.raises(ModelError, match="SHA-256 .* does not match card.json"):
         load_generator(tmp_path / "copy")
 
 

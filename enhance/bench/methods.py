@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,23 +100,14 @@ def _classical_method(entry):
 def model_method(path):
     """A :class:`Method` for a model directory, read from its JSON files (Keras is not imported)."""
     from ..baselines import TASKS
+    from ..modeldir import CONFIG_FILE, read_model_dir
 
-    path = Path(path)
-    config_file, card_file = path / "config.json", path / "card.json"
-    if not config_file.is_file():
-        raise ModelError(f"{path}: not a model directory (no config.json)")
-    try:
-        config_bytes = config_file.read_bytes()
-        config = json.loads(config_bytes)
-        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{path}: unreadable model files ({error})") from error
+    found = read_model_dir(path, kind="enhancer", verify=False)  # weights checked when loaded
+    path, config, card, weights = found.path, found.config, found.card, found.sha256
     task = config.get("task")
     if task not in TASKS:
-        raise ModelError(f"{config_file}: task {task!r} is not one of {', '.join(TASKS)}")
-    weights = card.get("weights_sha256")
-    if not weights:
-        raise ModelError(f"{card_file}: no weights_sha256")
+        raise ModelError(f"{path / CONFIG_FILE}: task {task!r} is not one of {', '.join(TASKS)}")
+    config_bytes = (path / CONFIG_FILE).read_bytes()
     identity = f"model:{weights}:{_sha256_bytes(config_bytes)[:16]}"
     # the card's name (enhance train writes the run folder's: runs/my-dae/model is "my-dae"),
     # not the directory's, which is "model" for every trained run
@@ -176,12 +166,12 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
         if shipped:
             return
         for path in shipped_models.shipped_model_dirs(root):
-            if shipped_models.read_model_info(path)["kind"] != "enhancer":
-                continue  # the synthesis generators and their feature network
             try:
+                if shipped_models.model_kind(path) != "enhancer":
+                    continue  # the synthesis generators and their feature network
                 shipped.append(model_method(path))
-            except ModelError as error:  # e.g. a feature network kept next to the models
-                notes.append(f"not a restoration model, left out: {error}")
+            except ModelError as error:  # an unreadable directory, or one without a task
+                notes.append(f"left out {path.name}: {error}")
         if not shipped:
             shipped.append(None)
             notes.append(f"no shipped models under {root} (no model directory with a config.json "

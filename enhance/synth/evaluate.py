@@ -78,11 +78,11 @@ def score_set(images, real, real_features, features, *, threshold=COPY_THRESHOLD
 
 def _load_source(source, real, size, n, seed, progress):
     from .data import load_folder
-    from .modeldir import CONFIG_FILE, FORMAT, load_generator
+    from ..shipped import model_kind
+    from .modeldir import CONFIG_FILE, load_generator
 
     source = Path(source)
-    cfg = source / CONFIG_FILE
-    if source.is_dir() and cfg.is_file() and json.loads(cfg.read_text()).get("format") == FORMAT:
+    if source.is_dir() and (source / CONFIG_FILE).is_file() and model_kind(source) == "generator":
         from .generate import generate_images
 
         generator = load_generator(source)
@@ -271,15 +271,17 @@ def card_summary(report, command=None):
 
 
 def record_in_card(model_dir, report, command=None):
-    """Write :func:`card_summary` into ``model_dir/card.json`` under ``evaluation``."""
-    import json
+    """Write :func:`card_summary` into ``model_dir/card.json`` under ``evaluation``.
 
+    The directory must be a generator's whose weights match its card
+    (:func:`enhance.modeldir.read_model_dir`), so the figures land beside the weights they
+    describe."""
+    from ..modeldir import CARD_FILE, read_model_dir
     from .modeldir import write_json
 
-    path = Path(model_dir) / "card.json"
-    card = json.loads(path.read_text(encoding="utf-8"))
-    card["evaluation"] = card_summary(report, command)
-    write_json(path, card)
+    found = read_model_dir(model_dir, kind="generator")
+    card = dict(found.card, evaluation=card_summary(report, command))
+    write_json(found.path / CARD_FILE, card)
     return card["evaluation"]
 
 

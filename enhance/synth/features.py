@@ -26,8 +26,9 @@ a standard deviation of about 0.1 (of the [0, 1] range), then falls back somewha
 pure-noise-like images saturate), while staying far above the distance between real sets: the
 figures rank generators, they are not a noise meter.
 
-Shipped in ``trained_weights/synth-features-rot64/`` (``config.json``, ``features.weights.h5``,
-``card.json`` with the weights' sha256 and the held-out rotation accuracy).
+Shipped in ``trained_weights/synth-features-rot64/``: a model directory of kind ``features``
+(:mod:`enhance.modeldir`; ``config.json``, ``features.weights.h5``, ``card.json`` with the
+weights' sha256 and the held-out rotation accuracy).
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
-from . import modeldir
+from ..modeldir import KINDS, read_model_dir, write_model_files
 
 __all__ = ["build_feature_net", "feature_corpus", "train_feature_net", "FeatureNet",
            "load_feature_net", "DEFAULT_FEATURES", "FEATURE_SIZE"]
@@ -48,8 +48,8 @@ FEATURE_SIZE = 64
 #: to tell rotations from where the content sits in the frame, and its features change more
 #: with a 4-pixel shift than with a different brain.
 MAX_SHIFT = 8
-WEIGHTS_FILE = "features.weights.h5"
-FORMAT = "enhance-synth-features/1"
+WEIGHTS_FILE = KINDS["features"].weights_file
+FORMAT = KINDS["features"].format
 
 
 def shipped_dir(name):
@@ -181,12 +181,9 @@ def train_feature_net(out_dir, *, steps=1500, batch_size=32, seed=0, progress=No
     xs = np.concatenate([np.rot90(holdout, k, axes=(1, 2)) for k in range(4)])[..., None]
     ys = np.repeat(np.arange(4), len(holdout))
     acc = float(np.mean(np.argmax(classifier.predict(xs, verbose=0), axis=1) == ys))
-    out_dir = Path(out_dir)
-    modeldir.write_json(out_dir / "config.json", {"format": FORMAT, "size": FEATURE_SIZE,
-                                                  "dim": int(embedder.output.shape[-1])})
     plain, _ = build_feature_net()  # uncompiled: the file holds no optimizer state
     plain.set_weights(classifier.get_weights())
-    modeldir.save_weights_atomic(plain, out_dir / WEIGHTS_FILE)
+    out_dir = Path(out_dir)
     card = {
         "name": out_dir.name,
         "kind": "feature network for FD/KID/precision-recall of synthetic images",
@@ -200,10 +197,11 @@ def train_feature_net(out_dir, *, steps=1500, batch_size=32, seed=0, progress=No
         "wall_seconds": round(time.perf_counter() - start, 1),
         "holdout_rotation_accuracy": round(acc, 4),
         "holdout": f"{len(holdout)} brain-mr64 holdout slices x 4 rotations",
-        "weights_sha256": modeldir.file_sha256(out_dir / WEIGHTS_FILE),
     }
-    modeldir.write_json(out_dir / "card.json", card)
-    return card
+    sha = write_model_files(out_dir, "features",
+                            {"size": FEATURE_SIZE, "dim": int(embedder.output.shape[-1])}, card,
+                            lambda tmp: plain.save_weights(str(tmp)), default=str)
+    return {**card, "weights_sha256": sha}
 
 
 class FeatureNet:
@@ -238,18 +236,11 @@ def load_feature_net(path=None):
     Raises
     ------
     ModelError
-        Missing files or weights that do not match the card's sha256.
+        What :func:`enhance.modeldir.read_model_dir` refuses: missing files, another kind of
+        model, or weights that do not match the card's sha256.
     """
-    path = Path(path) if path is not None else shipped_dir(DEFAULT_FEATURES)
-    card = modeldir.read_json(path / "card.json")
-    config = modeldir.read_json(path / "config.json")
-    if config.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a feature network directory ({FORMAT})")
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelError(f"{weights}: missing")
-    if modeldir.file_sha256(weights) != card.get("weights_sha256"):
-        raise ModelError(f"{weights}: sha256 does not match the card (corrupt or replaced)")
-    classifier, embedder = build_feature_net(config["size"], config["dim"])
-    classifier.load_weights(str(weights))
-    return FeatureNet(embedder, path.name, card)
+    found = read_model_dir(path if path is not None else shipped_dir(DEFAULT_FEATURES),
+                           kind="features")
+    classifier, embedder = build_feature_net(found.config["size"], found.config["dim"])
+    classifier.load_weights(str(found.weights))
+    return FeatureNet(embedder, found.path.name, found.card)

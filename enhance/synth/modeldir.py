@@ -1,9 +1,10 @@
 """A generator directory: what ``enhance synth train`` writes and ``generate``/``evaluate`` read.
 
-::
+A model directory of kind ``generator`` (:mod:`enhance.modeldir`: the one format, reader and
+writer of the three kinds)::
 
-    <dir>/config.json                 architecture (size, classes, latent_dim, width, ...),
-                                      class names, bit depth of the training data
+    <dir>/config.json                 format, kind, architecture (size, classes, latent_dim,
+                                      width, ...), class names, bit depth of the training data
     <dir>/generator.weights.h5        the (EMA) generator's Keras weights
     <dir>/discriminator.weights.h5    the discriminator (to continue training)
     <dir>/card.json                   the model card, with generator_sha256: the SHA-256 of
@@ -16,45 +17,27 @@ The generator is rebuilt from ``config.json`` (weights never decide the architec
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelError
 from ..io.atomic import atomic_save, atomic_write_json
-from ..modeldir import file_sha256
+from ..modeldir import CARD_FILE, CONFIG_FILE, KINDS, file_sha256, read_model_dir, write_model_files
 
 __all__ = [
     "CONFIG_FILE", "GENERATOR_FILE", "DISCRIMINATOR_FILE", "CARD_FILE", "FORMAT",
-    "file_sha256", "write_json", "read_json", "save_generator_dir", "load_generator", "Generator",
+    "file_sha256", "write_json", "save_generator_dir", "load_generator", "Generator",
 ]
 
-CONFIG_FILE = "config.json"
-GENERATOR_FILE = "generator.weights.h5"
+GENERATOR_FILE = KINDS["generator"].weights_file
 DISCRIMINATOR_FILE = "discriminator.weights.h5"
-CARD_FILE = "card.json"
-FORMAT = "enhance-synth-generator/1"
+FORMAT = KINDS["generator"].format
 
 
 def write_json(path, data):
-    """Write JSON atomically (:func:`enhance.io.atomic.atomic_write_json`; other objects as text)."""
+    """Write JSON atomically (:func:`enhance.io.atomic.atomic_write_json`; other objects as text).
+
+    The synthesis reports' and settings' writer (``evaluate``, :mod:`enhance.augment`)."""
     atomic_write_json(path, data, default=str)
-
-
-def read_json(path):
-    """Read a JSON file; :class:`ModelError` if it is missing or corrupt."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise ModelError(f"{path}: missing") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
-
-
-def save_weights_atomic(model, path):
-    """``model.save_weights`` to a temporary name in the same folder, then rename into place."""
-    atomic_save(path, lambda tmp: model.save_weights(str(tmp)), suffix=".weights.h5")
 
 
 def build_from_config(config):
@@ -86,13 +69,11 @@ def save_generator_dir(out_dir, generator, config, card, *, discriminator=None):
         The generator weights' sha256.
     """
     out_dir = Path(out_dir)
-    write_json(out_dir / CONFIG_FILE, {"format": FORMAT, **config})
-    save_weights_atomic(generator, out_dir / GENERATOR_FILE)
     if discriminator is not None:
-        save_weights_atomic(discriminator, out_dir / DISCRIMINATOR_FILE)
-    sha = file_sha256(out_dir / GENERATOR_FILE)
-    write_json(out_dir / CARD_FILE, {**card, "generator_sha256": sha})
-    return sha
+        atomic_save(out_dir / DISCRIMINATOR_FILE, lambda tmp: discriminator.save_weights(str(tmp)),
+                    suffix=".weights.h5")
+    return write_model_files(out_dir, "generator", config, card,
+                             lambda tmp: generator.save_weights(str(tmp)), default=str)
 
 
 @dataclass
@@ -133,24 +114,10 @@ def load_generator(model_dir):
     Raises
     ------
     ModelError
-        A missing file, or weights whose sha256 differs from the card's.
+        What :func:`enhance.modeldir.read_model_dir` refuses: a missing file, another kind of
+        model, or weights whose SHA-256 differs from the card's.
     """
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelError(f"{model_dir}: not a generator directory (no such folder)")
-    config = read_json(model_dir / CONFIG_FILE)
-    if config.get("format") != FORMAT:
-        raise ModelError(f"{model_dir}: config.json is not a synthesis generator ({FORMAT})")
-    card = read_json(model_dir / CARD_FILE)
-    weights = model_dir / GENERATOR_FILE
-    if not weights.is_file():
-        raise ModelError(f"{weights}: missing")
-    sha = file_sha256(weights)
-    if sha != card.get("generator_sha256"):
-        raise ModelError(
-            f"{weights}: sha256 {sha[:12]}... does not match the card's "
-            f"{str(card.get('generator_sha256'))[:12]}... (corrupt or replaced weights)"
-        )
-    model = build_from_config(config)
-    model.load_weights(str(weights))
-    return Generator(model, config, card, sha, model_dir)
+    found = read_model_dir(model_dir, kind="generator")
+    model = build_from_config(found.config)
+    model.load_weights(str(found.weights))
+    return Generator(model, found.config, found.card, found.sha256, found.path)
