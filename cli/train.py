@@ -1,7 +1,9 @@
 """``enhance train``: train a denoiser (dncnn, dae, gan) into a model directory.
 
-Every field of :class:`enhance.training.TrainConfig` is an option, so the command a model card
-records (``TrainConfig.command``) runs again as it is.
+Every field of :class:`enhance.training.TrainConfig` is an option, declared below with its type
+(:data:`OPTIONS`; the help is the field's description in the class docstring), so the command a
+model card records (``TrainConfig.command``) runs again as it is: tests/test_shipped.py parses each
+shipped card's command with this command and gets the card's ``train_config`` back.
 """
 
 import dataclasses
@@ -12,53 +14,80 @@ import click
 from ..names import TASKS
 from .common import library_errors, step_bar
 
-#: TrainConfig fields that are plain arguments of the command.
-_MAIN = ("arch", "task", "steps", "seed")
 
+class JsonObject(click.ParamType):
+    """A JSON object (``--arch-params '{"width": 32}'``)."""
 
-def _config_fields():
-    # enhance.training imports keras only inside functions, so --help stays light
-    from ..training import TrainConfig
+    name = "JSON"
 
-    return [f for f in dataclasses.fields(TrainConfig) if f.name not in _MAIN]
-
-
-def _parse(field, text):
-    if text is None:
-        return None
-    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-    if isinstance(default, dict):
+    def convert(self, value, param, ctx):
+        if isinstance(value, dict):
+            return value
         try:
-            value = json.loads(text)
+            value = json.loads(value)
         except json.JSONDecodeError as error:
-            raise click.BadParameter(f"not JSON: {error}", param_hint=f"--{field.name}") from None
+            self.fail(f"not JSON: {error}", param, ctx)
         if not isinstance(value, dict):
-            raise click.BadParameter("expected a JSON object", param_hint=f"--{field.name}")
+            self.fail("expected a JSON object", param, ctx)
         return value
-    if isinstance(default, bool) or field.name == "jit_compile":
-        low = text.strip().lower()
+
+
+class TrueFalse(click.ParamType):
+    """``true``/``false`` (also 1/0, yes/no, any case); with ``auto=True`` also ``auto``."""
+
+    def __init__(self, auto=False):
+        self.auto = auto
+        self.name = "auto|true|false" if auto else "true|false"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, bool):
+            return value
+        low = str(value).strip().lower()
         if low in ("true", "1", "yes"):
             return True
         if low in ("false", "0", "no"):
             return False
-        if field.name == "jit_compile" and low == "auto":
+        if self.auto and low == "auto":
             return "auto"
-        raise click.BadParameter(f"expected true or false, got {text!r}", param_hint=f"--{field.name}")
-    if isinstance(default, int) and not isinstance(default, bool):
-        return int(text)
-    if isinstance(default, float) or field.name == "lr":
-        return float(text)
-    return text
+        self.fail(f"expected {self.name}, got {value!r}", param, ctx)
 
 
-#: Values of the text options that take one of a few words.
-_CHOICES = {
-    "mode": "supervised|noise2void",
-    "lr_schedule": "cosine|step|constant",
-    "loss": "mse|l1|relative_mse",
-    "precision": "auto|float32|mixed_float16|mixed_bfloat16",
-    "jit_compile": "auto|true|false",
-}
+def _words(values):
+    """A metavar listing the allowed words; the library checks the value (one error policy)."""
+    return "|".join(values)
+
+
+def _options():
+    """TrainConfig field -> (click type, metavar): every field but the main arguments.
+
+    The text options with a few allowed words stay text: :meth:`TrainConfig.check` refuses
+    another word with the library's one-line error, as for the Python API.
+    """
+    from ..training.config import LOSSES, MODES, PRECISIONS, SCHEDULES
+
+    return {
+        "arch_params": (JsonObject(), "JSON"),
+        "mode": (str, _words(MODES)),
+        "patch": (int, "INTEGER"),
+        "batch": (int, "INTEGER"),
+        "lr": (float, "FLOAT"),
+        "lr_schedule": (str, _words(SCHEDULES)),
+        "loss": (str, _words(LOSSES)),
+        "gan_l1_weight": (float, "FLOAT"),
+        "val_every": (int, "INTEGER"),
+        "log_every": (int, "INTEGER"),
+        "augment": (TrueFalse(), "true|false"),
+        "jitter": (TrueFalse(), "true|false"),
+        "noisy_data": (TrueFalse(), "true|false"),
+        "n2v_fraction": (float, "FLOAT"),
+        "jit_compile": (TrueFalse(auto=True), "auto|true|false"),
+        "precision": (str, _words(PRECISIONS)),
+        "deterministic": (TrueFalse(), "true|false"),
+    }
+
+
+#: TrainConfig fields that are the command's main options (declared with the command).
+MAIN = ("arch", "task", "steps", "seed")
 
 
 def _field_docs():
@@ -82,32 +111,22 @@ def _field_docs():
     return {k: re.sub(r":\w+:`~?([^`]+)`", r"\1", v) for k, v in text.items()}
 
 
-def _metavar(field, default):
-    if field.name in _CHOICES:
-        return _CHOICES[field.name]
-    if isinstance(default, dict):
-        return "JSON"
-    if isinstance(default, bool):
-        return "true|false"
-    if isinstance(default, int):
-        return "INTEGER"
-    if isinstance(default, float) or field.name == "lr":
-        return "FLOAT"
-    return "TEXT"
-
-
 def _with_config_options(command):
-    docs = _field_docs()
-    for field in reversed(_config_fields()):
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        shown = json.dumps(default) if isinstance(default, dict) else default
-        if isinstance(default, bool):
-            shown = str(default).lower()
-        text = docs.get(field.name, "").rstrip(".")
+    # enhance.training imports keras only inside functions, so --help stays light
+    from ..training import TrainConfig
+
+    docs, options = _field_docs(), _options()
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in MAIN]
+    if sorted(names) != sorted(options):  # a new TrainConfig field needs its option here
+        raise RuntimeError(f"enhance train declares {sorted(options)}, TrainConfig has {sorted(names)}")
+    defaults = TrainConfig()
+    for name in reversed(names):
+        kind, metavar = options[name]
+        default = getattr(defaults, name)
+        shown = json.dumps(default) if isinstance(default, (dict, bool)) else default
         command = click.option(
-            f"--{field.name.replace('_', '-')}", field.name, default=None,
-            metavar=_metavar(field, default),
-            help=f"{text} (default: {shown}).",
+            f"--{name.replace('_', '-')}", name, type=kind, default=None, metavar=metavar,
+            help=f"{docs.get(name, '').rstrip('.')} (default: {shown}).",
         )(command)
     return command
 
@@ -136,8 +155,7 @@ def train(arch, task, data, out_dir, steps, seed, restart, quiet, **options):
     """
     from ..training import TrainConfig, train as run_training
 
-    fields = {f.name: f for f in _config_fields()}
-    values = {name: _parse(fields[name], text) for name, text in options.items() if text is not None}
+    values = {name: value for name, value in options.items() if value is not None}
     callback, close = step_bar(quiet=quiet)
     with library_errors():
         config = TrainConfig(arch=arch, task=task, steps=steps, seed=seed, **values)

@@ -201,3 +201,56 @@ def test_python_api_takes_names_paths_and_loaded_models(tmp_path):
     assert (record["model"], record["model_source"]) == ("dncnn-gaussian", "shipped")
     restored = enhance.read_image(tmp_path / "out" / "a.png").pixels
     assert np.abs(restored - expected).max() <= 1 / 65535
+
+
+# --- the card's command is the one that reproduces the run (issue 18) ---------------------------
+
+
+def _parse_train_command(command, monkeypatch):
+    """The TrainConfig, data and run folder that ``enhance train`` builds from ``command``."""
+    from click.testing import CliRunner
+
+    import enhance.training
+    from enhance.cli.train import train
+
+    seen = {}
+
+    def fake_train(config, *, data, out_dir, resume, progress):
+        seen.update(config=config, data=data, out_dir=out_dir)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(enhance.training, "train", fake_train)
+    words = shlex.split(command)
+    assert words[:2] == ["enhance", "train"]
+    result = CliRunner().invoke(train, words[2:] + ["-q"])
+    assert result.exit_code == 0 and "config" in seen, result.output
+    return seen
+
+
+@pytest.mark.parametrize("path", RESTORATION, ids=lambda p: p.name)
+def test_the_card_command_parses_back_into_the_card_train_config(path, monkeypatch):
+    from enhance.training import TrainConfig
+
+    card = read_model_info(path)["card"]
+    seen = _parse_train_command(card["command"], monkeypatch)
+    assert seen["config"] == TrainConfig.from_dict(card["train_config"])
+    assert seen["data"] == card["training_data"]["recipe"]
+
+
+def test_every_option_of_a_train_config_survives_the_command_line(monkeypatch):
+    from enhance.training import TrainConfig
+
+    configs = [
+        TrainConfig(arch="dae", arch_params={"width": 8, "levels": 1, "skip": False}, task="speckle",
+                    steps=7, patch=32, batch=3, lr=3e-4, lr_schedule="step", loss="l1",
+                    gan_l1_weight=5.5, seed=9, val_every=3, log_every=2, augment=False,
+                    jitter=False, n2v_fraction=0.05, jit_compile=True, precision="float32",
+                    deterministic=False),
+        TrainConfig(mode="noise2void", noisy_data=True, jit_compile=False, n2v_fraction=0.2,
+                    precision="mixed_bfloat16"),
+        TrainConfig(arch="gan", arch_params={"levels": 3, "width": 16}, lr=0.0005),
+    ]
+    for config in configs:
+        seen = _parse_train_command(config.command("runs/a b", data="my data/"), monkeypatch)
+        assert seen["config"] == config
+        assert (seen["out_dir"], seen["data"]) == ("runs/a b", "my data/")

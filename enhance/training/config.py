@@ -164,7 +164,13 @@ class TrainConfig:
             raise EnhanceError("noisy_data needs mode='noise2void' and task gaussian or speckle")
 
     def command(self, out_dir, data="medical-v1"):
-        """The ``enhance train`` command line that reproduces this run."""
+        """The ``enhance train`` command line that reproduces this run.
+
+        Rendered here, not by the command line, because the library writes the card (and never
+        imports the CLI); it is the inverse of ``enhance train``'s parsing (every field an
+        option, dicts as JSON, others as text), which tests/test_shipped.py proves by parsing
+        commands back with the click command into an equal :class:`TrainConfig`.
+        """
         words = [
             "enhance",
             "train",
