@@ -63,18 +63,29 @@ def run(args, *, cwd, env=None, timeout=1800):
     return result
 
 
+def copy_sources(dst, names=SOURCES):
+    """Copy what the wheel is built from (``names``, from the working tree) into ``dst``.
+
+    Build outputs and caches (``build/``, ``dist/``, ``*.egg-info``, ``__pycache__``) stay out,
+    so that a stale ``build/`` cannot hide a file missing from the package data. Also used by
+    tests/test_install.py.
+    """
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
+    for name in names:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, dst / name, ignore=ignore)
+        elif path.exists():
+            shutil.copy2(path, dst / name)
+    return dst
+
+
 def source_tree(work, worktree):
     src = work / "src"
     if worktree:
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-        src.mkdir()
-        for name in SOURCES:
-            path = ROOT / name
-            if path.is_dir():
-                shutil.copytree(path, src / name, ignore=ignore)
-            elif path.exists():
-                shutil.copy2(path, src / name)
-        return src, "working tree"
+        return copy_sources(src), "working tree"
     result = run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(src)], cwd=work)
     if result.returncode != 0:
         raise SystemExit("git clone failed")

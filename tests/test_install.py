@@ -8,9 +8,9 @@ tree. The full check (a fresh venv, ``pip install`` of the wheel, ``enhance run`
 """
 
 import configparser
+import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from enhance.modeldir import file_sha256
+from enhance.modeldir import KINDS
 from enhance.shipped import read_model_info, shipped_model_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "enhance", "cli", "trained_weights")
-#: The weight files a model directory of each kind must ship.
-WEIGHTS = {"enhancer": ["model.weights.h5"], "generator": ["generator.weights.h5"],
-           "features": ["features.weights.h5"]}
+_spec = importlib.util.spec_from_file_location("install_check", ROOT / "benchmarks" / "install_check.py")
+install_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(install_check)
+#: What the wheel is built from (the full check also copies samples/ to run them).
+SOURCES = tuple(name for name in install_check.SOURCES if name != "samples")
 
 
 def _card_hashes(card):
@@ -48,14 +49,7 @@ def _card_hashes(card):
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    src = tmp_path_factory.mktemp("src")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-    for name in SOURCES:
-        path = ROOT / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=ignore)
-        elif path.exists():
-            shutil.copy2(path, src / name)
+    src = install_check.copy_sources(tmp_path_factory.mktemp("src"), SOURCES)
     out = tmp_path_factory.mktemp("wheel")
     # --no-build-isolation: the installed setuptools builds it, no download (CI may be offline)
     result = subprocess.run(
@@ -107,7 +101,7 @@ def test_every_shipped_model_is_in_the_wheel_with_its_config_card_and_weights(wh
     for path in shipped:
         info = read_model_info(path)
         prefix = f"enhance/trained_weights/{path.name}/"
-        for file in ["config.json", "card.json", *WEIGHTS[info["kind"]]]:
+        for file in ["config.json", "card.json", KINDS[info["kind"]].weights_file]:
             assert prefix + file in names, f"{prefix + file} missing from the wheel"
             assert _read(wheel, prefix + file) == (path / file).read_bytes()
 
