@@ -4,7 +4,7 @@
 >>> result = run_benchmark("samples/", "/tmp/report", methods="fast")     # doctest: +SKIP
 >>> result.out_dir / "report.html"                                         # doctest: +SKIP
 
-Every image is degraded by the spec (``shared/spec/degradations.md``) with the spec's seeds,
+Every image is degraded by the spec's models (:mod:`enhance.degrade`) with the spec's seeds,
 restored by every method suited to the degradation's task, and scored with PSNR and SSIM
 (``data_range=1.0``) against the clean image. The report folder gets ``results.csv`` (one row per
 cell), ``summary.md`` (per degradation: means with 95% intervals, paired difference to the best

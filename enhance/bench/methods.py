@@ -43,9 +43,9 @@ __all__ = [
     "cell_seed",
 ]
 
-#: Classical methods left out of the ``fast`` set: BM3D variants, 7-8 s per 256 x 256 image on
-#: one CPU core (15 s at 384 x 384). ``vst_bm3d`` stays in: it is the spec's strongest classical
-#: low-light recipe and the only one that denoises (1-12 s per image, one degradation).
+#: Classical methods left out of the ``fast`` set: the BM3D variants, by far the slowest (seconds
+#: per image on a CPU core, where the others take a fraction of a second). ``vst_bm3d`` stays in:
+#: it is the spec's strongest classical low-light recipe and runs on one degradation only.
 SLOW_BASELINES = ("bm3d", "gain_bm3d", "bm3d_log")
 
 #: Names accepted by ``methods`` that stand for sets of methods.

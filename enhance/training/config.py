@@ -73,8 +73,8 @@ class TrainConfig:
     n2v_fraction : float
         Fraction of blind-spot pixels per patch (``noise2void``).
     jit_compile : bool or str
-        Passed to ``compile``. ``"auto"``: XLA only on an accelerator; on CPU XLA made
-        TensorFlow training slower here (dncnn 12x48: 0.36 vs 0.52 steps/s).
+        Passed to ``compile``. ``"auto"``: XLA only on an accelerator (on a CPU, XLA made
+        TensorFlow training slower).
     precision : str
         ``float32``, ``mixed_float16`` or ``mixed_bfloat16`` (Keras dtype policies);
         ``"auto"``: ``mixed_float16`` for dncnn/dae on an accelerator, else ``float32`` (CPU
