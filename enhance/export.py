@@ -154,8 +154,7 @@ def describe_io(model):
                       "transform: 2 sqrt(y photons + 3/8 + (read_noise photons)^2), divided by the "
                       "same transform of a full-brightness pixel (y = exposure)")
         map_text = "the constant 1 / that scale (the transformed noise std)"
-        pre = ("generalized Anscombe transform and scale (see channels); the noise-level map "
-               "channel appended")
+        pre = "generalized Anscombe transform and scale (see channels)"
         post = ("exact unbiased inverse of the generalized Anscombe transform (Makitalo & Foi "
                 "2013), times 1 / (photons exposure), then clip to [0, 1]; not in the graph")
     elif task == "lowlight":
