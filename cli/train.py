@@ -116,13 +116,14 @@ def _with_config_options(command):
     from ..training import TrainConfig
 
     docs, options = _field_docs(), _options()
-    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in MAIN]
-    if sorted(names) != sorted(options):  # a new TrainConfig field needs its option here
-        raise RuntimeError(f"enhance train declares {sorted(options)}, TrainConfig has {sorted(names)}")
-    defaults = TrainConfig()
-    for name in reversed(names):
+    # the fields' defaults, not TrainConfig(): its check imports the model registry (Keras)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name not in MAIN}
+    if sorted(fields) != sorted(options):  # a new TrainConfig field needs its option here
+        raise RuntimeError(f"enhance train declares {sorted(options)}, TrainConfig has {sorted(fields)}")
+    for name in reversed(list(fields)):
         kind, metavar = options[name]
-        default = getattr(defaults, name)
+        field = fields[name]
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         shown = json.dumps(default) if isinstance(default, (dict, bool)) else default
         command = click.option(
             f"--{name.replace('_', '-')}", name, type=kind, default=None, metavar=metavar,
