@@ -151,3 +151,24 @@ def ray_options(command):
     ]):
         command = option(command)
     return command
+
+
+class MemorySize(click.ParamType):
+    """A number of bytes: ``1073741824``, ``512M``, ``1.5G``, ``2GiB`` (K/M/G/T are powers of 1024)."""
+
+    name = "size"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+        unit = text[-1:] if text[-1:] in self._UNITS and text[-1:] else ""
+        try:
+            number = float(text[: len(text) - len(unit)])
+        except ValueError:
+            self.fail(f"{value!r} is not a size (e.g. 512M, 1.5G)", param, ctx)
+        size = int(number * self._UNITS[unit])
+        if size <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return size

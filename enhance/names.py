@@ -4,7 +4,7 @@ Pure constants (no imports), so the command line can build its choices from them
 NumPy or Keras. Everything else imports them from here.
 """
 
-__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS"]
+__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS"]
 
 #: The restoration tasks: what a model or a classical method restores.
 TASKS = ("gaussian", "lowlight", "speckle")
@@ -15,3 +15,7 @@ OUTPUT_FORMATS = ("keep", "png16", "tiff16", "npy")
 
 #: Output formats of ``degrade`` (16-bit PNG by default, so that no noise is quantised away).
 DEGRADE_FORMATS = ("png16", "tiff16", "npy", "keep")
+
+#: Arithmetic of inference: ``float32``, or ``bfloat16`` (Keras mixed precision: weights kept in
+#: float32, convolutions in bfloat16, the layers that form the output in float32).
+PRECISIONS = ("float32", "bfloat16")

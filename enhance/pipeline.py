@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
-from .names import OUTPUT_FORMATS
+from .names import OUTPUT_FORMATS, PRECISIONS
 
 
 def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
-                   self_ensemble=False, noise=None, progress=None):
+                   self_ensemble=False, noise=None, max_memory=None, progress=None):
     """Restore every frame of ``pixels`` with a loaded model.
 
     Grayscale frames go through the model as they are; colour (RGB) frames channel by channel
@@ -25,7 +25,7 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
     model : enhance.modeldir.LoadedModel
     pixels : ndarray
         (H, W), (H, W, C), or a stack (N, H, W[, C]) when ``is_stack``; float in [0, 1].
-    is_stack, exposure, tile, batch_size, self_ensemble
+    is_stack, exposure, tile, batch_size, self_ensemble, max_memory
         See :func:`enhance.predict.enhance_image`.
     noise : dict, optional
         ``sigma``, ``photons``, ``read_noise`` told to a noise-conditioned model (missing ones
@@ -53,7 +53,8 @@ def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, b
         options = {k: v for k, v in (condition or {}).items() if k in given}
         step = None if progress is None else (lambda f: progress((index + f) / count))
         return enhance_image(model, frame, tile=tile, batch_size=batch_size, exposure=exposure,
-                             self_ensemble=self_ensemble, progress=step, **options)
+                             self_ensemble=self_ensemble, max_memory=max_memory, progress=step,
+                             **options)
 
     if is_stack:
         return np.stack([one(frame, i, len(pixels)) for i, frame in enumerate(pixels)]).astype(np.float32)
@@ -104,7 +105,8 @@ class RunRecipe:
 
     def __init__(self, model_dir, *, chosen, exposure=None, sigma=None, photons=None,
                  read_noise=None, tile=None, batch_size=8, self_ensemble=False,
-                 output_format="keep", max_pixels=DEFAULT_MAX_PIXELS, anonymize=None):
+                 output_format="keep", max_pixels=DEFAULT_MAX_PIXELS, anonymize=None,
+                 precision="float32", max_memory=None):
         from pathlib import Path
 
         self.model_dir = Path(model_dir).resolve()
@@ -113,6 +115,7 @@ class RunRecipe:
         self.noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
         self.self_ensemble, self.output_format, self.max_pixels = self_ensemble, output_format, max_pixels
         self.anonymize = None if anonymize is None else Path(anonymize).resolve()
+        self.precision, self.max_memory = precision, max_memory
 
     def load(self):
         """Load the model: from :attr:`model_dir`, or where this machine has the shipped model
@@ -125,8 +128,10 @@ class RunRecipe:
             from .shipped import resolve_model
 
             model_dir = resolve_model(model_dir.name, kind="enhancer")
+        from .predict import with_precision
+
         with captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
-            return load_model_dir(model_dir)
+            return with_precision(load_model_dir(model_dir), self.precision)
 
     def process(self, loaded, *, deid=None, file_progress=None):
         """``process(item, target) -> dict`` with ``loaded`` (:meth:`load`'s model); ``deid``
@@ -151,8 +156,10 @@ class RunRecipe:
             noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
             restored = restore_pixels(loaded, image.pixels, is_stack=image.meta.is_stack,
                                       exposure=exposure, tile=tile, batch_size=batch_size,
-                                      self_ensemble=self_ensemble, noise=noise, progress=step)
+                                      self_ensemble=self_ensemble, noise=noise,
+                                      max_memory=self.max_memory, progress=step)
             ensemble = " --self-ensemble" if self_ensemble else ""
+            ensemble += f" --precision {self.precision}" if self.precision != "float32" else ""
             write_output(image, restored, target, output_format,
                    derivation=f"enhance run --model {loaded.name}{ensemble} (sha256 {sha[:12]})",
                    anonymize=deid)
@@ -161,6 +168,7 @@ class RunRecipe:
                 **chosen,
                 "model_sha256": sha,
                 "self_ensemble": bool(self_ensemble),
+                "precision": self.precision,
                 **({"noise_level": _summarise_told(noise["told"])} if noise["told"] else {}),
                 "shape": list(image.pixels.shape),
                 "megapixels": round(_megapixels(image.pixels, is_stack=image.meta.is_stack), 4),
@@ -195,6 +203,8 @@ def enhance_folder(
     anonymize=False,
     engine="local",
     engine_options=None,
+    precision="float32",
+    max_memory=None,
 ):
     """Enhance every image of ``source`` with a model into ``out_dir`` (same layout).
 
@@ -251,6 +261,12 @@ def enhance_folder(
     engine_options : dict, optional, keyword-only
         For ``ray``: ``address`` (None: a local instance; ``"auto"``: the running cluster),
         ``actors``, ``cpus_per_actor``, ``gpus_per_actor``, ``num_cpus`` (of a local instance).
+    precision : {"float32", "bfloat16"}, keyword-only
+        The network's arithmetic (:func:`enhance.predict.with_precision`); the manifest records it.
+    max_memory : int, optional, keyword-only
+        Bytes for one image's work beyond the runtime and the model; tiles and windows per call
+        are sized from it (:func:`enhance.predict.plan_windows`; default
+        :data:`enhance.predict.DEFAULT_MAX_MEMORY`).
 
     Returns
     -------
@@ -270,6 +286,10 @@ def enhance_folder(
         raise EnhanceError(f"unknown output format {output_format!r}; known: {', '.join(OUTPUT_FORMATS)}")
     if engine not in ("local", "ray"):
         raise EnhanceError(f"unknown engine {engine!r}; known: local, ray")
+    if precision not in PRECISIONS:
+        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if max_memory is not None and max_memory <= 0:
+        raise EnhanceError(f"max_memory must be positive, not {max_memory!r}")
     ray_engine = None
     if engine == "ray" and not dry_run:
         from .ray_engine import RayEngine
@@ -294,9 +314,10 @@ def enhance_folder(
                                overwrite=overwrite, dry_run=True)
 
     from .modeldir import load_model_dir
+    from .predict import with_precision
 
     with batch.captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
-        loaded = load_model_dir(model_dir)
+        loaded = with_precision(load_model_dir(model_dir), precision)
     if loaded.task == "lowlight" and exposure is None:
         raise EnhanceError(
             f"{loaded.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
@@ -307,7 +328,8 @@ def enhance_folder(
     recipe = RunRecipe(model_dir, chosen=chosen, exposure=exposure, sigma=sigma, photons=photons,
                        read_noise=read_noise, tile=tile, batch_size=batch_size,
                        self_ensemble=self_ensemble, output_format=output_format,
-                       max_pixels=max_pixels, anonymize=out_dir if anonymize else None)
+                       max_pixels=max_pixels, anonymize=out_dir if anonymize else None,
+                       precision=precision, max_memory=max_memory)
     if ray_engine is not None:
         # each actor loads the model and runs the recipe; the lock, the skip rule and the
         # manifest stay here (run_batch)

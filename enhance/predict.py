@@ -5,6 +5,8 @@ Keras (and its backend) is imported only when a model actually runs.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .errors import EnhanceError
@@ -16,24 +18,28 @@ __all__ = [
     "noise_parameters",
     "run_network",
     "dihedral_transforms",
-    "AUTO_TILE_PIXELS",
-    "DEFAULT_TILE",
+    "with_precision",
+    "activation_bytes_per_pixel",
+    "plan_windows",
+    "DEFAULT_MAX_MEMORY",
+    "MIN_AUTO_TILE",
     "MIN_TILE",
 ]
 
-#: Images with more pixels than this are tiled even when no tile size is given.
-AUTO_TILE_PIXELS = 512 * 512
-#: Core size of a tile when tiling is automatic.
-DEFAULT_TILE = 256
-#: At most this many window pixels go through the network in one call (``batch_size`` is lowered
-#: for large tiles), so activation memory stays bounded whatever the tile size. Measured with the
-#: shipped 2-level U-Net (dae-gaussian) on a 2048^2 image, CPU, TensorFlow: peak RSS 2554 MB at
-#: 1 MP per call with 512 tiles, 1384 MB at 512^2 per call with 384 tiles, 1094 MB at this
-#: setting with 256 tiles, all at the same speed (0.10-0.12 MP/s).
-MAX_BATCH_PIXELS = 128 * 1024
-
+#: Default memory for the work on one image, beyond the runtime and the model (about 0.9 GB with
+#: TensorFlow on a CPU): the image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL`) and the network's
+#: activations for one call. Tiles and windows per call are sized to stay within it
+#: (:func:`plan_windows`), so an 8192 x 8192 image runs in about 2 GB in all.
+DEFAULT_MAX_MEMORY = 1 << 30
+#: Bytes per image pixel that one image holds while it is restored, beside the network's
+#: windows: the input, the model's input, its padded copy and the output (float32 each).
+IMAGE_BYTES_PER_PIXEL = 16
+#: Automatic tiles are never smaller than this core, whatever the budget.
+MIN_AUTO_TILE = 256
 #: The out-of-memory back-off never goes below this core size.
 MIN_TILE = 32
+
+_ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
 
 
 def _is_out_of_memory(error):
@@ -47,6 +53,18 @@ def _is_out_of_memory(error):
         or "RESOURCE_EXHAUSTED" in text
         or "out of memory" in text.lower()
     )
+
+
+#: keras model -> :func:`activation_bytes_per_pixel` (weak: forgotten with the model).
+_BYTES_PER_PIXEL = weakref.WeakKeyDictionary()
+
+
+def _bytes_per_pixel(keras_model):
+    try:
+        return _BYTES_PER_PIXEL[keras_model]
+    except KeyError:
+        value = _BYTES_PER_PIXEL[keras_model] = activation_bytes_per_pixel(keras_model)
+        return value
 
 
 def _forward(keras_model, batch):
@@ -65,11 +83,10 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
         Maps ``(B, h, w, C)`` to ``(B, h, w, C)``.
     images : list of ndarray, each (H, W, C)
         Model inputs, all of one shape.
-    tile : int, optional
+    tile : int or (int, int), optional
         Core size of a tile; ``None`` processes each image in one window.
     batch_size : int, optional
-        Windows per network call (lowered so that a call sees at most
-        :data:`MAX_BATCH_PIXELS` window pixels).
+        Windows per network call.
     margin : int, optional
         Overlap (at least the receptive-field radius for seamless results).
     size_factor : int, optional
@@ -84,8 +101,7 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     list of ndarray, each (H, W, C_out)
     """
     plan = plan_tiles(images[0].shape, tile, margin, size_factor)
-    window_pixels = plan.window_shape[0] * plan.window_shape[1]
-    per_call = max(1, min(max(int(batch_size), 1), MAX_BATCH_PIXELS // window_pixels))
+    per_call = max(int(batch_size), 1)
     padded = [plan.pad(np.asarray(image, dtype=np.float32)) for image in images]
     results = [None] * len(images)
     jobs = [(index, tile_) for index in range(len(images)) for tile_ in plan.tiles]
@@ -105,6 +121,117 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
         if progress is not None:
             progress(start + len(chunk), len(jobs))
     return results
+
+
+def with_precision(model, precision):
+    """The same model computing in ``precision``: ``model`` itself for ``float32``.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    precision : {"float32", "bfloat16"}
+        See :func:`enhance.models.registry.build_model`; bfloat16 is about twice as fast on CPUs
+        with bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs, at a small PSNR cost
+        (the README gives the measured figures), and slower on CPUs without them.
+
+    Returns
+    -------
+    LoadedModel
+        Same config, card and weights; ``config["precision"]`` is not set (the config stays
+        the directory's), the network is rebuilt under the precision.
+    """
+    import dataclasses
+
+    from .models import registry
+
+    if precision == "float32":
+        return model
+    network = registry.build_model(model.config, precision=precision)
+    network.set_weights(model.keras_model.get_weights())
+    return dataclasses.replace(model, keras_model=network)
+
+
+def activation_bytes_per_pixel(keras_model):
+    """An upper bound on the network's activation memory per window pixel, in bytes.
+
+    The sum, over every layer, of its output's elements per input pixel times its compute
+    dtype's size: what one call holds if nothing were freed (runtimes free and reuse buffers, so
+    the measured peak is lower: about 0.55 of this for the shipped U-Nets on TensorFlow).
+
+    Parameters
+    ----------
+    keras_model : keras.Model
+        A functional model with a ``(None, None, C)`` input.
+
+    Returns
+    -------
+    float
+    """
+    import keras
+
+    probe = keras.Model(keras_model.inputs, [layer.output for layer in keras_model.layers[1:]])
+    side = 64
+    channels = keras_model.inputs[0].shape[-1]
+    specs = probe.compute_output_spec(keras.KerasTensor((1, side, side, channels)))
+    total = 0
+    for spec in specs:
+        dtype = keras.backend.standardize_dtype(spec.dtype)
+        total += float(np.prod(spec.shape)) * _ITEMSIZE.get(dtype, 4)
+    return total / (side * side)
+
+
+def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFAULT_MAX_MEMORY,
+                 batch_size=8, tile=None):
+    """Tile core and windows per network call for an image, from a memory budget.
+
+    The image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL` per pixel) are counted first; what
+    is left bounds one call's activations (``bytes_per_pixel`` per window pixel, see
+    :func:`activation_bytes_per_pixel`). The image goes through whole when its padded window
+    fits; otherwise in the largest tiles that fit (never below :data:`MIN_AUTO_TILE`), equal
+    in size so that little is padded, with as many windows per call as fit (at most
+    ``batch_size``). Larger windows waste less on margins and calls.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (H, W, ...) of the image.
+    margin, size_factor : int
+        The tile plan's overlap and grid (:func:`enhance.tiling.plan_tiles`).
+    bytes_per_pixel : float
+    max_memory : int, optional
+        Bytes for this image's work, beyond the runtime and the model.
+    batch_size : int, optional
+        At most this many windows per call.
+    tile : int, optional
+        A core size chosen by the user: kept; only the windows per call are planned.
+
+    Returns
+    -------
+    tile : None or (int, int)
+        ``None``: the whole image in one window.
+    per_call : int
+    """
+    import math
+
+    height, width = int(shape[0]), int(shape[1])
+    factor = max(int(size_factor), 1)
+
+    def up(value):
+        return int(math.ceil(value / factor) * factor)
+
+    budget = max_memory - IMAGE_BYTES_PER_PIXEL * height * width
+    max_window = max(budget / max(bytes_per_pixel, 1.0), (up(MIN_AUTO_TILE) + 2 * margin) ** 2)
+    if tile is None:
+        if (up(height) + 2 * margin) * (up(width) + 2 * margin) <= max_window:
+            return None, 1
+        side = max(int(math.isqrt(int(max_window))) - 2 * margin, MIN_AUTO_TILE)
+        # equal tiles: as few as the side allows, each just large enough
+        cores = tuple(up(math.ceil(n / math.ceil(n / side))) for n in (height, width))
+    else:
+        cores = (up(min(int(tile), height)), up(min(int(tile), width)))
+    window = (cores[0] + 2 * margin) * (cores[1] + 2 * margin)
+    per_call = max(1, min(max(int(batch_size), 1), int(max_window // window)))
+    return cores, per_call
 
 
 def dihedral_transforms():
@@ -264,7 +391,7 @@ class _VarianceStabilised:
 
 
 def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_ensemble=False,
-                  sigma=None, photons=None, read_noise=None, progress=None):
+                  sigma=None, photons=None, read_noise=None, max_memory=None, progress=None):
     """Restore an image with a model.
 
     Parameters
@@ -276,14 +403,17 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
         restored channel by channel (each channel as a grayscale image); a model with C
         channels takes C-channel images whole.
     tile : int, optional
-        Core size of a tile (rounded up to the model's size factor). ``None`` processes the
-        image whole unless it has more than :data:`AUTO_TILE_PIXELS` pixels, then in tiles of
-        :data:`DEFAULT_TILE`. Tiles overlap by the model's receptive-field radius and only
-        their centres are kept, so tiling leaves no seams. Memory is bounded by
-        ``batch_size`` windows of ``tile + 2 * overlap`` pixels a side. On an out-of-memory
-        error the tile is halved (down to :data:`MIN_TILE`) and the image retried.
+        Core size of a tile (rounded up to the model's size factor). ``None`` plans tiles from
+        ``max_memory`` (:func:`plan_windows`): the image whole when it fits, else the largest
+        equal tiles that fit. Tiles overlap by the model's receptive-field radius and only
+        their centres are kept, so tiling leaves no seams. On an out-of-memory error the
+        windows per call, then the tile, are halved (down to :data:`MIN_TILE`) and the image
+        retried.
     batch_size : int, optional
-        Tiles per network call (8).
+        At most this many tiles per network call (8); fewer when the budget says so.
+    max_memory : int, optional
+        Bytes for this image's work beyond the runtime and the model (default
+        :data:`DEFAULT_MAX_MEMORY`).
     exposure : float, optional
         The acquisition's exposure; required by ``lowlight`` models, ignored by the others.
     self_ensemble : bool, optional
@@ -340,9 +470,13 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
                            axis=-1)
             for x in inputs
         ]
-    if tile is None and planes.shape[0] * planes.shape[1] > AUTO_TILE_PIXELS:
-        tile = DEFAULT_TILE
     margin = margin_for(model.receptive_field, model.size_factor)
+    tile, per_call = plan_windows(
+        planes.shape, margin=margin, size_factor=model.size_factor,
+        bytes_per_pixel=_bytes_per_pixel(model.keras_model),
+        max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
+        batch_size=batch_size, tile=tile,
+    )
     while True:
         try:
             outputs = _run_ensembled(
@@ -350,7 +484,7 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
                 inputs,
                 self_ensemble=self_ensemble,
                 tile=tile,
-                batch_size=batch_size,
+                batch_size=per_call,
                 margin=margin,
                 size_factor=model.size_factor,
                 progress=progress,
@@ -360,12 +494,15 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
         except Exception as error:
             if not _is_out_of_memory(error):
                 raise
-            current = tile if tile is not None else max(planes.shape[:2])
-            if current <= MIN_TILE:
+            current = max(tile) if tile is not None else max(planes.shape[:2])
+            if current <= MIN_TILE and per_call == 1:
                 raise EnhanceError(
                     f"out of memory even with {current}-pixel tiles: {error}"
                 ) from error
-            tile = max(current // 2, MIN_TILE)
+            if per_call > 1:
+                per_call //= 2
+            else:
+                tile = (max(current // 2, MIN_TILE),) * 2
     if vst is not None:
         outputs = [vst.inverse(y) for y in outputs]
     restored = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)

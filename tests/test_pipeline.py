@@ -185,6 +185,36 @@ def test_cli_self_ensemble_writes_the_ensembled_restoration(real_folder, tiny_mo
     assert record["self_ensemble"] is True
 
 
+def test_cli_precision_and_max_memory(real_folder, tiny_model_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from enhance.cli.main import cli
+    from enhance.io import read_image
+    from enhance.modeldir import load_model_dir
+    from enhance.predict import enhance_image, with_precision
+
+    result = CliRunner().invoke(cli, ["run", str(real_folder / "t1.png"), str(tmp_path / "o"),
+                                      "--model", str(tiny_model_dir), "--precision", "bfloat16",
+                                      "--max-memory", "3M", "-q"])
+    assert result.exit_code == 0, result.output
+    image = read_image(real_folder / "t1.png")
+    fast = with_precision(load_model_dir(tiny_model_dir), "bfloat16")
+    expected = enhance_image(fast, image.pixels, max_memory=3 << 20)
+    np.testing.assert_array_equal(read_image(tmp_path / "o" / "t1.png").raw(),
+                                  image.meta.to_raw(expected))
+    plain = enhance_image(load_model_dir(tiny_model_dir), image.pixels)
+    assert not np.array_equal(image.meta.to_raw(plain), image.meta.to_raw(expected))
+    record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[-1])
+    assert record["precision"] == "bfloat16"
+    for bad in ("lots", "-1G", "0"):
+        result = CliRunner().invoke(cli, ["run", str(real_folder / "t1.png"), str(tmp_path / "p"),
+                                          "--model", str(tiny_model_dir), "--max-memory", bad])
+        assert result.exit_code == 2 and "--max-memory" in result.output, (bad, result.output)
+    result = CliRunner().invoke(cli, ["run", str(real_folder / "t1.png"), str(tmp_path / "p"),
+                                      "--precision", "float8"])
+    assert result.exit_code == 2 and not (tmp_path / "p").exists()
+
+
 def test_manifest_noise_of_a_large_frame_is_that_of_its_central_region(tiny_model_dir, tmp_path,
                                                                        monkeypatch):
     import cv2

@@ -109,6 +109,9 @@ class _PicklyNetwork:
     def predict_on_batch(self, batch):  # the graph-mode call the TensorFlow backend makes
         return keras.ops.convert_to_numpy(self(batch))
 
+    def __getattr__(self, name):  # layers and inputs, for the memory plan
+        return getattr(self.network, name)
+
 
 def test_out_of_memory_halves_the_tile_until_it_fits():
     model = loaded("dncnn")
@@ -136,3 +139,73 @@ def test_importing_the_modules_does_not_import_keras():
         "enhance.tasks, enhance.datasets, enhance.tiling; assert 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_memory_plan_keeps_whole_images_that_fit_and_tiles_the_rest_within_budget():
+    from enhance.predict import IMAGE_BYTES_PER_PIXEL, MIN_AUTO_TILE, plan_windows
+
+    options = dict(margin=32, size_factor=4, bytes_per_pixel=1500.0)
+    assert plan_windows((256, 256), **options) == (None, 1)
+    for side in (1500, 2048, 3001):
+        (core_h, core_w), per_call = plan_windows((side, side), **options)
+        window = (core_h + 64) * (core_w + 64)
+        assert per_call >= 1
+        assert side * side * IMAGE_BYTES_PER_PIXEL + per_call * window * 1500 <= 1 << 30
+        assert core_h % 4 == 0 and core_h >= MIN_AUTO_TILE
+        # equal tiles: the last one is not mostly padding
+        assert -(-side // core_h) * core_h - side < core_h // 2
+    # a larger budget means larger tiles; a tiny one falls back to the smallest automatic tile
+    small = plan_windows((2048, 2048), max_memory=300 << 20, **options)[0][0]
+    large = plan_windows((2048, 2048), max_memory=8 << 30, **options)
+    assert small < plan_windows((2048, 2048), **options)[0][0] and large == (None, 1)
+    assert plan_windows((8192, 8192), **options) == ((MIN_AUTO_TILE,) * 2, 1)
+    # a user's tile is kept; windows per call are bounded by batch_size and the budget
+    assert plan_windows((2048, 2048), tile=100, batch_size=8, **options) == ((100, 100), 8)
+    assert plan_windows((2048, 2048), tile=100, batch_size=8, max_memory=80 << 20, **options)[1] < 8
+
+
+def test_a_small_memory_budget_tiles_and_gives_the_same_image():
+    model = loaded("dae")
+    image = np.random.default_rng(5).random((300, 260), dtype=np.float32)
+    seen = []
+    whole = enhance_image(model, image)
+    tiled = enhance_image(model, image, max_memory=2 << 20, progress=seen.append)
+    assert len(seen) > 1  # several windows, so several calls
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_activation_memory_estimate_halves_in_bfloat16():
+    from enhance.models import registry
+    from enhance.predict import activation_bytes_per_pixel
+
+    config = make_config("dae", "gaussian", arch_params=TINY["dae"])
+    full = activation_bytes_per_pixel(registry.build_model(config))
+    half = activation_bytes_per_pixel(registry.build_model(config, precision="bfloat16"))
+    assert full > 4 * 4 and 0.4 * full < half < 0.7 * full
+
+
+@pytest.mark.parametrize("name", ["dae-gaussian-sigma", "dncnn-speckle"])
+def test_bfloat16_is_the_same_network_within_a_tenth_of_a_db(name):
+    from enhance.degrade import degrade
+    from enhance.metrics import psnr
+    from enhance.modeldir import load_model_dir
+    from enhance.predict import with_precision
+    from enhance.shipped import resolve_model
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import resize
+
+    model = load_model_dir(resolve_model(name))
+    fast = with_precision(model, "bfloat16")
+    assert with_precision(model, "float32") is model
+    assert fast.keras_model.layers[-1].compute_dtype == "float32"  # the output is not rounded
+    assert any(layer.compute_dtype == "bfloat16" for layer in fast.keras_model.layers)
+    clean = resize(shepp_logan_phantom(), (192, 192)).astype(np.float32)
+    clean = 0.1 + 0.8 * clean / clean.max()
+    task = "gaussian25" if "gaussian" in name else "speckle"
+    noisy = degrade(clean, task, seed=0)
+    kwargs = {"sigma": 25 / 255} if "sigma" in name else {}
+    a = enhance_image(model, noisy, **kwargs)
+    b = enhance_image(fast, noisy, **kwargs)
+    assert np.abs(a - b).max() > 0  # it did compute in bfloat16
+    gap = psnr(clean, a, data_range=1) - psnr(clean, b, data_range=1)
+    assert abs(gap) < 0.1, gap

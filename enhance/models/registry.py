@@ -112,15 +112,46 @@ def resolve_params(config):
     return params
 
 
-def build_model(config):
+def build_model(config, *, precision="float32"):
     """Build the enhancement network described by ``config`` (for ``gan``: the generator).
+
+    Parameters
+    ----------
+    config : dict
+    precision : {"float32", "bfloat16"}, optional, keyword-only
+        ``bfloat16`` builds the layers under Keras' ``mixed_bfloat16`` policy (variables in
+        float32, so the same weights load; convolutions computed in bfloat16), except the
+        trailing layers that form the output (those with the output's channel count: the last
+        convolution and a residual addition), which compute in float32 so that the restored
+        image is not rounded to bfloat16's 8-bit mantissa.
 
     Returns
     -------
     keras.Model
         Fresh, randomly initialised weights; input ``(None, None, channels)``.
     """
-    return get_architecture(config["arch"]).builder(**resolve_params(config))
+    from ..names import PRECISIONS
+
+    builder = get_architecture(config["arch"]).builder
+    params = resolve_params(config)
+    if precision == "float32":
+        return builder(**params)
+    if precision not in PRECISIONS:
+        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = builder(**params)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    out_channels = model.outputs[0].shape[-1]
+    for layer in reversed(model.layers):
+        if layer.output.shape[-1] != out_channels or isinstance(layer, keras.layers.InputLayer):
+            break
+        layer.dtype_policy = keras.dtype_policies.DTypePolicy("float32")
+    return model
 
 
 def size_factor(config):
