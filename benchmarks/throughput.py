@@ -1,73 +1,169 @@
-"""Throughput of the default model beside BM3D and OpenCV's fastNlMeansDenoising, and its GFLOP/s.
+"""Throughput of `enhance run` end to end against BM3D and OpenCV's NLM, in one run.
 
-    python benchmarks/throughput.py [--small 100] [--large 4] [--bm3d-small 10] [--bm3d-large 1]
+    python benchmarks/throughput.py [--small 24] [--large 2048] [--model NAME] [--no-bm3d-large]
 
-Prints megapixels per second for 256x256 and 2048x2048 images (gaussian25-degraded crops of the
-samples), the model's achieved GFLOP/s, a NumPy float32 matmul's GFLOP/s measured in the same
-run, and their ratio. BM3D is slow: it is timed on the first images of each set only (--bm3d-*).
+Makes a folder of 16-bit PNGs (``--small`` crops of 256 x 256 and one ``--large`` square image,
+real samples resized, degraded by the spec's gaussian25) and times whole commands, each in a
+fresh process, start-up included:
+
+- ``enhance run`` with the shipped default (or ``--model``), float32 and ``--precision bfloat16``;
+- ``enhance denoise --method bm3d --sigma 25/255`` (BM3D told sigma): the baseline of the ratios;
+- OpenCV's ``fastNlMeansDenoising`` on the 16-bit images (L1 norm, h = sigma, 7/21 windows), in a
+  small script that reads and writes the same PNGs.
+
+Prints for each: seconds, megapixels per second, the ratio to BM3D, the child's peak RSS, and the
+mean PSNR of its outputs against the clean images (so that bfloat16's cost is read in the same run).
+Then, in this process, the network's useful GFLOP/s (exact multiply-adds of its convolutions at
+each layer's resolution, times the output pixels, over the time of ``enhance_image`` on the same
+images) beside NumPy's float32 matmul GFLOP/s measured here, and their ratio.
 """
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-from _common import load_default_model, matmul_gflops, model_flops_per_pixel, real_images
+import numpy as np
+from _common import matmul_gflops, real_images
+
+SIGMA = 25 / 255
+
+OPENCV_NLM = """
+import sys, pathlib, cv2, numpy as np
+src, dst, h = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), float(sys.argv[3])
+dst.mkdir()
+for path in sorted(src.glob("*.png")):
+    noisy = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    out = cv2.fastNlMeansDenoising(noisy, h=[h * 65535], templateWindowSize=7,
+                                   searchWindowSize=21, normType=cv2.NORM_L1)
+    cv2.imwrite(str(dst / path.name), out)
+"""
 
 
-def timed(function, images):
+def make_folder(folder, small, large):
+    """Write the noisy PNGs; return the clean images by file name and the megapixels."""
+    import cv2
+
+    from enhance.degrade import degrade
+
+    images = real_images(256, small, seed=0) + real_images(large, 1, seed=1)
+    clean = {}
+    for index, image in enumerate(images):
+        noisy = degrade(np.asarray(image, np.float32), "gaussian25", seed=index)
+        name = f"img{index:03d}.png"
+        cv2.imwrite(str(folder / name), np.round(noisy * 65535).astype(np.uint16))
+        clean[name] = image
+    return clean, sum(image.size for image in images) / 1e6
+
+
+def timed(args, cwd):
+    """Run ``args`` in a fresh process; (seconds, peak RSS in MB)."""
     start = time.perf_counter()
-    for image in images:
-        function(image)
+    child = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    return sum(i.size for i in images) / 1e6 / seconds, seconds
+    stderr = child.stderr.read().decode(errors="replace")
+    child.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(map(str, args))} failed:\n{stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def mean_psnr(folder, clean):
+    import cv2
+
+    from enhance.metrics import psnr
+
+    values = []
+    for name, reference in clean.items():
+        output = cv2.imread(str(folder / name), cv2.IMREAD_UNCHANGED).astype(np.float32) / 65535
+        values.append(psnr(reference, output, data_range=1.0))
+    return float(np.mean(values))
+
+
+def useful_flops_per_pixel(keras_model):
+    """Multiply-adds x 2 of the convolutions per output pixel, each at its layer's resolution.
+
+    Every 2-D kernel of a layer (a registered block holds its convolution) counts once per pixel
+    of that layer's output; a transposed convolution once per pixel of its input.
+    """
+    import keras
+
+    side = 64
+    channels = keras_model.inputs[0].shape[-1]
+    layers = [layer for layer in keras_model.layers[1:]
+              if any(len(w.shape) == 4 for w in layer.weights)]
+    probe = keras.Model(keras_model.inputs, [layer.output for layer in layers])
+    specs = probe.compute_output_spec(keras.KerasTensor((1, side, side, channels)))
+    specs = specs if isinstance(specs, (list, tuple)) else [specs]
+    total = 0.0
+    for layer, spec in zip(layers, specs):
+        pixels = spec.shape[1] * spec.shape[2]
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            pixels /= layer.strides[0] * layer.strides[1]
+        total += sum(2.0 * float(np.prod(w.shape)) for w in layer.weights if len(w.shape) == 4) * pixels
+    return total / (side * side)
 
 
 def main():
-    import cv2
-    import numpy as np
-
-    from enhance.baselines import denoise
-    from enhance.degrade import gaussian
-    from enhance.predict import enhance_image
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--small", type=int, default=100)
-    parser.add_argument("--large", type=int, default=4)
-    parser.add_argument("--bm3d-small", type=int, default=10)
-    parser.add_argument("--bm3d-large", type=int, default=1)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=24, help="256 x 256 images")
+    parser.add_argument("--large", type=int, default=2048, help="side of the one large image")
+    parser.add_argument("--model", default=None, help="default: the shipped gaussian default")
     args = parser.parse_args()
+    enhance = [sys.executable, "-c", "from enhance.cli.main import cli; cli()"]
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        (work / "in").mkdir()
+        clean, megapixels = make_folder(work / "in", args.small, args.large)
+        print(f"{args.small} images of 256 x 256 and one of {args.large} x {args.large}: "
+              f"{megapixels:.2f} MP, gaussian25, 16-bit PNG; whole commands, start-up included",
+              flush=True)
+        model = ["--model", args.model] if args.model else []
+        label = "enhance run" + (f" --model {args.model}" if args.model else "")
+        rows = [
+            (f"{label} float32", "run-f32", [*enhance, "run", "in", "run-f32", "-q", "--no-preview", *model]),
+            (f"{label} bfloat16", "run-bf16", [*enhance, "run", "in", "run-bf16", "-q", "--no-preview",
+                                               "--precision", "bfloat16", *model]),
+            ("BM3D told sigma", "bm3d", [*enhance, "denoise", "in", "bm3d", "--method", "bm3d",
+                                         "--sigma", str(SIGMA), "-q"]),
+            ("OpenCV NLM told sigma", "nlm", [sys.executable, "-c", OPENCV_NLM, "in", "nlm", str(SIGMA)]),
+        ]
+        results = {}
+        print(f"  {'command':<32} {'seconds':>8} {'MP/s':>8} {'peak RSS':>9} {'PSNR':>7}")
+        for name, out, command in rows:
+            seconds, rss = timed(command, work)
+            results[name] = (megapixels / seconds, rss, mean_psnr(work / out, clean))
+            print(f"  {name:<32} {seconds:8.1f} {results[name][0]:8.3f} {rss:7.0f} MB "
+                  f"{results[name][2]:7.2f}", flush=True)
+        bm3d = results["BM3D told sigma"][0]
+        for name, (speed, _, _) in results.items():
+            print(f"  {name:<32} {speed / bm3d:6.2f} x BM3D")
+        gap = results[f"{label} float32"][2] - results[f"{label} bfloat16"][2]
+        print(f"  bfloat16 costs {gap:+.3f} dB of mean PSNR against float32 (positive: lower)")
 
-    model, origin = load_default_model()
-    rng = np.random.default_rng(0)
-    sets = {
-        "256x256": [gaussian(x, rng) for x in real_images(256, args.small)],
-        "2048x2048": [gaussian(x, rng) for x in real_images(2048, args.large, seed=1)],
-    }
-    sigma = 25 / 255
-    methods = {
-        "model": lambda x: enhance_image(model, x),
-        "opencv_nlm": lambda x: cv2.fastNlMeansDenoising(
-            np.round(x * 255).astype(np.uint8), None, h=sigma * 255, templateWindowSize=7, searchWindowSize=21),
-        "bm3d": lambda x: denoise(x, "bm3d", sigma=sigma),
-    }
-    enhance_image(model, sets["256x256"][0])  # warm-up (graph tracing)
-    print(f"model: {model.name} ({origin}), arch {model.config['arch']} {model.config['arch_params']}")
-    print(f"{'set':<10} {'method':<11} {'images':>6} {'seconds':>8} {'MP/s':>8} {'x BM3D':>7}")
-    rates = {}
-    for name, images in sets.items():
-        for method, function in methods.items():
-            subset = images
-            if method == "bm3d":
-                subset = images[: args.bm3d_small if name == "256x256" else args.bm3d_large]
-            rate, seconds = timed(function, subset)
-            rates[name, method] = rate
-            print(f"{name:<10} {method:<11} {len(subset):>6} {seconds:>8.2f} {rate:>8.3f}", flush=True)
-        for method in methods:
-            print(f"{name:<10} {method:<11} speed-up over BM3D: {rates[name, method] / rates[name, 'bm3d']:.1f}x")
-    flops = model_flops_per_pixel(model.keras_model)
-    achieved = flops * rates["2048x2048", "model"] * 1e6 / 1e9
+        # the network in this process: useful GFLOP/s against a matmul
+        from enhance.io import read_image
+        from enhance.modeldir import load_model_dir
+        from enhance.predict import enhance_image
+        from enhance.shipped import resolve_model
+
+        loaded = load_model_dir(resolve_model(args.model))
+        images = [read_image(path).pixels for path in sorted((work / "in").glob("*.png"))]
+        enhance_image(loaded, images[0], sigma=SIGMA)  # warm-up (graph tracing)
+        start = time.perf_counter()
+        for image in images:
+            enhance_image(loaded, image, sigma=SIGMA)
+        seconds = time.perf_counter() - start
+    flops = useful_flops_per_pixel(loaded.keras_model)
+    useful = flops * megapixels * 1e6 / seconds / 1e9
     reference = matmul_gflops()
-    print(f"model: {flops / 1e3:.0f} kFLOP per pixel; achieved {achieved:.1f} GFLOP/s on 2048x2048")
-    print(f"numpy float32 matmul 2048: {reference:.1f} GFLOP/s; ratio model/matmul = {achieved / reference:.2f}")
+    print(f"network in-process (float32, told sigma): {megapixels / seconds:.3f} MP/s; "
+          f"{flops / 1e3:.0f} kFLOP per output pixel -> {useful:.1f} useful GFLOP/s; numpy float32 "
+          f"matmul {reference:.1f} GFLOP/s; ratio {useful / reference:.2f}")
 
 
 if __name__ == "__main__":
