@@ -186,8 +186,8 @@ def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFA
 
     The image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL` per pixel) are counted first; what
     is left bounds one call's activations (``bytes_per_pixel`` per window pixel, see
-    :func:`activation_bytes_per_pixel`). The image goes through whole when its padded window
-    fits; otherwise in the largest tiles that fit (never below :data:`MIN_AUTO_TILE`), equal
+    :func:`activation_bytes_per_pixel`). The image goes through whole when it fits (padded only
+    to the size factor: no margin is computed around a whole image); otherwise in the largest tiles that fit (never below :data:`MIN_AUTO_TILE`), equal
     in size so that little is padded, with as many windows per call as fit (at most
     ``batch_size``). Larger windows waste less on margins and calls.
 
@@ -222,7 +222,7 @@ def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFA
     budget = max_memory - IMAGE_BYTES_PER_PIXEL * height * width
     max_window = max(budget / max(bytes_per_pixel, 1.0), (up(MIN_AUTO_TILE) + 2 * margin) ** 2)
     if tile is None:
-        if (up(height) + 2 * margin) * (up(width) + 2 * margin) <= max_window:
+        if up(height) * up(width) <= max_window:  # the whole image is one window
             return None, 1
         side = max(int(math.isqrt(int(max_window))) - 2 * margin, MIN_AUTO_TILE)
         # equal tiles: as few as the side allows, each just large enough

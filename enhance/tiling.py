@@ -1,12 +1,15 @@
 """Cut an image into overlapping tiles for a fully convolutional network, and put it back.
 
-NumPy only (no Keras). The image is reflect-padded by a margin on every side and to a whole
-number of tiles; each tile is a window of ``core + 2 * margin`` pixels whose central ``core``
-part is kept. With ``margin`` at least the network's receptive-field radius and every window
-starting on the network's size-factor grid, each kept pixel is computed from exactly the same
-input as if the padded image were processed whole, so there are no seams: tiled and untiled
-results agree to floating-point rounding. All windows of a plan have the same shape, so they
-can be batched.
+NumPy only (no Keras). The image is padded only at its far ends, to a whole multiple of the
+network's size factor; every window lies inside that image, so a window that touches the
+image's border sees the border exactly as the whole image does (the network's own "same"
+padding), and no pixels are computed outside the image. Each tile keeps its ``core``; a core's
+sides inside the image get ``margin`` pixels of context (a tile at the border has its window
+shifted inwards instead of padded). With ``margin`` at least the network's receptive-field
+radius and every window starting on the size-factor grid, each kept pixel is computed from
+exactly the same input as if the image were processed whole, so there are no seams: tiled and
+untiled results agree to floating-point rounding. All windows of a plan have the same shape,
+so they can be batched.
 """
 
 from __future__ import annotations
@@ -69,11 +72,13 @@ class TilePlan:
     shape : (int, int)
         Height and width of the image.
     core : (int, int)
-        Kept rows and columns per tile.
+        Kept rows and columns per tile (the last tile of a row or column keeps fewer).
     margin : int
-        Overlap on each side of a core.
+        Context on each side of a core that lies inside the image.
     pad_width : ((int, int), (int, int))
-        Reflect padding of the image (before, after) per axis.
+        Padding of the image (before, after) per axis: only after, to the size factor.
+    window_shape : (int, int)
+        Height and width of every window.
     tiles : list of Tile
     """
 
@@ -81,15 +86,11 @@ class TilePlan:
     core: tuple
     margin: int
     pad_width: tuple
+    window_shape: tuple
     tiles: list
 
-    @property
-    def window_shape(self):
-        """Height and width of every window."""
-        return (self.core[0] + 2 * self.margin, self.core[1] + 2 * self.margin)
-
     def pad(self, image):
-        """Reflect-pad ``image`` (H, W) or (H, W, C) for this plan."""
+        """Pad ``image`` (H, W) or (H, W, C) at its far ends to this plan's size (reflecting)."""
         pad_width = tuple(self.pad_width) + ((0, 0),) * (image.ndim - 2)
         return _reflect_pad(image, pad_width)
 
@@ -111,6 +112,20 @@ class TilePlan:
         return result
 
 
+def _axis_plan(length, tile, margin, size_factor):
+    """Core, window length and (core start, core stop, window start) of each tile on one axis."""
+    padded = _round_up(length, size_factor)
+    core = _round_up(min(max(int(tile), 1), length), size_factor)
+    count = math.ceil(length / core)
+    window = padded if count == 1 else min(core + 2 * margin, padded)
+    spans = []
+    for index in range(count):
+        start, stop = index * core, min((index + 1) * core, length)
+        origin = min(max(start - margin, 0), padded - window)
+        spans.append((start, stop, origin))
+    return core, window, padded, spans
+
+
 def plan_tiles(shape, tile=None, margin=0, size_factor=1):
     """Plan the tiling of an image of ``shape`` (H, W[, C]).
 
@@ -122,8 +137,8 @@ def plan_tiles(shape, tile=None, margin=0, size_factor=1):
         Kept core size per tile, rounded up to a multiple of ``size_factor``. ``None`` (or a
         size at least the image's) gives one window covering the whole image.
     margin : int, optional
-        Overlap on every side of a core; rounded up to a multiple of ``size_factor``. Use
-        :func:`margin_for` with the network's receptive field.
+        Context on every inner side of a core; rounded up to a multiple of ``size_factor``.
+        Use :func:`margin_for` with the network's receptive field.
     size_factor : int, optional
         Window sides and origins must be multiples of this (``2**levels`` for networks that
         downsample).
@@ -141,29 +156,22 @@ def plan_tiles(shape, tile=None, margin=0, size_factor=1):
         tile = (height, width)
     elif np.isscalar(tile):
         tile = (int(tile), int(tile))
-    core = tuple(
-        _round_up(min(max(int(t), 1), n), size_factor) for t, n in zip(tile, (height, width))
-    )
-    counts = [math.ceil(n / c) for n, c in zip((height, width), core)]
-    pad_width = tuple(
-        (margin, count * c - n + margin) for n, c, count in zip((height, width), core, counts)
+    rows, cols = (
+        _axis_plan(n, t, margin, size_factor) for n, t in zip((height, width), tile)
     )
     tiles = []
-    for row in range(counts[0]):
-        for col in range(counts[1]):
-            y0, x0 = row * core[0], col * core[1]
-            y1, x1 = min(y0 + core[0], height), min(x0 + core[1], width)
+    for y0, y1, wy in rows[3]:
+        for x0, x1, wx in cols[3]:
             tiles.append(
                 Tile(
-                    window=(
-                        slice(y0, y0 + core[0] + 2 * margin),
-                        slice(x0, x0 + core[1] + 2 * margin),
-                    ),
+                    window=(slice(wy, wy + rows[1]), slice(wx, wx + cols[1])),
                     core=(slice(y0, y1), slice(x0, x1)),
-                    crop=(slice(margin, margin + y1 - y0), slice(margin, margin + x1 - x0)),
+                    crop=(slice(y0 - wy, y1 - wy), slice(x0 - wx, x1 - wx)),
                 )
             )
-    return TilePlan((height, width), core, margin, pad_width, tiles)
+    pad_width = ((0, rows[2] - height), (0, cols[2] - width))
+    return TilePlan((height, width), (rows[0], cols[0]), margin, pad_width,
+                    (rows[1], cols[1]), tiles)
 
 
 def _reflect_pad(image, pad_width):

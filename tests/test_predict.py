@@ -166,7 +166,7 @@ def test_the_memory_plan_keeps_whole_images_that_fit_and_tiles_the_rest_within_b
 
 def test_a_small_memory_budget_tiles_and_gives_the_same_image():
     model = loaded("dae")
-    image = np.random.default_rng(5).random((300, 260), dtype=np.float32)
+    image = np.random.default_rng(5).random((600, 520), dtype=np.float32)
     seen = []
     whole = enhance_image(model, image)
     tiled = enhance_image(model, image, max_memory=2 << 20, progress=seen.append)

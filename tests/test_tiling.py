@@ -23,6 +23,11 @@ def test_cores_partition_the_image_and_windows_align(shape, tile, factor):
         ) == plan.window_shape
     assert (hits == 1).all()
     assert all(s % factor == 0 for s in plan.window_shape)
+    # every window lies inside the image padded to the size factor (nothing computed outside)
+    padded = [n + after for n, (_, after) in zip(shape, plan.pad_width)]
+    assert all(after < factor for _, after in plan.pad_width)
+    for t in plan.tiles:
+        assert t.window[0].stop <= padded[0] and t.window[1].stop <= padded[1]
     assert plan.margin % factor == 0 and plan.margin >= 5
 
 
@@ -58,7 +63,7 @@ def test_tiny_images_pad_beyond_their_size():
     image = np.arange(6, dtype=np.float32).reshape(3, 2)
     plan = plan_tiles(image.shape, None, margin=16, size_factor=8)
     padded = plan.pad(image)
-    assert padded.shape == plan.window_shape
+    assert padded.shape == plan.window_shape == (8, 8)
     np.testing.assert_array_equal(plan.assemble(plan.windows(padded)), image)
     one_row = np.ones((1, 5), np.float32)
     plan = plan_tiles(one_row.shape, 4, margin=3)
