@@ -23,7 +23,7 @@ from .errors import EnhanceError
 __all__ = ["load_model", "enhance_image", "enhance_folder"]
 
 
-def load_model(name_or_path):
+def load_model(name_or_path, *, precision="float32"):
     """Load a shipped model by name, or a model directory by path; its kind decides the type.
 
     Parameters
@@ -31,6 +31,9 @@ def load_model(name_or_path):
     name_or_path : str or Path
         A shipped model's name (``enhance models`` lists them) or a model directory given as a
         path. The weights are checked against the card's sha256.
+    precision : {"float32", "bfloat16"}, keyword-only
+        An enhancer's arithmetic (:func:`enhance.predict.with_precision`); float32 for the
+        other kinds.
 
     Returns
     -------
@@ -55,8 +58,9 @@ def load_model(name_or_path):
 
         return load_feature_net(path)
     from .modeldir import load_model_dir
+    from .predict import with_precision
 
-    return load_model_dir(path)
+    return with_precision(load_model_dir(path), precision)
 
 
 def _enhancer(model, task):
@@ -97,8 +101,9 @@ def enhance_image(image, model=None, *, task=None, **options):
         Picks the shipped default model when ``model`` is not given (``gaussian``).
     **options
         Keyword-only, passed to :func:`enhance.predict.enhance_image`: ``exposure``
-        (required by low-light models), ``tile``, ``batch_size``, ``self_ensemble``, and the
-        noise level of noise-conditioned models.
+        (required by low-light models), ``tile``, ``batch_size``, ``max_memory``,
+        ``self_ensemble``, and the noise level of noise-conditioned models; and ``precision``
+        (``"bfloat16"``: see :func:`load_model`).
 
     Returns
     -------
@@ -124,7 +129,9 @@ def enhance_image(image, model=None, *, task=None, **options):
         image = read_image(image)
     is_stack = isinstance(image, Image) and image.meta.is_stack
     pixels = image.pixels if isinstance(image, Image) else image
-    loaded = _enhancer(model, task)
+    from .predict import with_precision
+
+    loaded = with_precision(_enhancer(model, task), options.pop("precision", "float32"))
     if is_stack:
         return np.stack([run_model(loaded, frame, **options) for frame in pixels]).astype(np.float32)
     return run_model(loaded, pixels, **options)

@@ -206,6 +206,14 @@ def test_cli_precision_and_max_memory(real_folder, tiny_model_dir, tmp_path):
     assert not np.array_equal(image.meta.to_raw(plain), image.meta.to_raw(expected))
     record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[-1])
     assert record["precision"] == "bfloat16"
+    import enhance  # the Python API takes the same option
+
+    np.testing.assert_array_equal(
+        enhance.enhance_image(image.pixels, model=tiny_model_dir, precision="bfloat16",
+                              max_memory=3 << 20), expected)
+    assert enhance.load_model(tiny_model_dir, precision="bfloat16").keras_model.layers[1].compute_dtype == "bfloat16"
+    with pytest.raises(EnhanceError, match="precision"):
+        enhance.load_model(tiny_model_dir, precision="float8")
     for bad in ("lots", "-1G", "0"):
         result = CliRunner().invoke(cli, ["run", str(real_folder / "t1.png"), str(tmp_path / "p"),
                                           "--model", str(tiny_model_dir), "--max-memory", bad])
