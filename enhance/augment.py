@@ -45,6 +45,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from . import batch
+from .degrade import degradation_id
 from .errors import EnhanceError
 
 __all__ = ["augment_folder", "draw_params", "draw_transform", "apply_transform", "RANGES",
@@ -72,20 +73,6 @@ RANGES = {
     "lowdose_ct": {"i0": _log_uniform(5e3, 5e4)},
 }
 _NAMED_LEVEL = {"gaussian15", "gaussian25", "gaussian50"}
-
-
-def degradation_id(name):
-    """Stable number of a degradation name (see the module docstring)."""
-    from .degrade import _FUNCTIONS, PRESETS
-
-    if name in PRESETS:
-        return list(PRESETS).index(name)
-    if name in _FUNCTIONS:
-        return 100 + list(_FUNCTIONS).index(name)
-    from .degrade import resolve
-
-    resolve(name)  # raises UnknownName with the known names
-    raise EnhanceError(f"unknown degradation {name!r}")
 
 
 def draw_params(name, rng, *, fixed=False):

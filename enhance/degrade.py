@@ -1,4 +1,4 @@
-"""Degradation models of the shared spec (``shared/spec/degradations.md``, v1).
+"""Degradation models of the project's degradation spec (v1): the definitions used everywhere.
 
 Every function takes a clean image ``x`` (float array in [0, 1]) and a
 :class:`numpy.random.Generator` ``rng`` and returns a float32 image in [0, 1]. The random draws
@@ -19,6 +19,7 @@ import numpy as np
 from .errors import EnhanceError, UnknownName
 
 __all__ = [
+    "degradation_id",
     "gaussian",
     "lowlight",
     "speckle",
@@ -326,3 +327,20 @@ def degrade(x, name, *, seed=None, rng=None, **params):
 def benchmark_seed(degradation_index, image_index):
     """The spec's seed for the i-th image (sorted by relative path) under the d-th degradation."""
     return 1000 * int(degradation_index) + int(image_index)
+
+
+def degradation_id(name):
+    """Stable number of a degradation name: its position in :data:`PRESETS` (the spec's benchmark
+    list comes first), or 100 + its position among the functions for a bare function name.
+
+    Raises
+    ------
+    UnknownName
+        ``name`` is neither (the message lists the known names).
+    """
+    if name in PRESETS:
+        return list(PRESETS).index(name)
+    if name in _FUNCTIONS:
+        return 100 + list(_FUNCTIONS).index(name)
+    resolve(name)  # raises UnknownName with the known names
+    raise EnhanceError(f"unknown degradation {name!r}")

@@ -89,12 +89,9 @@ def file_seed(degradation_name, index, *, seed=None):
     ``S`` the entropy ``[S, d, i]`` seeds :func:`numpy.random.default_rng`. Either way the value
     is recorded in the manifest and reproduces the image.
     """
-    from .degrade import PRESETS, _FUNCTIONS
+    from .degrade import degradation_id
 
-    names = list(PRESETS)
-    d = names.index(degradation_name) if degradation_name in names else (
-        100 + list(_FUNCTIONS).index(degradation_name)
-    )
+    d = degradation_id(degradation_name)
     if seed is None:
         return 1000 * d + int(index)
     return [int(seed), d, int(index)]
@@ -301,7 +298,7 @@ def score_images(reference, test, *, is_stack=False, data_range=1.0):
     return float(p), s
 
 
-def _in_scale_of(reference, test):
+def in_scale_of(reference, test):
     """The test pixels in the reference's [0, 1] scale.
 
     Grayscale DICOM and NIfTI map their own min..max to [0, 1], so a derived file of the same
@@ -319,7 +316,7 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT
 
     Files are paired by relative path without the extension (a ``scan.dcm`` reference pairs
     with a ``scan.png`` output of ``enhance degrade``). Pixels are compared in the reference's
-    [0, 1] scale (see :func:`_in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
+    [0, 1] scale (see :func:`in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
     better. ``max_pixels`` is the pixel limit of :func:`enhance.io.read_image` (None: none);
     a file over it is a row with its error.
 
@@ -356,7 +353,7 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT
                 ref_image = read_image(ref.path, max_pixels=max_pixels)
                 test_image = read_image(item.path, max_pixels=max_pixels)
                 row.psnr, row.ssim = score_images(
-                    ref_image.pixels, _in_scale_of(ref_image, test_image),
+                    ref_image.pixels, in_scale_of(ref_image, test_image),
                     is_stack=ref_image.meta.is_stack, data_range=data_range,
                 )
             except ShapeMismatch as error:

@@ -1,6 +1,6 @@
 """Scores of a restored image against its reference, noise estimation, and the statistics of a benchmark.
 
-Everything here follows ``shared/spec/degradations.md`` ("Scores"):
+Everything here follows the degradation spec's "Scores" section:
 
 * :func:`psnr` -- ``10 log10(data_range**2 / MSE)``; identical images score ``inf``.
 * :func:`ssim` -- Wang et al. 2004 exactly as scikit-image computes it with a Gaussian window

@@ -112,11 +112,11 @@ def _change(before, after):
 def _read_pair(input_path, output_path):
     """Input and output pixels in the input's [0, 1] scale (a derived DICOM maps its own range)."""
     from .io import read_image
-    from .jobs import _in_scale_of
+    from .jobs import in_scale_of
 
     image = read_image(input_path, max_pixels=MAX_PREVIEW_PIXELS)
     restored = read_image(output_path, max_pixels=MAX_PREVIEW_PIXELS)
-    out = np.asarray(_in_scale_of(image, restored), dtype=np.float32)
+    out = np.asarray(in_scale_of(image, restored), dtype=np.float32)
     if out.shape != image.pixels.shape:
         raise EnhanceError(f"{output_path}: shape {out.shape} differs from its input's")
     return image, out
