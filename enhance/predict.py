@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 
 from .errors import EnhanceError
-from .tasks import finish_output, noise_level_map, prepare_input
+from .tasks import context_margin, finish_output, noise_level_map, prepare_input
 from .tiling import margin_for, plan_tiles
 
 __all__ = [
@@ -74,7 +74,7 @@ def _forward(keras_model, batch):
 
 
 def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1,
-                progress=None, constant_channel=None):
+                border=0, progress=None, constant_channel=None):
     """Apply a fully convolutional network to images through a tile plan.
 
     Parameters
@@ -90,6 +90,8 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     margin : int, optional
         Overlap (at least the receptive-field radius for seamless results).
     size_factor : int, optional
+    border : int, optional
+        Reflected context around the image (:func:`enhance.tiling.plan_tiles`).
     progress : callable, optional
         Called as ``progress(done, total)`` (windows) after each network call.
     constant_channel : float, optional
@@ -100,7 +102,7 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     -------
     list of ndarray, each (H, W, C_out)
     """
-    plan = plan_tiles(images[0].shape, tile, margin, size_factor)
+    plan = plan_tiles(images[0].shape, tile, margin, size_factor, border)
     per_call = max(int(batch_size), 1)
     padded = [plan.pad(np.asarray(image, dtype=np.float32)) for image in images]
     results = [None] * len(images)
@@ -181,7 +183,7 @@ def activation_bytes_per_pixel(keras_model):
 
 
 def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFAULT_MAX_MEMORY,
-                 batch_size=8, tile=None):
+                 batch_size=8, tile=None, border=0):
     """Tile core and windows per network call for an image, from a memory budget.
 
     The image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL` per pixel) are counted first; what
@@ -204,6 +206,8 @@ def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFA
         At most this many windows per call.
     tile : int, optional
         A core size chosen by the user: kept; only the windows per call are planned.
+    border : int, optional
+        Reflected context around the image (:func:`enhance.tiling.plan_tiles`).
 
     Returns
     -------
@@ -222,7 +226,7 @@ def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFA
     budget = max_memory - IMAGE_BYTES_PER_PIXEL * height * width
     max_window = max(budget / max(bytes_per_pixel, 1.0), (up(MIN_AUTO_TILE) + 2 * margin) ** 2)
     if tile is None:
-        if up(height) * up(width) <= max_window:  # the whole image is one window
+        if up(height + 2 * border) * up(width + 2 * border) <= max_window:  # one window
             return None, 1
         side = max(int(math.isqrt(int(max_window))) - 2 * margin, MIN_AUTO_TILE)
         # equal tiles: as few as the side allows, each just large enough
@@ -471,8 +475,10 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
             for x in inputs
         ]
     margin = margin_for(model.receptive_field, model.size_factor)
+    # the image's own border, with the context the model was trained to see beyond a patch
+    border = context_margin(model.task)
     tile, per_call = plan_windows(
-        planes.shape, margin=margin, size_factor=model.size_factor,
+        planes.shape, margin=margin, size_factor=model.size_factor, border=border,
         bytes_per_pixel=_bytes_per_pixel(model.keras_model),
         max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
         batch_size=batch_size, tile=tile,
@@ -487,6 +493,7 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
                 batch_size=per_call,
                 margin=margin,
                 size_factor=model.size_factor,
+                border=border,
                 progress=progress,
                 constant_channel=constant,
             )

@@ -112,21 +112,21 @@ class TilePlan:
         return result
 
 
-def _axis_plan(length, tile, margin, size_factor):
-    """Core, window length and (core start, core stop, window start) of each tile on one axis."""
-    padded = _round_up(length, size_factor)
+def _axis_plan(length, tile, margin, size_factor, border):
+    """Core, window length, padded length and (core start, core stop, window start) per tile."""
+    padded = _round_up(length + 2 * border, size_factor)
     core = _round_up(min(max(int(tile), 1), length), size_factor)
     count = math.ceil(length / core)
     window = padded if count == 1 else min(core + 2 * margin, padded)
     spans = []
     for index in range(count):
         start, stop = index * core, min((index + 1) * core, length)
-        origin = min(max(start - margin, 0), padded - window)
+        origin = min(max(start + border - margin, 0), padded - window)
         spans.append((start, stop, origin))
     return core, window, padded, spans
 
 
-def plan_tiles(shape, tile=None, margin=0, size_factor=1):
+def plan_tiles(shape, tile=None, margin=0, size_factor=1, border=0):
     """Plan the tiling of an image of ``shape`` (H, W[, C]).
 
     Parameters
@@ -142,6 +142,10 @@ def plan_tiles(shape, tile=None, margin=0, size_factor=1):
     size_factor : int, optional
         Window sides and origins must be multiples of this (``2**levels`` for networks that
         downsample).
+    border : int, optional
+        Reflected context added around the image (rounded up to ``size_factor``): 0 lets the
+        network see the image's own border; the margin reproduces processing a reflect-padded
+        image.
 
     Returns
     -------
@@ -152,12 +156,13 @@ def plan_tiles(shape, tile=None, margin=0, size_factor=1):
         raise ValueError(f"cannot tile an empty image of shape {tuple(shape)}")
     size_factor = max(int(size_factor), 1)
     margin = _round_up(max(int(margin), 0), size_factor)
+    border = _round_up(max(int(border), 0), size_factor)
     if tile is None:
         tile = (height, width)
     elif np.isscalar(tile):
         tile = (int(tile), int(tile))
     rows, cols = (
-        _axis_plan(n, t, margin, size_factor) for n, t in zip((height, width), tile)
+        _axis_plan(n, t, margin, size_factor, border) for n, t in zip((height, width), tile)
     )
     tiles = []
     for y0, y1, wy in rows[3]:
@@ -166,10 +171,11 @@ def plan_tiles(shape, tile=None, margin=0, size_factor=1):
                 Tile(
                     window=(slice(wy, wy + rows[1]), slice(wx, wx + cols[1])),
                     core=(slice(y0, y1), slice(x0, x1)),
-                    crop=(slice(y0 - wy, y1 - wy), slice(x0 - wx, x1 - wx)),
+                    crop=(slice(y0 + border - wy, y1 + border - wy),
+                          slice(x0 + border - wx, x1 + border - wx)),
                 )
             )
-    pad_width = ((0, rows[2] - height), (0, cols[2] - width))
+    pad_width = ((border, rows[2] - height - border), (border, cols[2] - width - border))
     return TilePlan((height, width), (rows[0], cols[0]), margin, pad_width,
                     (rows[1], cols[1]), tiles)
 

@@ -43,8 +43,8 @@ def _box_network(window, radius):
     return uniform_filter(window, size=2 * radius + 1, mode="constant")
 
 
-def _run(image, tile, margin, radius):
-    plan = plan_tiles(image.shape, tile, margin=margin)
+def _run(image, tile, margin, radius, border=0):
+    plan = plan_tiles(image.shape, tile, margin=margin, border=border)
     padded = plan.pad(image)
     return plan.assemble(_box_network(w, radius) for w in plan.windows(padded))
 
@@ -57,6 +57,12 @@ def test_tiled_equals_untiled_when_margin_covers_the_radius_and_not_otherwise():
     np.testing.assert_allclose(tiled, whole, atol=1e-12)
     seams = _run(image, 20, 1, radius)
     assert np.abs(seams - whole).max() > 1e-3
+    # with a reflected border: equal to the network on the reflect-padded image, tiled or not
+    reflected = _box_network(np.pad(image, 3, mode="reflect"), radius)[3:-3, 3:-3]
+    for tile in (None, 20):
+        np.testing.assert_allclose(_run(image, tile, margin_for(2 * radius + 1), radius, 3),
+                                   reflected, atol=1e-12)
+    assert np.abs(reflected - whole).max() > 1e-3  # the border changes the border
 
 
 def test_tiny_images_pad_beyond_their_size():
