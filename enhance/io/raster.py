@@ -108,7 +108,7 @@ def read_png(path, *, axis=2, max_pixels=None):
 
 
 def _encode_png(raw):
-    ok, buf = cv2.imencode(".png", _to_cv(raw), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", _to_cv(raw), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("OpenCV could not encode the PNG")
     return buf.tobytes()
