@@ -31,14 +31,12 @@ def augment(source, out_dir, degradations, copies, seed, geometric, gamma, fixed
     """
     import sys
 
-    from .. import batch
     from ..augment import augment_folder
 
     from .common import library_errors, progress_bar
 
     with library_errors():
-        _, files = batch.discover(source, exclude=[out_dir])
-        update, close = progress_bar(len(files), quiet=quiet)
+        update, close = progress_bar(quiet=quiet)
         try:
             result = augment_folder(source, out_dir, degradations.split(","), copies=copies,
                                     seed=seed, geometric=geometric, gamma=gamma, fixed=fixed,

@@ -17,26 +17,42 @@ def library_errors():
         raise click.ClickException(str(error)) from None
 
 
-def progress_bar(total, *, quiet, unit="image"):
-    """A tqdm bar on stderr, opened at the first result (so that an early error prints alone).
+def _status(item):
+    """A folder job's bar shows each file's status (``done``, ``skipped``, ``failed``)."""
+    return getattr(item, "status", "")
 
-    Returns a per-result callback and a closer; both do nothing when ``quiet``.
+
+def progress_bar(*, quiet, unit="image", describe=_status):
+    """A tqdm bar on stderr for a ``progress(done, total, item)`` callback (the package's one
+    progress protocol: folder jobs, ``synth generate``, ``synth evaluate``).
+
+    The bar is sized lazily: it opens at the first call that carries an item (a folder job's
+    ``progress(0, total, None)`` before its first file only tells the total), so that an early
+    error prints alone and nothing lists the input just to size it. The postfix shows
+    ``describe(item)``. Returns ``(update, close)``; both do nothing when ``quiet``.
     """
     if quiet:
-        return (lambda result: None), (lambda: None)
-    bars = []
+        return (lambda done, total, item: None), (lambda: None)
+    state = {"bar": None}
 
-    def update(result):
-        if not bars:
+    def update(done, total, item):
+        if state["bar"] is None:
+            if item is None:
+                return
             from tqdm import tqdm
 
-            bars.append(tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True))
-        bars[0].set_postfix_str(result.status, refresh=False)
-        bars[0].update(1)
+            state["bar"] = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        bar = state["bar"]
+        if bar.total != total:
+            bar.total = total
+        if item is not None:
+            bar.set_postfix_str(str(describe(item)), refresh=False)
+        if done > bar.n:
+            bar.update(done - bar.n)
 
     def close():
-        for bar in bars:
-            bar.close()
+        if state["bar"] is not None:
+            state["bar"].close()
 
     return update, close
 
@@ -69,26 +85,30 @@ def step_bar(*, quiet, unit="step", every=10):
     return callback, close
 
 
-def file_progress_bar(total, *, quiet):
+def file_progress_bar(*, quiet):
     """A tqdm bar over files that also moves within a file (tiles, frames of a stack).
 
-    Returns ``(on_result, on_fraction, close)``: ``on_result(file_result)`` after each file,
+    Returns ``(on_progress, on_fraction, close)``: ``on_progress(done, total, file_result)``,
+    the batch's progress callback (:func:`enhance.batch.run_batch` calls it with
+    ``(0, total, None)`` before the first file, which sizes the bar, then after each file);
     ``on_fraction(path, fraction)`` within one (0..1). The bar opens with the first file
     started, so that an early error prints alone; all three do nothing when ``quiet``.
     """
     if quiet:
-        return (lambda result: None), (lambda path, fraction: None), (lambda: None)
-    state = {"bar": None, "files": 0}
+        return (lambda done, total, result: None), (lambda path, fraction: None), (lambda: None)
+    state = {"bar": None, "files": 0, "total": None}
 
     def bar():
         if state["bar"] is None:
             from tqdm import tqdm
 
             state["bar"] = tqdm(
-                total=total, unit="image", file=sys.stderr, dynamic_ncols=True,
+                total=state["total"], unit="image", file=sys.stderr, dynamic_ncols=True,
                 bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} images "
                            "[{elapsed}<{remaining}{postfix}]",
             )
+        elif state["bar"].total != state["total"]:
+            state["bar"].total = state["total"]
         return state["bar"]
 
     def move_to(position):
@@ -101,8 +121,11 @@ def file_progress_bar(total, *, quiet):
         b.set_postfix_str(getattr(path, "name", str(path)), refresh=False)
         move_to(state["files"] + min(max(float(fraction), 0.0), 1.0))
 
-    def on_result(result):
-        state["files"] += 1
+    def on_progress(done, total, result):
+        state["total"] = total
+        if result is None:  # the batch's start: the total only
+            return
+        state["files"] = done
         bar().set_postfix_str(result.status, refresh=False)
         move_to(state["files"])
 
@@ -110,16 +133,13 @@ def file_progress_bar(total, *, quiet):
         if state["bar"] is not None:
             state["bar"].close()
 
-    return on_result, on_fraction, close
+    return on_progress, on_fraction, close
 
 
 def run_folder_job(job, source, *, quiet, **kwargs):
     """Run a folder job of :mod:`enhance.jobs` with a progress bar; exit 1 if any file failed."""
-    from .. import batch
-
     with library_errors():
-        _, files = batch.discover(source, exclude=[kwargs.get("out_dir", ".")])
-        update, close = progress_bar(len(files), quiet=quiet)
+        update, close = progress_bar(quiet=quiet)
         try:
             result = job(source, progress=update, **kwargs)
         finally:

@@ -72,12 +72,15 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
     OUT_DIR, counts, failures) goes to stdout whether the run succeeded or not; OUT_DIR/preview.png
     shows a few inputs beside their outputs (--no-preview: none).
     """
-    from .. import batch
     from ..pipeline import enhance_folder
     from ..shipped import describe_model, read_model_info, resolve_model
 
     def emit(result):
         click.echo(json.dumps(result.as_record(), sort_keys=True))
+
+    def emit_progress(done, total, result):  # --json: one line per file as it finishes
+        if result is not None:
+            emit(result)
 
     ray_only = {"--address": address, "--actors": actors,
                 "--cpus-per-actor": cpus_per_actor != 1.0 or None, "--gpus-per-actor": gpus_per_actor or None}
@@ -92,14 +95,13 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
         model_name = info["card"].get("name") or info["name"]
         source_kind = describe_model(model, model_dir)["model_source"]
         chosen = f"{model_name} ({'shipped' if source_kind == 'shipped' else model_dir})"
-        root, files = batch.discover(source, exclude=[out_dir])
-        on_result, on_fraction, close = file_progress_bar(len(files), quiet=quiet or as_json or dry_run)
+        on_progress, on_fraction, close = file_progress_bar(quiet=quiet or as_json or dry_run)
         try:
             result = enhance_folder(
                 source, out_dir, model=model, task=task, exposure=exposure, sigma=sigma,
                 photons=photons, read_noise=read_noise, tile=tile,
                 batch_size=batch_size, self_ensemble=self_ensemble, output_format=output_format, overwrite=overwrite,
-                dry_run=dry_run, progress=emit if as_json else on_result,
+                dry_run=dry_run, progress=emit_progress if as_json else on_progress,
                 max_pixels=max_pixels or None, file_progress=None if as_json else on_fraction,
                 anonymize=anonymize, engine=engine, engine_options=engine_options,
                 precision=precision, max_memory=max_memory,
@@ -109,7 +111,7 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
     preview_file, preview_note = None, ""
     finished = [(r.input, r.output) for r in result.results if r.status in ("done", "skipped")]
     if preview and not dry_run and finished:
-        preview_file, preview_note = _write_preview(out_dir, finished, root, chosen)
+        preview_file, preview_note = _write_preview(out_dir, finished, result.root, chosen)
     if as_json:
         if dry_run:
             for r in result.results:

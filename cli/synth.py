@@ -1,7 +1,5 @@
 """``enhance synth``: train a GAN on a folder of images, generate images, evaluate them."""
 
-import sys
-
 import click
 
 
@@ -118,29 +116,20 @@ def generate(model_dir, out_dir, count, class_name, seed, reject_copies, real, t
     from ..shipped import resolve_model
     from ..synth.generate import generate_folder
 
-    from .common import library_errors
+    from .common import library_errors, progress_bar
 
     with library_errors():
         model_dir = resolve_model(model_dir, kind="generator")
     if reject_copies and real is None:
         raise click.UsageError("--reject-copies needs --real DATA (the training images)")
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=count, unit="image", file=sys.stderr)
-
-    def update(done):
-        bar.update(done - bar.n)
-
+    update, close = progress_bar(quiet=quiet, describe=lambda path: path.name)
     try:
         with library_errors():
             result = generate_folder(model_dir, count, out_dir, class_name=class_name, seed=seed,
                                      reject_copies=reject_copies, real=real, threshold=threshold,
-                                     progress=update if bar is not None else None)
+                                     progress=update)
     finally:
-        if bar is not None:
-            bar.close()
+        close()
     click.echo(f"wrote {result['written']} images to {out_dir} ({result['rejected']} near-copies "
                f"rejected); manifest {result['manifest']}")
 
@@ -178,17 +167,21 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
     from ..shipped import is_path_like, resolve_model, shipped_model_dirs
     from ..synth.evaluate import evaluate as run_evaluation
 
-    from .common import library_errors
+    from .common import library_errors, progress_bar
 
     given_source, given_features = source, features  # as typed, for the recorded command
+    update, close = progress_bar(quiet=False, unit="stage", describe=str)
     with library_errors():
         if not is_path_like(source) and source in {p.name for p in shipped_model_dirs()}:
             source = str(resolve_model(source, kind="generator"))
         features_dir = None if features is None else resolve_model(features, kind="features")
-        report = run_evaluation(source, real, out_dir=out_dir, n=count, seed=seed,
-                                holdout=holdout, features=features_dir, baselines=not no_baselines,
-                                usefulness=not no_usefulness, threshold=threshold,
-                                progress=lambda text: click.echo(text, err=True))
+        try:
+            report = run_evaluation(source, real, out_dir=out_dir, n=count, seed=seed,
+                                    holdout=holdout, features=features_dir,
+                                    baselines=not no_baselines, usefulness=not no_usefulness,
+                                    threshold=threshold, progress=update)
+        finally:
+            close()
     for name, s in report["sets"].items():
         click.echo(f"{name:15s} FD {s['fd']:9.3f}  KID {s['kid']:8.4f}  P {s['precision']:.2f}  "
                    f"R {s['recall']:.2f}  MS-SSIM {s['diversity_ms_ssim']:.3f}  "

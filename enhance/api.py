@@ -153,7 +153,8 @@ def enhance_folder(source, out_dir, *, model=None, task=None, **options):
     **options
         Keyword-only, passed to :func:`enhance.pipeline.enhance_folder` (``exposure``,
         ``tile``, ``batch_size``, ``self_ensemble``, ``output_format``, ``overwrite``,
-        ``dry_run``, ``progress``, ...).
+        ``dry_run``, ``progress``: ``progress(done, total, file_result)`` after each file,
+        ...).
 
     Returns
     -------

@@ -171,7 +171,8 @@ def augment_folder(source, out_dir, degradations, *, copies=1, seed=0, geometric
     overwrite : bool
         Redo inputs whose outputs exist.
     progress : callable, optional
-        Called with each :class:`enhance.batch.FileResult`.
+        ``progress(done, total, file_result)`` after each input image (first
+        ``progress(0, total, None)``); see :func:`enhance.batch.run_batch`.
 
     Returns
     -------

@@ -140,6 +140,19 @@ def discover(source, *, exclude=()):
     return root, sorted(files, key=lambda f: str(f.relpath))
 
 
+def input_root(files):
+    """The folder the relative paths of ``files`` (:func:`discover`'s) were taken from, or None.
+
+    Each :class:`InputFile` is ``root / relpath``, so the first one's path less its relative
+    path's parts is the root (``.`` for files in the working directory).
+    """
+    if not files:
+        return None
+    parts = Path(files[0].path).parts
+    depth = len(PurePosixPath(files[0].relpath).parts)
+    return Path(*parts[: len(parts) - depth]) if len(parts) > depth else Path(".")
+
+
 def check_output_dir(source_root, out_dir):
     """Refuse an output folder that is the input folder or inside it, or that holds it.
 
@@ -212,9 +225,14 @@ class FileResult:
 
 @dataclass
 class BatchResult:
-    """All file results of a batch, with counts and a summary of the failures."""
+    """All file results of a batch, with counts and a summary of the failures.
+
+    ``root`` is the folder the inputs' relative paths were taken from (:func:`discover`'s
+    root; None for a batch of no files), so that a caller need not list the input again.
+    """
 
     results: list
+    root: Path | None = None
 
     def count(self, status):
         return sum(r.status == status for r in self.results)
@@ -474,7 +492,12 @@ def run_batch(
     manifest : str or None, keyword-only
         File name of the manifest inside ``out_dir`` (None: no manifest).
     progress : callable, optional
-        Called as ``progress(file_result)`` after each file.
+        The package's progress protocol, ``progress(done, total, file_result)``: ``total`` is
+        ``len(files)`` (skipped and failed files included: the number of results the run
+        produces), ``done`` the number of results so far. Called once as
+        ``progress(0, total, None)`` when the lock is held, before the first file (so that a
+        bar can be sized before a long first file; ``file_result`` is None only then), then
+        after each file's result, ``done`` counting up to ``total``.
     engine : callable, optional, keyword-only
         Where the files that need processing are processed. ``None`` (the local engine): one
         at a time in this process, with ``process``. Otherwise ``engine(todo)`` gets the list
@@ -487,7 +510,7 @@ def run_batch(
     Returns
     -------
     BatchResult
-        Status, output and exit status agree: ``done`` files have their output, ``failed``
+        With the inputs' ``root`` (:func:`input_root`). Status, output and exit status agree: ``done`` files have their output, ``failed``
         ones have none (an output written before the failure is removed), ``skipped`` ones
         had a finished output already. Results are in the order of ``files``.
 
@@ -501,7 +524,10 @@ def run_batch(
     log = Manifest(out_dir / manifest) if manifest and not dry_run else None
     lock = OutputLock(out_dir) if not dry_run else contextlib.nullcontext()
     results = []
+    total = len(files)
     with lock:
+        if progress is not None:
+            progress(0, total, None)
         if engine is None or dry_run:
             stream = (_one_file(item, process, output_for, overwrite=overwrite, dry_run=dry_run)
                       for item in files)
@@ -513,13 +539,13 @@ def run_batch(
                     log.append(result.as_record())
                 results.append(result)
                 if progress is not None:
-                    progress(result)
+                    progress(len(results), total, result)
         finally:
             stream.close()  # an engine stops (and releases its cluster) before the lock goes
     if engine is not None and not dry_run:  # arrived in the order of completion
         order = {str(item.path): index for index, item in enumerate(files)}
         results.sort(key=lambda r: order.get(r.input, len(order)))
-    return BatchResult(results)
+    return BatchResult(results, root=input_root(files))
 
 
 def _engine_results(files, output_for, engine, *, overwrite):

@@ -139,6 +139,9 @@ def degrade_folder(
         See :func:`file_seed`.
     output_format : {"png16", "tiff16", "npy", "keep"}, keyword-only
         16-bit PNG (TIFF for volumes) by default, so no precision is lost.
+    progress : callable, optional, keyword-only
+        ``progress(done, total, file_result)`` after each file (first
+        ``progress(0, total, None)``); see :func:`enhance.batch.run_batch`.
     max_pixels : int or None, keyword-only
         Pixel limit of :func:`enhance.io.read_image` (None: none).
 
@@ -202,6 +205,12 @@ def denoise_folder(
         Pixel limit of :func:`enhance.io.read_image` (None: none).
     anonymize : bool, keyword-only
         De-identify DICOM outputs (:mod:`enhance.io.deid`; the key stays in ``out_dir``).
+    progress : callable, optional, keyword-only
+        As for :func:`degrade_folder`.
+
+    Returns
+    -------
+    enhance.batch.BatchResult
     """
     from .baselines import denoise, get_baseline
     from .io import read_image

@@ -247,7 +247,9 @@ def enhance_folder(
         remapped consistently within the run, dates shifted, private attributes removed; the
         key is kept in ``out_dir``). Other formats carry no header data.
     progress : callable, optional, keyword-only
-        Called as ``progress(file_result)`` after each file.
+        ``progress(done, total, file_result)`` after each file (``total``: every file found,
+        skipped ones included), first ``progress(0, total, None)``; see
+        :func:`enhance.batch.run_batch`.
     file_progress : callable, optional, keyword-only
         Called as ``file_progress(path, fraction)`` within a file: 0.0 when it starts, then
         after each network call (tiles, frames of a stack), so that progress moves within a

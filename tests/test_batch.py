@@ -99,6 +99,48 @@ def test_run_batch_goes_on_after_a_failure_skips_finished_and_logs(tmp_path):
     assert len(calls) == 3
 
 
+def test_run_batch_reports_progress_done_total_result_skipped_included(tmp_path):
+    make_tree(tmp_path / "in")
+    _, files = batch.discover(tmp_path / "in")
+    out = tmp_path / "out"
+
+    def process(item, target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("ok")
+        return {}
+
+    def output_for(item):
+        return batch.output_path(out, item.relpath)
+
+    batch.run_batch(files[1:2], out, process, output_for=output_for)  # a finished output
+    engines = {"local": None,
+               "an engine": lambda todo: (batch.process_file(i, t, process) for i, t in todo)}
+    for name, engine in engines.items():
+        calls = []
+        result = batch.run_batch(files, out, process, output_for=output_for, overwrite=False,
+                                 engine=engine, progress=lambda *args: calls.append(args))
+        assert calls[0] == (0, 3, None), name  # the total before the first file
+        assert [(done, total) for done, total, _ in calls[1:]] == [(1, 3), (2, 3), (3, 3)], name
+        assert {r.input for _, _, r in calls[1:]} == {r.input for r in result.results}, name
+        assert "skipped" in [r.status for _, _, r in calls[1:]], name
+        for path in out.rglob("*.npy"):
+            if path.name != "y.npy":
+                path.unlink()
+
+
+def test_batch_result_carries_the_discovered_root(tmp_path, monkeypatch):
+    make_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    monkeypatch.chdir(tmp_path / "in")
+    for source in (tmp_path / "in", tmp_path / "in" / "a" / "y.npy",
+                   str(tmp_path / "in" / "a" / "**" / "*.npy"), ".", "x.npy", "a/*.npy"):
+        root, files = batch.discover(source, exclude=[out])
+        result = batch.run_batch(files, out, None, dry_run=True,
+                                 output_for=lambda item: batch.output_path(out, item.relpath))
+        assert result.root == root, source
+    assert batch.input_root([]) is None
+
+
 def test_dry_run_writes_nothing(tmp_path):
     make_tree(tmp_path / "in")
     _, files = batch.discover(tmp_path / "in")

@@ -156,6 +156,46 @@ def test_a_bare_name_that_is_not_shipped_is_refused_with_a_hint(runner, small_in
     assert not (tmp_path / "out" / "a.png").exists()
 
 
+def test_run_lists_its_input_once_and_sizes_the_bar_from_the_library(runner, tmp_path,
+                                                                     monkeypatch):
+    """The files are discovered once per run (the bar is sized by the library's progress
+    callback, the preview gets the root from the result); --json has one line per file."""
+    import cv2
+    import numpy as np
+
+    from enhance import batch
+
+    model = _tiny_model(tmp_path / "model")
+    source = tmp_path / "in"
+    for rel in ("a.png", "sub/b.png"):
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(source / rel), (np.random.default_rng(0).random((32, 32)) * 255).astype(np.uint8))
+    calls, roots = [], []
+    discover = batch.discover
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return discover(*args, **kwargs)
+
+    def preview(path, pairs, *, root=None, **kwargs):
+        roots.append(root)
+        return []
+
+    monkeypatch.setattr(batch, "discover", counting)
+    monkeypatch.setattr("enhance.preview.write_preview", preview)
+    for options in ([], ["-q"], ["--json"], ["--dry-run"]):
+        calls.clear()
+        out = tmp_path / f"out{len(roots)}{''.join(options)}"
+        result = runner.invoke(cli, ["run", str(source), str(out), "--model", str(model), *options])
+        assert result.exit_code == 0, result.output
+        assert len(calls) == 1, options
+        if options == ["--json"]:
+            lines = [json.loads(line) for line in result.stdout.splitlines()]
+            assert [r.get("status") for r in lines[:-1]] == ["done", "done"]
+            assert lines[-1]["summary"]["done"] == 2
+    assert roots and all(root == source for root in roots)
+
+
 def test_models_lists_every_shipped_model_with_its_kind(runner):
     from enhance.shipped import read_model_info, shipped_model_dirs
 

@@ -111,8 +111,9 @@ def test_interrupted_run_resumes_to_byte_identical_outputs(mixed_folder, tiny_mo
     resumed = tmp_path / "resumed"
     seen = []
 
-    def interrupt_after_three(result):
-        seen.append(result)
+    def interrupt_after_three(done, total, result):
+        if result is not None:
+            seen.append(result)
         if len(seen) == 3:
             raise KeyboardInterrupt
 

@@ -107,6 +107,28 @@ def test_generate_manifest_seeds_and_sha(tiny_model, generator, tmp_path):
     assert not np.array_equal(first, read_image(tmp_path / "other" / "mr" / "synth_000000.png").pixels)
 
 
+def test_generate_and_evaluate_report_progress_done_total_item(tiny_model, class_folder, tmp_path):
+    """The package's one progress protocol: generate reports each image written, evaluate
+    each stage as it starts, then (total, total, "done")."""
+    from enhance.synth.evaluate import evaluate
+    from enhance.synth.generate import generate_folder
+
+    out, calls = tmp_path / "out", []
+    generate_folder(tiny_model, 5, out, seed=3, batch_size=2,
+                    progress=lambda *args: calls.append(args))
+    files = [json.loads(line)["file"] for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert calls == [(i + 1, 5, out / rel) for i, rel in enumerate(files)]
+
+    for source, first in ((out, "features of"), (tiny_model, "generating 4 images")):
+        stages = []
+        evaluate(source, class_folder, n=4, baselines=False, usefulness=False,
+                 progress=lambda *args: stages.append(args))
+        total = 3 if source == tiny_model else 2
+        assert [(done, t) for done, t, _ in stages] == [(i, total) for i in range(total + 1)]
+        assert stages[0][2].startswith(first) and stages[-1][2] == "done"
+        assert any("scoring 4 generated images" == item for *_, item in stages)
+
+
 def test_copy_check_flags_a_training_image_not_noise(class_folder):
     from enhance.metrics import ssim
     from enhance.synth.copies import nearest_training, ssim_against

@@ -33,9 +33,30 @@ __all__ = ["evaluate", "score_set", "write_report", "card_summary", "record_in_c
 HOLDOUT_EVERY = 5
 
 
-def _log(progress, text):
-    if progress is not None:
-        progress(text)
+class _Stages:
+    """The package's progress protocol over an evaluation's stages: ``progress(done, total,
+    stage)`` as each stage starts (``done`` stages finished, ``stage`` the one now computed),
+    then ``progress(total, total, "done")``."""
+
+    def __init__(self, progress, total):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def start(self, stage):
+        if self.progress is not None:
+            self.progress(self.done, self.total, stage)
+        self.done += 1
+
+    def finish(self):
+        if self.progress is not None:
+            self.progress(self.total, self.total, "done")
+
+
+def _is_generator(source):
+    from ..shipped import model_kind
+    from .modeldir import CONFIG_FILE
+
+    source = Path(source)
+    return source.is_dir() and (source / CONFIG_FILE).is_file() and model_kind(source) == "generator"
 
 
 def score_set(images, real, real_features, features, *, threshold=COPY_THRESHOLD, seed=0,
@@ -76,20 +97,19 @@ def score_set(images, real, real_features, features, *, threshold=COPY_THRESHOLD
     return out
 
 
-def _load_source(source, real, size, n, seed, progress):
+def _load_source(source, real, size, n, seed, stages):
     from .data import load_folder
-    from ..shipped import model_kind
-    from .modeldir import CONFIG_FILE, load_generator
+    from .modeldir import load_generator
 
     source = Path(source)
-    if source.is_dir() and (source / CONFIG_FILE).is_file() and model_kind(source) == "generator":
+    if _is_generator(source):
         from .generate import generate_images
 
         generator = load_generator(source)
         size = generator.size
         real_set = load_folder(real, size, fit=generator.config.get("fit", "crop"))
         n = int(n or max(200, len(real_set.images)))
-        _log(progress, f"generating {n} images with {source}")
+        stages.start(f"generating {n} images")
         images, labels, _ = generate_images(generator, n, seed=seed)
         info = {"kind": "generator", "model_sha256": generator.sha256,
                 "model_card": {k: generator.card.get(k) for k in
@@ -119,7 +139,7 @@ def _load_source(source, real, size, n, seed, progress):
     return gen_set.images, gen_set.labels, list(gen_set.class_names), real_set, info
 
 
-def _usefulness(images, labels, class_names, real_set, holdout_set, steps, seed, progress):
+def _usefulness(images, labels, class_names, real_set, holdout_set, steps, seed):
     from .usefulness import usefulness
 
     if len(real_set.class_names) < 2 or not all(c in real_set.class_names for c in class_names):
@@ -136,7 +156,6 @@ def _usefulness(images, labels, class_names, real_set, holdout_set, steps, seed,
         train_x, train_y = real_set.images[~test], real_set.labels[~test]
         note = ("no held-out folder: every 5th real image is the test set; the generator may have "
                 "been trained on them")
-    _log(progress, "usefulness: training classifiers on real and real + synthetic images")
     result = usefulness(train_x, train_y, images, synth_y, test_x, test_y,
                         len(real_set.class_names), steps=steps, seed=seed)
     result["note"] = note
@@ -171,7 +190,9 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
     size : int, optional
         Image side for a folder source (default: its first image's shorter side).
     progress : callable, optional
-        Called with a short text before each phase.
+        The package's progress protocol over the stages: ``progress(done, total, stage)`` as
+        each stage starts (``stage``: what is computed, e.g. ``"scoring generated images"``;
+        ``done``: the stages finished), then ``progress(total, total, "done")``.
 
     Returns
     -------
@@ -183,21 +204,24 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
     from .features import load_feature_net
     from .msssim import diversity
 
+    # generating (a generator), real features, generated, baselines, held-out, usefulness
+    stages = _Stages(progress, 2 + _is_generator(source) + bool(baselines) + (holdout is not None)
+                     + bool(usefulness))
     images, labels, class_names, real_set, info = _load_source(source, real, size, n, seed,
-                                                               progress)
+                                                               stages)
     real_images = real_set.images
     if len(real_images) < 4 or len(images) < 4:
         raise EnhanceError("the evaluation needs at least 4 real and 4 generated images")
     size = real_images.shape[1]
     net = load_feature_net(features)
-    _log(progress, f"features of {len(real_images)} real images ({net.name})")
+    stages.start(f"features of {len(real_images)} real images")
     real_f = net.embed(real_images)
     sets = {}
-    _log(progress, f"scoring {len(images)} generated images")
+    stages.start(f"scoring {len(images)} generated images")
     sets["generated"] = score_set(images, real_images, real_f, net, threshold=threshold, seed=seed)
     extra = {}
     if baselines:
-        _log(progress, "scoring the trivial baselines")
+        stages.start("scoring the trivial baselines")
         extra["gaussian"] = gaussian_images(real_images, len(images), seed=seed)
         extra["shifted_copies"], _ = shifted_copies(real_images, len(images), seed=seed)
         for name in ("gaussian", "shifted_copies"):
@@ -205,9 +229,9 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
                                    seed=seed)
     holdout_set = None
     if holdout is not None:
+        stages.start("scoring the held-out real images")
         holdout_set = load_folder(holdout, size, fit=info["fit"])
         if len(holdout_set.images) >= 4:
-            _log(progress, "scoring the held-out real images (the floor)")
             sets["holdout_real"] = score_set(holdout_set.images, real_images, real_f, net,
                                              threshold=threshold, seed=seed)
     matches = {name: s.pop("_match", None) for name, s in sets.items()}
@@ -225,8 +249,9 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
         "flagged_generated": [int(i) for i in np.flatnonzero(matches["generated"].ssim >= threshold)],
     }
     if usefulness:
+        stages.start("usefulness classifiers")
         report["usefulness"] = _usefulness(images, labels, class_names, real_set, holdout_set,
-                                           usefulness_steps, seed, progress)
+                                           usefulness_steps, seed)
     gen = sets["generated"]
     report["verdict"] = {
         "fd_below_gaussian": bool(baselines and gen["fd"] < sets["gaussian"]["fd"]),
@@ -235,6 +260,7 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
     }
     if out_dir is not None:
         write_report(out_dir, report, images, real_images, matches["generated"])
+    stages.finish()
     return report
 
 

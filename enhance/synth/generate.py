@@ -89,7 +89,8 @@ def generate_folder(model_dir, n, out_dir, *, class_name=None, seed=0, reject_co
     threshold : float
         SSIM at or above which an image is a near-copy.
     progress : callable, optional
-        Called with the number of images written so far after each batch.
+        The package's progress protocol: ``progress(done, n, path)`` after each image written
+        (``done`` images written so far, ``path`` the file just written).
 
     Returns
     -------
@@ -148,7 +149,7 @@ def generate_folder(model_dir, n, out_dir, *, class_name=None, seed=0, reject_co
             write_image(out_dir / rel, image, dtype=dtype)
             manifest.append({"file": rel, **record})
             written += 1
-        if progress is not None:
-            progress(written)
+            if progress is not None:
+                progress(written, n, out_dir / rel)
     return {"written": written, "rejected": rejected, "candidates": index,
             "model_sha256": generator.sha256, "manifest": str(manifest_path)}
