@@ -5,7 +5,7 @@ import time
 
 import click
 
-from .common import library_errors, ray_options
+from .common import library_errors, progress_bar, ray_options
 
 #: The spec's benchmark list (``enhance.degrade.BENCHMARK_DEGRADATIONS``), spelled out here so
 #: that ``enhance bench --help`` imports nothing but click.
@@ -89,17 +89,8 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
     """
     from ..bench import run_benchmark
 
-    bars = []
-
-    def progress(done, total, cell):
-        if quiet:
-            return
-        if not bars:
-            from tqdm import tqdm
-
-            bars.append(tqdm(total=total, unit="cell", file=sys.stderr, dynamic_ncols=True))
-        bars[0].set_postfix_str(f"{cell.degradation}/{cell.method}", refresh=False)
-        bars[0].update(1)
+    progress, close = progress_bar(quiet=quiet, unit="cell",
+                                   describe=lambda cell: f"{cell.degradation}/{cell.method}")
 
     ray_only = {"--address": address, "--actors": actors,
                 "--cpus-per-actor": cpus_per_actor != 1.0 or None, "--gpus-per-actor": gpus_per_actor or None}
@@ -128,8 +119,7 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
                                 "gpus_per_actor": gpus_per_actor},
             )
         finally:
-            for bar in bars:
-                bar.close()
+            close()
         dropped = _dropped(previous, result)
         if dropped:
             result.notes.append(dropped)

@@ -36,7 +36,8 @@ def progress_bar(*, quiet, unit="image", describe=_status):
     state = {"bar": None}
 
     def update(done, total, item):
-        if state["bar"] is None:
+        opened = state["bar"] is None
+        if opened:
             if item is None:
                 return
             from tqdm import tqdm
@@ -49,6 +50,8 @@ def progress_bar(*, quiet, unit="image", describe=_status):
             bar.set_postfix_str(str(describe(item)), refresh=False)
         if done > bar.n:
             bar.update(done - bar.n)
+        if opened:  # shown at once (the first item, e.g. an evaluation's stage, may take long)
+            bar.refresh()
 
     def close():
         if state["bar"] is not None:
