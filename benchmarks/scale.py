@@ -43,7 +43,9 @@ def child(engine, actors, source, out, model):
 
     arrivals, finished, seconds = [], [], []
 
-    def progress(result):
+    def progress(done, total, result):
+        if result is None:  # the call before the first file
+            return
         arrivals.append(time.time() - START)
         finished.append(os.stat(result.output).st_mtime - START)
         seconds.append(result.seconds)
