@@ -15,70 +15,7 @@ import numpy as np
 from . import batch
 from .errors import EnhanceError, ShapeMismatch
 from .io.limits import DEFAULT_MAX_PIXELS
-from .names import OUTPUT_FORMATS
-
-#: Each output format of :data:`enhance.names.OUTPUT_FORMATS` -> (suffix for 2-D images, for
-#: stacks); ``keep`` keeps the input's name.
-SUFFIXES = {
-    "png16": (".png", ".tif"),
-    "tiff16": (".tif", ".tif"),
-    "npy": (".npy", ".npy"),
-    "keep": (None, None),
-}
-
-
-def output_namer(out_dir, output_format):
-    """``output_for(input_file) -> Path`` for a folder job writing ``output_format``."""
-    if output_format not in SUFFIXES:
-        raise EnhanceError(
-            f"unknown output format {output_format!r}; known: {', '.join(OUTPUT_FORMATS)}"
-        )
-    suffix_2d, suffix_stack = SUFFIXES[output_format]
-
-    def output_for(item):
-        if suffix_2d is None:
-            return batch.output_path(out_dir, item.relpath)
-        # stacks are only known once read; a .tif keeps pages, so choose by input kind
-        multi = item.path.name.lower().endswith((".nii", ".nii.gz"))
-        return batch.output_path(out_dir, item.relpath, suffix=suffix_stack if multi else suffix_2d)
-
-    return output_for
-
-
-def write_output(image, pixels, target, output_format, *, derivation=None, anonymize=None):
-    """Write ``pixels`` restored from ``image`` to ``target`` in ``output_format`` (atomically).
-
-    ``anonymize`` (an :class:`enhance.io.deid.Deidentifier`) de-identifies DICOM outputs; the
-    other formats carry no header data.
-
-    Raises
-    ------
-    UnwritableImage
-        Naming the input when ``keep`` cannot write a file whose name and content disagree
-        (a PNG named ``.dcm``: a DICOM output needs a DICOM header).
-    """
-    from .errors import UnwritableImage
-    from .io import write_image
-    from .io.formats import FORMAT_NAMES, format_from_name
-
-    if output_format == "keep":
-        named = format_from_name(target)
-        try:
-            write_image(target, pixels, like=image, derivation=derivation, anonymize=anonymize)
-        except UnwritableImage as error:
-            if named is None or named == image.meta.format or image.meta.path is None:
-                raise
-            suffix = Path(image.meta.path).suffix
-            raise UnwritableImage(
-                image.meta.path, f"a {FORMAT_NAMES[image.meta.format]} file named '{suffix}': "
-                f"its output cannot be {FORMAT_NAMES[named]} ({error.cause}); rename it, or "
-                "choose another output format"
-            ) from None
-    elif output_format == "npy":
-        write_image(target, pixels)
-    else:
-        write_image(target, pixels, dtype=np.uint16)
-
+from .outputs import deidentifier, output_namer, read_notes, write_output
 
 def file_seed(degradation_name, index, *, seed=None):
     """The seed of the ``index``-th file (sorted by relative path) under a degradation.
@@ -95,19 +32,6 @@ def file_seed(degradation_name, index, *, seed=None):
     if seed is None:
         return 1000 * d + int(index)
     return [int(seed), d, int(index)]
-
-
-def deidentifier(out_dir):
-    """The :class:`enhance.io.deid.Deidentifier` of an output folder (its key kept there)."""
-    from .io.deid import Deidentifier
-
-    return Deidentifier.for_folder(out_dir)
-
-
-def read_notes(image):
-    """What the manifest records about how a file was read: its float value map, if any."""
-    note = image.meta.extra.get("value_map")
-    return {"value_map": note} if note else {}
 
 
 def degrade_folder(

@@ -138,7 +138,7 @@ class RunRecipe:
         (default: the output folder's, when de-identifying); ``file_progress`` as
         :func:`enhance_folder`'s."""
         from .io import read_image
-        from .jobs import deidentifier, read_notes, write_output
+        from .outputs import deidentifier, read_notes, write_output
 
         if deid is None and self.anonymize is not None:
             deid = deidentifier(self.anonymize)
@@ -281,7 +281,7 @@ def enhance_folder(
         folder or manifest that cannot be written; one line (per-file faults are results).
     """
     from . import batch
-    from .jobs import deidentifier, output_namer
+    from .outputs import deidentifier, output_namer
     from .shipped import describe_model, resolve_model
 
     if output_format not in OUTPUT_FORMATS:

@@ -103,7 +103,7 @@ def test_unknown_method_and_output_in_input_are_refused(real_folder, tmp_path):
 
 
 def test_output_formats_are_spelled_once():
-    from enhance.jobs import SUFFIXES
+    from enhance.outputs import SUFFIXES
     from enhance.names import DEGRADE_FORMATS, OUTPUT_FORMATS
 
     assert set(SUFFIXES) == set(OUTPUT_FORMATS) == set(DEGRADE_FORMATS)

@@ -209,7 +209,7 @@ def test_an_actor_that_does_not_see_the_folders_stops_the_run_with_one_line(work
     written or recorded, and Ray is shut down."""
     from enhance import batch
     from enhance.errors import EnhanceError
-    from enhance.jobs import output_namer
+    from enhance.outputs import output_namer
     from enhance.pipeline import RunRecipe
     from enhance.ray_engine import SHARED_STORAGE, RayEngine
 
