@@ -31,8 +31,9 @@ __all__ = [
 #: activations for one call. Tiles and windows per call are sized to stay within it
 #: (:func:`plan_windows`), so an 8192 x 8192 image runs in about 2 GB in all.
 DEFAULT_MAX_MEMORY = 1 << 30
-#: Bytes per image pixel that one image holds while it is restored, beside the network's
+#: Bytes per image pixel that one grayscale image holds while it is restored, beside the network's
 #: windows: the input, the model's input, its padded copy and the output (float32 each).
+#: :func:`enhance_image` counts each channel (colour, a noise-level map) as it is held.
 IMAGE_BYTES_PER_PIXEL = 16
 #: Automatic tiles are never smaller than this core, whatever the budget.
 MIN_AUTO_TILE = 256
@@ -183,7 +184,7 @@ def activation_bytes_per_pixel(keras_model):
 
 
 def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFAULT_MAX_MEMORY,
-                 batch_size=8, tile=None, border=0):
+                 batch_size=8, tile=None, border=0, image_bytes_per_pixel=IMAGE_BYTES_PER_PIXEL):
     """Tile core and windows per network call for an image, from a memory budget.
 
     The image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL` per pixel) are counted first; what
@@ -208,6 +209,8 @@ def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFA
         A core size chosen by the user: kept; only the windows per call are planned.
     border : int, optional
         Reflected context around the image (:func:`enhance.tiling.plan_tiles`).
+    image_bytes_per_pixel : float, optional
+        What the image's own arrays hold per pixel (default: one grayscale plane).
 
     Returns
     -------
@@ -223,7 +226,7 @@ def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFA
     def up(value):
         return int(math.ceil(value / factor) * factor)
 
-    budget = max_memory - IMAGE_BYTES_PER_PIXEL * height * width
+    budget = max_memory - image_bytes_per_pixel * height * width
     max_window = max(budget / max(bytes_per_pixel, 1.0), (up(MIN_AUTO_TILE) + 2 * margin) ** 2)
     if tile is None:
         if up(height + 2 * border) * up(width + 2 * border) <= max_window:  # one window
@@ -477,8 +480,11 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
     margin = margin_for(model.receptive_field, model.size_factor)
     # the image's own border, with the context the model was trained to see beyond a patch
     border = context_margin(model.task)
+    # the image, the model's inputs and their padded copies, the outputs: float32 per channel
+    held = planes.shape[-1] * 2 + 2 * sum(x.shape[-1] for x in inputs)
     tile, per_call = plan_windows(
         planes.shape, margin=margin, size_factor=model.size_factor, border=border,
+        image_bytes_per_pixel=IMAGE_BYTES_PER_PIXEL / 4 * held,
         bytes_per_pixel=_bytes_per_pixel(model.keras_model),
         max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
         batch_size=batch_size, tile=tile,
