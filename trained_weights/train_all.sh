@@ -31,7 +31,8 @@ for family in ${families[*]}; do
       run dae-speckle  --arch dae --task speckle --arch-params '{"residual": true}' --steps 3000 --seed 1
       # non-blind: told the noise level (a noise-level map as a second input channel)
       run dae-gaussian-sigma --arch dae --task gaussian --arch-params '{"noise_map": true, "residual": true}' --loss relative_mse --steps 10000 --seed 1 --data medical-v2
-      derive_vst dae-gaussian-sigma dae-lowlight-vst ;;
+      derive_vst dae-gaussian-sigma dae-lowlight-vst
+      run dae-lowlight-sigma --arch dae --task lowlight --arch-params '{"noise_map": true, "residual": true}' --loss relative_mse --steps 10000 --seed 1 --data medical-v2 ;;
     gan)
       small='{"width": 16, "levels": 3}'  # a 2.9 MB generator
       run gan-gaussian --arch gan --task gaussian --arch-params "$small" --lr 5e-4 --steps 2400 --seed 1 --val-every 300
