@@ -63,7 +63,9 @@ def workdir(tmp_path_factory):
     config = make_config("dncnn", "gaussian", arch_params={"depth": 3, "width": 8})
     save_model_dir(root / "model", build_model(config), config, {"name": "tiny-dncnn"})
     _write_images(root / "small", 64)
-    _write_images(root / "large", 320)  # a few tenths of a second per file: runs last seconds
+    # large enough that a file takes a few tenths of a second even on a fast machine, so that both
+    # actors get files before the run ends (whole images are one window with no margin)
+    _write_images(root / "large", 512)
     return root
 
 
