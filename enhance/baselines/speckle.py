@@ -68,6 +68,9 @@ def lee(image, *, sigma=None, cu=None, looks=None, window=7):
     ``x = m + k (y - m)`` with the local mean ``m`` and variance ``v`` over a ``window`` x
     ``window`` box (7 x 7, the usual size for ultrasound) and ``k = clip(1 - Cu^2 / Ci^2, 0, 1)``,
     ``Ci^2 = v / m^2``: homogeneous areas (``Ci ~ Cu``) are averaged, edges (``Ci >> Cu``) kept.
+    This is the weight of the usual simplified form (as in Lopes, Touzi & Nezry 1990); Lee's
+    multiplicative-noise weight has a further factor ``1 / (1 + Cu^2)`` (0.67 for 2 looks), which
+    keeps more of the noisy pixel everywhere.
     """
     window = int(window)
     c2 = _resolve_cu(image, cu, looks, window) ** 2
