@@ -92,13 +92,12 @@ def useful_flops_per_pixel(keras_model):
     """
     import keras
 
+    from enhance.predict import layer_output_specs
+
     side = 64
-    channels = keras_model.inputs[0].shape[-1]
     layers = [layer for layer in keras_model.layers[1:]
               if any(len(w.shape) == 4 for w in layer.weights)]
-    probe = keras.Model(keras_model.inputs, [layer.output for layer in layers])
-    specs = probe.compute_output_spec(keras.KerasTensor((1, side, side, channels)))
-    specs = specs if isinstance(specs, (list, tuple)) else [specs]
+    specs = layer_output_specs(keras_model, layers, side=side)
     total = 0.0
     for layer, spec in zip(layers, specs):
         pixels = spec.shape[1] * spec.shape[2]

@@ -315,11 +315,12 @@ def enhance_folder(
         return batch.run_batch(files, out_dir, None, output_for=output_for,
                                overwrite=overwrite, dry_run=True)
 
-    from .modeldir import load_model_dir
-    from .predict import with_precision
-
-    with batch.captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
-        loaded = with_precision(load_model_dir(model_dir), precision)
+    recipe = RunRecipe(model_dir, chosen=chosen, exposure=exposure, sigma=sigma, photons=photons,
+                       read_noise=read_noise, tile=tile, batch_size=batch_size,
+                       self_ensemble=self_ensemble, output_format=output_format,
+                       max_pixels=max_pixels, anonymize=out_dir if anonymize else None,
+                       precision=precision, max_memory=max_memory)
+    loaded = recipe.load()  # as each Ray actor loads it
     if loaded.task == "lowlight" and exposure is None:
         raise EnhanceError(
             f"{loaded.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
@@ -327,11 +328,6 @@ def enhance_folder(
     sha = loaded.card.get("weights_sha256", "")
     deid = deidentifier(out_dir) if anonymize else None
 
-    recipe = RunRecipe(model_dir, chosen=chosen, exposure=exposure, sigma=sigma, photons=photons,
-                       read_noise=read_noise, tile=tile, batch_size=batch_size,
-                       self_ensemble=self_ensemble, output_format=output_format,
-                       max_pixels=max_pixels, anonymize=out_dir if anonymize else None,
-                       precision=precision, max_memory=max_memory)
     if ray_engine is not None:
         # each actor loads the model and runs the recipe; the lock, the skip rule and the
         # manifest stay here (run_batch)

@@ -20,6 +20,7 @@ __all__ = [
     "dihedral_transforms",
     "with_precision",
     "activation_bytes_per_pixel",
+    "layer_output_specs",
     "plan_windows",
     "DEFAULT_MAX_MEMORY",
     "MIN_AUTO_TILE",
@@ -154,6 +155,30 @@ def with_precision(model, precision):
     return dataclasses.replace(model, keras_model=network)
 
 
+def layer_output_specs(keras_model, layers=None, *, side=64):
+    """The output spec (shape, dtype) of each of ``layers`` for a ``side`` x ``side`` input.
+
+    Parameters
+    ----------
+    keras_model : keras.Model
+        A functional model with a ``(None, None, C)`` input.
+    layers : list of keras.layers.Layer, optional
+        Default: every layer but the input.
+
+    Returns
+    -------
+    list of keras.KerasTensor
+        Symbolic: nothing is computed.
+    """
+    import keras
+
+    layers = keras_model.layers[1:] if layers is None else list(layers)
+    probe = keras.Model(keras_model.inputs, [layer.output for layer in layers])
+    channels = keras_model.inputs[0].shape[-1]
+    specs = probe.compute_output_spec(keras.KerasTensor((1, side, side, channels)))
+    return list(specs) if isinstance(specs, (list, tuple)) else [specs]
+
+
 def activation_bytes_per_pixel(keras_model):
     """An upper bound on the network's activation memory per window pixel, in bytes.
 
@@ -172,12 +197,9 @@ def activation_bytes_per_pixel(keras_model):
     """
     import keras
 
-    probe = keras.Model(keras_model.inputs, [layer.output for layer in keras_model.layers[1:]])
     side = 64
-    channels = keras_model.inputs[0].shape[-1]
-    specs = probe.compute_output_spec(keras.KerasTensor((1, side, side, channels)))
-    total = 0
-    for spec in specs:
+    total = 0.0
+    for spec in layer_output_specs(keras_model, side=side):
         dtype = keras.backend.standardize_dtype(spec.dtype)
         total += float(np.prod(spec.shape)) * _ITEMSIZE.get(dtype, 4)
     return total / (side * side)
@@ -190,9 +212,10 @@ def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFA
     The image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL` per pixel) are counted first; what
     is left bounds one call's activations (``bytes_per_pixel`` per window pixel, see
     :func:`activation_bytes_per_pixel`). The image goes through whole when it fits (padded only
-    to the size factor: no margin is computed around a whole image); otherwise in the largest tiles that fit (never below :data:`MIN_AUTO_TILE`), equal
-    in size so that little is padded, with as many windows per call as fit (at most
-    ``batch_size``). Larger windows waste less on margins and calls.
+    to the size factor and by ``border``: no margin is computed around a whole image);
+    otherwise in the largest tiles that fit (never below :data:`MIN_AUTO_TILE`), equal in size
+    so that little is padded, with as many windows per call as fit (at most ``batch_size``).
+    Larger windows waste less on margins and calls.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Cut an image into overlapping tiles for a fully convolutional network, and put it back.
 
-NumPy only (no Keras). The image is padded only at its far ends, to a whole multiple of the
-network's size factor; every window lies inside that image, so a window that touches the
+NumPy only (no Keras). The image is padded only by an optional reflected ``border`` and at its
+far ends, to a whole multiple of the network's size factor; every window lies inside that image, so a window that touches the
 image's border sees the border exactly as the whole image does (the network's own "same"
 padding), and no pixels are computed outside the image. Each tile keeps its ``core``; a core's
 sides inside the image get ``margin`` pixels of context (a tile at the border has its window
