@@ -3,8 +3,10 @@
     python benchmarks/peak_memory.py [--size 8192]
 
 Writes a SIZE x SIZE 16-bit PNG (a real image upsampled, with noise), runs the default model on
-it through enhance.pipeline.enhance_folder in a child process, and prints the child's peak RSS
-beside the peak RSS of a child that only imports the stack and loads the model (the baseline).
+it through enhance.pipeline.enhance_folder in a child process (``--runtime``: the runtime,
+default ``auto``), and prints the child's peak RSS beside the peak RSS of a child that only
+imports the stack and loads the model (the baseline; on OpenVINO a first load converts the model
+into the user's cache).
 """
 
 import argparse
@@ -21,24 +23,26 @@ CHILD = """
 import sys, time
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
-from _common import load_default_model
-model, origin = load_default_model()
+from enhance.errors import ModelError
+from enhance.runtime import load_enhancer
+from enhance.shipped import resolve_model
+try:
+    source = resolve_model(None)
+    model = load_enhancer(source, runtime={runtime!r})
+except ModelError:  # no shipped weights: a random network of the default's kind, on Keras
+    from _common import load_default_model
+    source, (model, origin) = None, load_default_model()
+print("runtime", model.runtime)
 if {run}:
     from enhance.pipeline import enhance_folder
-    from enhance.shipped import resolve_model
-    from enhance.errors import ModelError
     start = time.perf_counter()
-    try:
-        source = resolve_model(None)
-    except ModelError:
-        source = None
     if source is None:
         from enhance.io import read_image, write_image
         from enhance.predict import enhance_image
         image = read_image({src!r})
         write_image({out!r} + "/big.png", enhance_image(model, image.pixels), like=image)
     else:
-        result = enhance_folder({src!r}, {out!r}, model=source)
+        result = enhance_folder({src!r}, {out!r}, model=source, runtime={runtime!r})
         assert result.ok, result.summary()
     print("seconds", time.perf_counter() - start)
 # VmHWM, not getrusage's ru_maxrss: Linux carries the parent's high-water mark across fork and
@@ -48,14 +52,16 @@ print("peak_rss_mb", int(hwm.split()[1]) / 1024)
 """
 
 
-def child(run, src, out):
-    code = CHILD.format(root=str(ROOT), bench=str(Path(__file__).parent), run=run, src=src, out=out)
+def child(run, src, out, runtime):
+    code = CHILD.format(root=str(ROOT), bench=str(Path(__file__).parent), run=run, src=src,
+                        out=out, runtime=runtime)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
-    values = dict(line.split() for line in done.stdout.splitlines() if line.split()[0] in ("seconds", "peak_rss_mb"))
-    return {k: float(v) for k, v in values.items()}
+    values = dict(line.split() for line in done.stdout.splitlines()
+                  if line.split() and line.split()[0] in ("seconds", "peak_rss_mb", "runtime"))
+    return {k: v if k == "runtime" else float(v) for k, v in values.items()}
 
 
 def main():
@@ -64,6 +70,7 @@ def main():
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=8192)
+    parser.add_argument("--runtime", default="auto", help="enhance run --runtime (default auto)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         image = real_images(args.size, 1)[0]
@@ -72,11 +79,12 @@ def main():
         src.parent.mkdir()
         cv2.imwrite(str(src), np.round(noisy * 65535).astype(np.uint16))
         del image, noisy
-        base = child(False, str(src), str(Path(tmp) / "out"))
+        base = child(False, str(src), str(Path(tmp) / "out"), args.runtime)  # converts if needed
         t = time.perf_counter()
-        run = child(True, str(src), str(Path(tmp) / "out"))
+        run = child(True, str(src), str(Path(tmp) / "out"), args.runtime)
         print(f"image: {args.size}x{args.size} 16-bit PNG ({src.stat().st_size / 1e6:.0f} MB on disk, "
               f"{args.size**2 * 4 / 1e6:.0f} MB as float32)")
+        print(f"runtime: {run['runtime']}")
         print(f"baseline (imports + model): peak RSS {base['peak_rss_mb']:.0f} MB")
         print(f"enhance run: peak RSS {run['peak_rss_mb']:.0f} MB in {run['seconds']:.0f} s "
               f"({args.size**2 / 1e6 / run['seconds']:.3f} MP/s); wall {time.perf_counter() - t:.0f} s")

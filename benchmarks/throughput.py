@@ -6,7 +6,10 @@ Makes a folder of 16-bit PNGs (``--small`` crops of 256 x 256 and one ``--large`
 real samples resized, degraded by the spec's gaussian25) and times whole commands, each in a
 fresh process, start-up included:
 
-- ``enhance run`` with the shipped default (or ``--model``), float32 and ``--precision bfloat16``;
+- ``enhance run`` with the shipped default (or ``--model``) on its default runtime
+  (:mod:`enhance.runtime`), float32 and ``--precision bfloat16``: first in a fresh conversion
+  cache (the run that converts the model), then cached as every later run finds it; and the
+  same two on ``--runtime keras``;
 - ``enhance denoise --method bm3d --sigma 25/255`` (BM3D told sigma): the baseline of the ratios;
 - OpenCV's ``fastNlMeansDenoising`` on the 16-bit images (L1 norm, h = sigma, 7/21 windows), in a
   small script that reads and writes the same PNGs.
@@ -123,26 +126,43 @@ def main():
               flush=True)
         model = ["--model", args.model] if args.model else []
         label = "enhance run" + (f" --model {args.model}" if args.model else "")
+        run = [*enhance, "run", "in", None, "-q", "--no-preview", *model]
+
+        def command(out, *options):
+            return [part if part is not None else out for part in run] + list(options)
+
+        # a fresh conversion cache: the first run converts the model (imports TensorFlow), the
+        # others find it cached
+        os.environ["ENHANCE_CACHE_DIR"] = str(work / "cache")
         rows = [
-            (f"{label} float32", "run-f32", [*enhance, "run", "in", "run-f32", "-q", "--no-preview", *model]),
-            (f"{label} bfloat16", "run-bf16", [*enhance, "run", "in", "run-bf16", "-q", "--no-preview",
-                                               "--precision", "bfloat16", *model]),
+            (f"{label} first run (converts)", "run-cold", command("run-cold")),
+            (f"{label} float32", "run-f32", command("run-f32")),
+            (f"{label} bfloat16", "run-bf16", command("run-bf16", "--precision", "bfloat16")),
+            (f"{label} --runtime keras float32", "run-keras-f32", command("run-keras-f32", "--runtime", "keras")),
+            (f"{label} --runtime keras bfloat16", "run-keras-bf16",
+             command("run-keras-bf16", "--runtime", "keras", "--precision", "bfloat16")),
             ("BM3D told sigma", "bm3d", [*enhance, "denoise", "in", "bm3d", "--method", "bm3d",
                                          "--sigma", str(SIGMA), "-q"]),
             ("OpenCV NLM told sigma", "nlm", [sys.executable, "-c", OPENCV_NLM, "in", "nlm", str(SIGMA)]),
         ]
         results = {}
-        print(f"  {'command':<32} {'seconds':>8} {'MP/s':>8} {'peak RSS':>9} {'PSNR':>7}")
-        for name, out, command in rows:
-            seconds, rss = timed(command, work)
+        print(f"  {'command':<42} {'seconds':>8} {'MP/s':>8} {'peak RSS':>9} {'PSNR':>7}")
+        for name, out, args_ in rows:
+            seconds, rss = timed(args_, work)
             results[name] = (megapixels / seconds, rss, mean_psnr(work / out, clean))
-            print(f"  {name:<32} {seconds:8.1f} {results[name][0]:8.3f} {rss:7.0f} MB "
+            print(f"  {name:<42} {seconds:8.1f} {results[name][0]:8.3f} {rss:7.0f} MB "
                   f"{results[name][2]:7.2f}", flush=True)
+        import json
+
+        runtime = json.loads((work / "run-f32" / "manifest.jsonl").read_text().splitlines()[0])["runtime"]
+        print(f"  (the default runtime here: {runtime})")
         bm3d = results["BM3D told sigma"][0]
         for name, (speed, _, _) in results.items():
-            print(f"  {name:<32} {speed / bm3d:6.2f} x BM3D")
-        gap = results[f"{label} float32"][2] - results[f"{label} bfloat16"][2]
-        print(f"  bfloat16 costs {gap:+.3f} dB of mean PSNR against float32 (positive: lower)")
+            print(f"  {name:<42} {speed / bm3d:6.2f} x BM3D")
+        for prefix in (label, f"{label} --runtime keras"):
+            gap = results[f"{prefix} float32"][2] - results[f"{prefix} bfloat16"][2]
+            print(f"  {prefix}: bfloat16 costs {gap:+.3f} dB of mean PSNR against float32 "
+                  "(positive: lower)")
 
         # the network in this process: useful GFLOP/s against a matmul
         from enhance.io import read_image

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..names import OUTPUT_FORMATS, PRECISIONS, TASKS
+from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
 from .common import MemorySize, file_progress_bar, library_errors, ray_options
 
 
@@ -32,6 +32,10 @@ from .common import MemorySize, file_progress_bar, library_errors, ray_options
               help="bfloat16: about twice as fast on CPUs with bfloat16 instructions (AVX512-BF16, "
                    "AMX) and recent GPUs, a few hundredths of a dB lower PSNR (README); slower "
                    "on CPUs without them.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+              help="Where the network runs. auto: OpenVINO when installed and no NVIDIA GPU is "
+                   "visible (the model converted once and cached: no TensorFlow start-up), else "
+                   "Keras. The manifest records the runtime used.")
 @click.option("--max-memory", type=MemorySize(), default=None,
               help="Memory for one image's work beyond the runtime and the model (e.g. 512M, "
                    "2G; default 1G): tiles and tiles per call are sized from it.")
@@ -59,7 +63,7 @@ from .common import MemorySize, file_progress_bar, library_errors, ray_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
-def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, precision, max_memory,
+def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, precision, runtime, max_memory,
         self_ensemble, output_format,
         max_pixels, anonymize, overwrite, preview, dry_run, quiet, as_json, engine="local", address=None,
         actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):
@@ -104,7 +108,7 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
                 dry_run=dry_run, progress=emit_progress if as_json else on_progress,
                 max_pixels=max_pixels or None, file_progress=None if as_json else on_fraction,
                 anonymize=anonymize, engine=engine, engine_options=engine_options,
-                precision=precision, max_memory=max_memory,
+                precision=precision, max_memory=max_memory, runtime=runtime,
             )
         finally:
             close()

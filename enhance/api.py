@@ -23,7 +23,7 @@ from .errors import EnhanceError
 __all__ = ["load_model", "enhance_image", "enhance_folder"]
 
 
-def load_model(name_or_path, *, precision="float32"):
+def load_model(name_or_path, *, precision="float32", runtime="auto"):
     """Load a shipped model by name, or a model directory by path; its kind decides the type.
 
     Parameters
@@ -34,6 +34,10 @@ def load_model(name_or_path, *, precision="float32"):
     precision : {"float32", "bfloat16"}, keyword-only
         An enhancer's arithmetic (:func:`enhance.predict.with_precision`); float32 for the
         other kinds.
+    runtime : {"auto", "openvino", "keras"}, keyword-only
+        Where an enhancer's network runs (:mod:`enhance.runtime`; ``auto``: OpenVINO when it is
+        installed and no NVIDIA GPU is visible, as ``enhance run``); generators and feature
+        networks run on Keras.
 
     Returns
     -------
@@ -57,24 +61,27 @@ def load_model(name_or_path, *, precision="float32"):
         from .synth.features import load_feature_net
 
         return load_feature_net(path)
-    from .modeldir import load_model_dir
+    from .runtime import load_enhancer
+
+    return load_enhancer(path, precision=precision, runtime=runtime)
+
+
+def _enhancer(model, task, *, precision="float32", runtime="auto"):
+    """A loaded enhancer from a loaded model, a name, a path or ``None`` (the task's default);
+    a model loaded here is loaded on ``runtime`` in ``precision``."""
+    from .modeldir import LoadedModel
     from .predict import with_precision
-
-    return with_precision(load_model_dir(path), precision)
-
-
-def _enhancer(model, task):
-    """A loaded enhancer from a loaded model, a name, a path or ``None`` (the task's default)."""
-    from .modeldir import LoadedModel, load_model_dir
+    from .runtime import load_enhancer
     from .shipped import resolve_model
 
     if isinstance(model, LoadedModel):
         if task is not None and model.task != task:
             raise EnhanceError(f"{model.name} is a {model.task} model, not {task}")
-        return model
+        return with_precision(model, precision)
     if model is not None and task is not None:
         raise EnhanceError("give a model or a task, not both")
-    return load_model_dir(resolve_model(model, task=task, kind="enhancer"))
+    return load_enhancer(resolve_model(model, task=task, kind="enhancer"), precision=precision,
+                         runtime=runtime)
 
 
 def _is_image(value):
@@ -103,7 +110,8 @@ def enhance_image(image, model=None, *, task=None, **options):
         Keyword-only, passed to :func:`enhance.predict.enhance_image`: ``exposure``
         (required by low-light models), ``tile``, ``batch_size``, ``max_memory``,
         ``self_ensemble``, and the noise level of noise-conditioned models; and ``precision``
-        (``"bfloat16"``: see :func:`load_model`).
+        (``"bfloat16"``) and ``runtime`` (see :func:`load_model`; for a model given by name or
+        path).
 
     Returns
     -------
@@ -129,9 +137,8 @@ def enhance_image(image, model=None, *, task=None, **options):
         image = read_image(image)
     is_stack = isinstance(image, Image) and image.meta.is_stack
     pixels = image.pixels if isinstance(image, Image) else image
-    from .predict import with_precision
-
-    loaded = with_precision(_enhancer(model, task), options.pop("precision", "float32"))
+    loaded = _enhancer(model, task, precision=options.pop("precision", "float32"),
+                       runtime=options.pop("runtime", "auto"))
     if is_stack:
         return np.stack([run_model(loaded, frame, **options) for frame in pixels]).astype(np.float32)
     return run_model(loaded, pixels, **options)
@@ -172,7 +179,8 @@ def enhance_folder(source, out_dir, *, model=None, task=None, **options):
 
         from .shipped import weights_dir
 
-        path = Path(model.path)
+        path, loaded_runtime = Path(model.path), model.runtime
         # a model loaded by its shipped name is recorded as that name, any other by its path
         model = path.name if path.parent.resolve() == weights_dir().resolve() else path
+        options.setdefault("runtime", loaded_runtime)
     return run_folder(source, out_dir, model=model, task=task, **options)

@@ -9,8 +9,9 @@
     batch, height and width (``batch``, ``height``, ``width``). What the channels mean and the
     pre/post-processing are in the model's ``metadata_props`` (key ``enhance``, JSON).
 ``openvino``
-    A folder with ``model.xml`` / ``model.bin`` (OpenVINO IR, float32 weights, converted from
-    the ONNX graph by ``openvino.convert_model``) and ``enhance_export.json``.
+    A folder with ``model.xml`` / ``model.bin`` (OpenVINO IR, float32 weights, dynamic batch,
+    height and width: Keras' own ``model.export(format="openvino")``, the conversion of the
+    ``openvino`` runtime, :mod:`enhance.runtime`) and ``enhance_export.json``.
 ``saved_model``
     A TensorFlow SavedModel folder (``model.export(format="tf_saved_model")``; signature
     ``serving_default``) and ``enhance_export.json``.
@@ -27,7 +28,7 @@ transform of a ``vst`` model, the final clip to [0, 1]) is described in the meta
 a failed export leaves no partial file and does not touch an existing OUT.
 
 Needs the ``export`` extra (``pip install 'enhance[export]'``: tf2onnx, onnx, onnxruntime,
-openvino, bioimageio.spec); the TensorFlow backend (Keras' ONNX export on JAX needs jax2onnx,
+bioimageio.spec; OpenVINO is a core requirement); the TensorFlow backend (Keras' ONNX export on JAX needs jax2onnx,
 not installed here).
 """
 
@@ -283,17 +284,16 @@ def _write_saved_model(model, folder):
         raise EnhanceError(f"{model.name}: SavedModel export failed ({type(error).__name__}: {error})") from error
 
 
-def _write_openvino(model, folder, metadata, *, opset=None):
-    ov = _require("openvino", "openvino")
-    onnx_file = folder / ".model.onnx"
-    _write_onnx(model, onnx_file, metadata, opset=opset)
+def _write_openvino(model, folder):
+    """OpenVINO IR by the converter of the openvino runtime (:func:`enhance.runtime.write_openvino_ir`)."""
+    from .runtime import write_openvino_ir
+
+    _require("openvino", "openvino")
     try:
-        ov_model = ov.convert_model(str(onnx_file))
-        ov.save_model(ov_model, str(folder / "model.xml"), compress_to_fp16=False)
-    except Exception as error:
-        raise EnhanceError(f"{model.name}: OpenVINO conversion failed ({type(error).__name__}: {error})") from error
-    finally:
-        onnx_file.unlink(missing_ok=True)
+        with _quiet_converters():
+            write_openvino_ir(_called(model.keras_model), folder / "model.xml")
+    except EnhanceError as error:
+        raise EnhanceError(f"{model.name}: {error}") from error
 
 
 # ------------------------------------------------------------------------------- bioimage.io
@@ -636,7 +636,7 @@ def export_model(model, out, *, format=None, overwrite=False, opset=None, author
             if fmt == "saved_model":
                 _write_saved_model(model, staging)
             else:
-                _write_openvino(model, staging, metadata, opset=opset)
+                _write_openvino(model, staging)
             from .io.atomic import atomic_write_json
 
             atomic_write_json(staging / METADATA_FILE, {**metadata, "export_format": fmt})

@@ -418,7 +418,8 @@ class LoadedModel:
 
     Attributes
     ----------
-    keras_model : keras.Model
+    network : keras.Model or enhance.runtime.OpenVINONetwork
+        What the predict path calls (:func:`enhance.runtime.load_enhancer` says which).
     config : dict
         Contents of ``config.json``.
     card : dict
@@ -427,10 +428,24 @@ class LoadedModel:
         The model directory it was loaded from.
     """
 
-    keras_model: object
+    network: object
     config: dict
     card: dict = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def runtime(self):
+        """``"keras"``, or the runtime the network was loaded on (:mod:`enhance.runtime`)."""
+        return getattr(self.network, "runtime", "keras")
+
+    @property
+    def keras_model(self):
+        """The Keras network (training, export); refused for a network on another runtime."""
+        if self.runtime != "keras":
+            raise ModelError(
+                f"{self.name} runs on {self.runtime}, not Keras: load it with runtime='keras'"
+            )
+        return self.network
 
     @property
     def task(self):

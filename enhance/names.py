@@ -4,7 +4,7 @@ Pure constants (no imports), so the command line can build its choices from them
 NumPy or Keras. Everything else imports them from here.
 """
 
-__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS"]
+__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS", "RUNTIMES"]
 
 #: The restoration tasks: what a model or a classical method restores.
 TASKS = ("gaussian", "lowlight", "speckle")
@@ -19,3 +19,7 @@ DEGRADE_FORMATS = ("png16", "tiff16", "npy", "keep")
 #: Arithmetic of inference: ``float32``, or ``bfloat16`` (Keras mixed precision: weights kept in
 #: float32, convolutions in bfloat16, the layers that form the output in float32).
 PRECISIONS = ("float32", "bfloat16")
+
+#: Where an enhancer's network runs (:mod:`enhance.runtime`): ``auto`` picks ``openvino`` (no
+#: TensorFlow start-up) when it is installed and no NVIDIA GPU is visible, else ``keras``.
+RUNTIMES = ("auto", "openvino", "keras")

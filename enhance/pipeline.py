@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
-from .names import OUTPUT_FORMATS, PRECISIONS
+from .names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES
 
 
 def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
@@ -106,7 +106,7 @@ class RunRecipe:
     def __init__(self, model_dir, *, chosen, exposure=None, sigma=None, photons=None,
                  read_noise=None, tile=None, batch_size=8, self_ensemble=False,
                  output_format="keep", max_pixels=DEFAULT_MAX_PIXELS, anonymize=None,
-                 precision="float32", max_memory=None):
+                 precision="float32", max_memory=None, runtime="auto"):
         from pathlib import Path
 
         self.model_dir = Path(model_dir).resolve()
@@ -115,23 +115,22 @@ class RunRecipe:
         self.noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
         self.self_ensemble, self.output_format, self.max_pixels = self_ensemble, output_format, max_pixels
         self.anonymize = None if anonymize is None else Path(anonymize).resolve()
-        self.precision, self.max_memory = precision, max_memory
+        self.precision, self.max_memory, self.runtime = precision, max_memory, runtime
 
     def load(self):
-        """Load the model: from :attr:`model_dir`, or where this machine has the shipped model
-        of that name when the path is not there (another node's installation)."""
+        """Load the model on :attr:`runtime` (:func:`enhance.runtime.load_enhancer`): from
+        :attr:`model_dir`, or where this machine has the shipped model of that name when the
+        path is not there (another node's installation)."""
         from .batch import captured_warnings
-        from .modeldir import load_model_dir
+        from .runtime import load_enhancer
 
         model_dir = self.model_dir
         if self.chosen.get("model_source") == "shipped" and not model_dir.is_dir():
             from .shipped import resolve_model
 
             model_dir = resolve_model(model_dir.name, kind="enhancer")
-        from .predict import with_precision
-
         with captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
-            return with_precision(load_model_dir(model_dir), self.precision)
+            return load_enhancer(model_dir, precision=self.precision, runtime=self.runtime)
 
     def process(self, loaded, *, deid=None, file_progress=None):
         """``process(item, target) -> dict`` with ``loaded`` (:meth:`load`'s model); ``deid``
@@ -169,6 +168,7 @@ class RunRecipe:
                 "model_sha256": sha,
                 "self_ensemble": bool(self_ensemble),
                 "precision": self.precision,
+                "runtime": loaded.runtime,
                 **({"noise_level": _summarise_told(noise["told"])} if noise["told"] else {}),
                 "shape": list(image.pixels.shape),
                 "megapixels": round(_megapixels(image.pixels, is_stack=image.meta.is_stack), 4),
@@ -205,6 +205,7 @@ def enhance_folder(
     engine_options=None,
     precision="float32",
     max_memory=None,
+    runtime="auto",
 ):
     """Enhance every image of ``source`` with a model into ``out_dir`` (same layout).
 
@@ -269,6 +270,10 @@ def enhance_folder(
         Bytes for one image's work beyond the runtime and the model; tiles and windows per call
         are sized from it (:func:`enhance.predict.plan_windows`; default
         :data:`enhance.predict.DEFAULT_MAX_MEMORY`).
+    runtime : {"auto", "openvino", "keras"}, keyword-only
+        Where the network runs (:mod:`enhance.runtime`; ``auto``: OpenVINO, a model converted
+        once and cached, when it is installed and no NVIDIA GPU is visible); the manifest's
+        ``runtime`` records the one used.
 
     Returns
     -------
@@ -290,6 +295,8 @@ def enhance_folder(
         raise EnhanceError(f"unknown engine {engine!r}; known: local, ray")
     if precision not in PRECISIONS:
         raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if runtime not in RUNTIMES:
+        raise EnhanceError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
     if max_memory is not None and max_memory <= 0:
         raise EnhanceError(f"max_memory must be positive, not {max_memory!r}")
     ray_engine = None
@@ -319,7 +326,7 @@ def enhance_folder(
                        read_noise=read_noise, tile=tile, batch_size=batch_size,
                        self_ensemble=self_ensemble, output_format=output_format,
                        max_pixels=max_pixels, anonymize=out_dir if anonymize else None,
-                       precision=precision, max_memory=max_memory)
+                       precision=precision, max_memory=max_memory, runtime=runtime)
     loaded = recipe.load()  # as each Ray actor loads it
     if loaded.task == "lowlight" and exposure is None:
         raise EnhanceError(

@@ -54,6 +54,7 @@ def _is_out_of_memory(error):
         name in ("ResourceExhaustedError", "OutOfMemoryError")
         or "RESOURCE_EXHAUSTED" in text
         or "out of memory" in text.lower()
+        or "bad_alloc" in text  # OpenVINO's CPU plugin
     )
 
 
@@ -61,18 +62,23 @@ def _is_out_of_memory(error):
 _BYTES_PER_PIXEL = weakref.WeakKeyDictionary()
 
 
-def _bytes_per_pixel(keras_model):
+def _bytes_per_pixel(network):
+    known = getattr(network, "bytes_per_pixel", None)  # another runtime's network knows it
+    if known is not None:
+        return float(known)
     try:
-        return _BYTES_PER_PIXEL[keras_model]
+        return _BYTES_PER_PIXEL[network]
     except KeyError:
-        value = _BYTES_PER_PIXEL[keras_model] = activation_bytes_per_pixel(keras_model)
+        value = _BYTES_PER_PIXEL[network] = activation_bytes_per_pixel(network)
         return value
 
 
-def _forward(keras_model, batch):
+def _forward(network, batch):
+    if getattr(network, "runtime", "keras") != "keras":  # enhance.runtime.OpenVINONetwork
+        return network(batch)
     from .backend_specific import predict_batch
 
-    return predict_batch(keras_model, batch)
+    return predict_batch(network, batch)
 
 
 def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1,
@@ -81,7 +87,7 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
 
     Parameters
     ----------
-    keras_model : keras.Model
+    keras_model : keras.Model or enhance.runtime.OpenVINONetwork
         Maps ``(B, h, w, C)`` to ``(B, h, w, C)``.
     images : list of ndarray, each (H, W, C)
         Model inputs, all of one shape.
@@ -134,7 +140,8 @@ def with_precision(model, precision):
     ----------
     model : LoadedModel
     precision : {"float32", "bfloat16"}
-        See :func:`enhance.models.registry.build_model`; bfloat16 is about twice as fast on CPUs
+        See :func:`enhance.models.registry.build_model` (Keras; on OpenVINO the plugin's
+        inference precision, :mod:`enhance.runtime`); bfloat16 is about twice as fast on CPUs
         with bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs, at a small PSNR cost
         (the README gives the measured figures), and slower on CPUs without them.
 
@@ -146,13 +153,15 @@ def with_precision(model, precision):
     """
     import dataclasses
 
-    from .models import registry
-
+    if model.runtime != "keras":
+        return dataclasses.replace(model, network=model.network.with_precision(precision))
     if precision == "float32":
         return model
+    from .models import registry
+
     network = registry.build_model(model.config, precision=precision)
     network.set_weights(model.keras_model.get_weights())
-    return dataclasses.replace(model, keras_model=network)
+    return dataclasses.replace(model, network=network)
 
 
 def layer_output_specs(keras_model, layers=None, *, side=64):
@@ -508,14 +517,14 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
     tile, per_call = plan_windows(
         planes.shape, margin=margin, size_factor=model.size_factor, border=border,
         image_bytes_per_pixel=IMAGE_BYTES_PER_PIXEL / 4 * held,
-        bytes_per_pixel=_bytes_per_pixel(model.keras_model),
+        bytes_per_pixel=_bytes_per_pixel(model.network),
         max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
         batch_size=batch_size, tile=tile,
     )
     while True:
         try:
             outputs = _run_ensembled(
-                model.keras_model,
+                model.network,
                 inputs,
                 self_ensemble=self_ensemble,
                 tile=tile,

@@ -82,7 +82,7 @@ class RayEngine:
         How many actors (each loads the model once). Default: as many as the cluster's CPUs
         (GPUs with ``gpus_per_actor``) allow, at most one per file.
     cpus_per_actor : float
-        CPUs each actor reserves (its TensorFlow threads follow); default 1.
+        CPUs each actor reserves (its TensorFlow or OpenVINO threads follow); default 1.
     gpus_per_actor : float
         GPUs each actor reserves (0: none; 1: each actor gets its own GPU).
     num_cpus : int, optional
@@ -178,6 +178,8 @@ class RayEngine:
         context.enable_operator_progress_bars = False
         per_block = max(1, min(MAX_FILES_PER_BLOCK, len(rows) // (4 * actors)))
         dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_block))
+        from .runtime import THREADS_ENV
+
         threads = str(max(1, int(self.cpus_per_actor)))
         return dataset.map_batches(
             actor_class,
@@ -193,6 +195,7 @@ class RayEngine:
             # max_task_retries=-1 (passing them as ray_remote_args is deprecated since Ray
             # 2.60); tests/test_ray.py removes a node mid-run and checks every file is done.
             runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": threads, "OMP_NUM_THREADS": threads,
+                                      THREADS_ENV: threads,
                                       "TF_CPP_MIN_LOG_LEVEL": "2"}},
         )
 

@@ -1,3 +1,4 @@
+import os
 import shutil
 from pathlib import Path
 
@@ -5,6 +6,19 @@ import numpy as np
 import pytest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory):
+    """One OpenVINO conversion cache for the session (enhance.runtime), not the user's; the
+    command-line tests' subprocesses inherit it."""
+    previous = os.environ.get("ENHANCE_CACHE_DIR")
+    os.environ["ENHANCE_CACHE_DIR"] = str(tmp_path_factory.mktemp("enhance-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("ENHANCE_CACHE_DIR", None)
+    else:
+        os.environ["ENHANCE_CACHE_DIR"] = previous
 
 
 @pytest.fixture

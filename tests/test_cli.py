@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import subprocess
@@ -226,9 +227,20 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(small_input, tmp_path
             "from enhance.cli.main import cli\n"
             "cli()\n")
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    result = subprocess.run([sys.executable, "-c", code, "run", str(small_input), str(tmp_path / "o")],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-c", code, "run", str(small_input), str(tmp_path / "o"),
+                             "--runtime", "keras"], capture_output=True, text=True, env=env)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and "pip install jax" in lines[0], result.stderr
+    if importlib.util.find_spec("openvino") is None:
+        return
+    # the OpenVINO runtime of a model already converted (cached) needs no Keras backend at all
+    from enhance.runtime import load_enhancer
+    from enhance.shipped import resolve_model
+
+    load_enhancer(resolve_model(None), runtime="openvino")
+    result = subprocess.run([sys.executable, "-c", code, "run", str(small_input), str(tmp_path / "p")],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert '"runtime": "openvino"' in (tmp_path / "p" / "manifest.jsonl").read_text()

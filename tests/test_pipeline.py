@@ -91,13 +91,13 @@ def test_formats_dtypes_and_headers_are_kept(mixed_folder, tiny_model_dir, tmp_p
 
 def test_batch_output_equals_single_image_api(real_folder, tiny_model_dir, tmp_path):
     from enhance.io import read_image
-    from enhance.modeldir import load_model_dir
     from enhance.pipeline import enhance_folder
     from enhance.predict import enhance_image
+    from enhance.runtime import load_enhancer
 
     enhance_folder(real_folder / "t1.png", tmp_path / "out", model=tiny_model_dir)
     image = read_image(real_folder / "t1.png")
-    single = enhance_image(load_model_dir(tiny_model_dir), image.pixels)
+    single = enhance_image(load_enhancer(tiny_model_dir), image.pixels)  # the same runtime
     batch_output = read_image(tmp_path / "out" / "t1.png")
     np.testing.assert_array_equal(batch_output.raw(), image.meta.to_raw(single))
 
@@ -172,14 +172,14 @@ def test_cli_self_ensemble_writes_the_ensembled_restoration(real_folder, tiny_mo
 
     from enhance.cli.main import cli
     from enhance.io import read_image
-    from enhance.modeldir import load_model_dir
     from enhance.predict import enhance_image
+    from enhance.runtime import load_enhancer
 
     result = CliRunner().invoke(cli, ["run", str(real_folder / "t1.png"), str(tmp_path / "o"),
                                       "--model", str(tiny_model_dir), "--self-ensemble", "-q"])
     assert result.exit_code == 0, result.output
     image = read_image(real_folder / "t1.png")
-    expected = enhance_image(load_model_dir(tiny_model_dir), image.pixels, self_ensemble=True)
+    expected = enhance_image(load_enhancer(tiny_model_dir), image.pixels, self_ensemble=True)
     np.testing.assert_array_equal(read_image(tmp_path / "o" / "t1.png").raw(),
                                   image.meta.to_raw(expected))
     record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[-1])
@@ -193,17 +193,18 @@ def test_cli_precision_and_max_memory(real_folder, tiny_model_dir, tmp_path):
     from enhance.io import read_image
     from enhance.modeldir import load_model_dir
     from enhance.predict import enhance_image, with_precision
+    from enhance.runtime import load_enhancer
 
     result = CliRunner().invoke(cli, ["run", str(real_folder / "t1.png"), str(tmp_path / "o"),
                                       "--model", str(tiny_model_dir), "--precision", "bfloat16",
                                       "--max-memory", "3M", "-q"])
     assert result.exit_code == 0, result.output
     image = read_image(real_folder / "t1.png")
-    fast = with_precision(load_model_dir(tiny_model_dir), "bfloat16")
+    fast = with_precision(load_enhancer(tiny_model_dir), "bfloat16")
     expected = enhance_image(fast, image.pixels, max_memory=3 << 20)
     np.testing.assert_array_equal(read_image(tmp_path / "o" / "t1.png").raw(),
                                   image.meta.to_raw(expected))
-    plain = enhance_image(load_model_dir(tiny_model_dir), image.pixels)
+    plain = enhance_image(load_enhancer(tiny_model_dir), image.pixels)
     assert not np.array_equal(image.meta.to_raw(plain), image.meta.to_raw(expected))
     record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[-1])
     assert record["precision"] == "bfloat16"
@@ -212,7 +213,10 @@ def test_cli_precision_and_max_memory(real_folder, tiny_model_dir, tmp_path):
     np.testing.assert_array_equal(
         enhance.enhance_image(image.pixels, model=tiny_model_dir, precision="bfloat16",
                               max_memory=3 << 20), expected)
-    assert enhance.load_model(tiny_model_dir, precision="bfloat16").keras_model.layers[1].compute_dtype == "bfloat16"
+    keras_fast = enhance.load_model(tiny_model_dir, precision="bfloat16", runtime="keras")
+    assert keras_fast.keras_model.layers[1].compute_dtype == "bfloat16"
+    keras_plain = enhance_image(load_model_dir(tiny_model_dir), image.pixels)
+    assert np.abs(enhance_image(keras_fast, image.pixels) - keras_plain).max() > 0
     with pytest.raises(EnhanceError, match="precision"):
         enhance.load_model(tiny_model_dir, precision="float8")
     for bad in ("lots", "-1G", "0"):

@@ -173,13 +173,14 @@ def test_python_api_takes_names_paths_and_loaded_models(tmp_path):
     import enhance
     from enhance.modeldir import LoadedModel, load_model_dir
     from enhance.predict import enhance_image as run_model
+    from enhance.runtime import load_enhancer
     from enhance.synth.features import FeatureNet
     from enhance.synth.modeldir import Generator
 
     image = enhance.read_image(Path(__file__).resolve().parent.parent / "samples" / "t1_coronal.png")
     pixels = image.pixels[:48, :48]
     path = weights_dir() / "dncnn-gaussian"
-    expected = run_model(load_model_dir(path), pixels)
+    expected = run_model(load_enhancer(path), pixels)  # the runtime enhance.load_model picks
     model = enhance.load_model("dncnn-gaussian")
     assert isinstance(model, LoadedModel) and model.path == path
     assert isinstance(enhance.load_model("synth-mni-brain64"), Generator)
@@ -189,7 +190,7 @@ def test_python_api_takes_names_paths_and_loaded_models(tmp_path):
     with pytest.warns(DeprecationWarning):
         np.testing.assert_array_equal(enhance.enhance_image("dncnn-gaussian", pixels), expected)
     # the default is the task's shipped default
-    default = run_model(load_model_dir(weights_dir() / DEFAULT_MODELS["speckle"]), pixels)
+    default = run_model(load_enhancer(weights_dir() / DEFAULT_MODELS["speckle"]), pixels)
     np.testing.assert_array_equal(enhance.enhance_image(pixels, task="speckle"), default)
     # a folder, by name, with the manifest saying which model was used
     enhance.write_image(tmp_path / "in" / "a.png", pixels, like=image)
