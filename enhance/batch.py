@@ -73,6 +73,22 @@ def _is_listed(path: Path) -> bool:
     return format_from_name(path.name) is not None and (path.is_symlink() or path.is_dir())
 
 
+def _own_preview(folder):
+    """``folder/preview.png`` when it is the contact sheet ``enhance run`` wrote there (beside a
+    ``manifest.jsonl`` that does not name it as an output), else None: a later job given the
+    output folder (``enhance score REF OUT``) must not take the sheet for an image of the run."""
+    from .preview import PREVIEW_NAME
+
+    sheet, manifest = folder / PREVIEW_NAME, folder / "manifest.jsonl"
+    if not (sheet.is_file() and manifest.is_file()):
+        return None
+    sheet = sheet.resolve()
+    for record in Manifest(manifest).records():
+        if Path(str(record.get("output") or "")).resolve() == sheet:
+            return None
+    return sheet
+
+
 def discover(source, *, exclude=()):
     """List the image files of a folder (recursive), a single file, or a glob pattern.
 
@@ -91,7 +107,8 @@ def discover(source, *, exclude=()):
         Sorted by relative path (the order the spec's seed rule uses). Hidden files and
         files with an extension the package cannot read are left out; empty or corrupt files,
         and entries with an image's name that are not files (folders, dangling links, link
-        loops), are kept, so that they are reported.
+        loops), are kept, so that they are reported. A folder's ``preview.png`` written by
+        ``enhance run`` is not an image of the folder (:func:`_own_preview`).
 
     Raises
     ------
@@ -123,6 +140,9 @@ def discover(source, *, exclude=()):
         src = Path(source)
         if src.is_dir():
             root = src
+            sheet = _own_preview(src)
+            if sheet is not None:
+                excluded.append(sheet)
             paths = [
                 p
                 for p in src.rglob("*")

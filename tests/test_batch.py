@@ -160,3 +160,27 @@ def test_manifest_ignores_a_line_cut_by_a_kill(tmp_path):
     with open(m.path, "a") as fh:
         fh.write('{"input": "b", "sta')
     assert m.records() == [{"input": "a", "status": "done"}]
+
+
+def test_a_runs_own_preview_is_not_an_image_of_its_output_folder(tmp_path):
+    import cv2
+
+    from enhance.batch import discover
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a.png", "preview.png"):
+        cv2.imwrite(str(out / name), np.zeros((8, 8), np.uint8))
+
+    def listed():
+        return [str(f.relpath) for f in discover(out)[1]]
+
+    assert listed() == ["a.png", "preview.png"]  # no manifest: an ordinary folder
+    record = {"input": "in/a.png", "output": str(out / "a.png"), "status": "done"}
+    (out / "manifest.jsonl").write_text(json.dumps(record) + "\n")
+    assert listed() == ["a.png"]  # enhance run's contact sheet beside its manifest
+    # an input that was itself called preview.png is an output like the others
+    record = {"input": "in/preview.png", "output": str(out / "preview.png"), "status": "done"}
+    with open(out / "manifest.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    assert listed() == ["a.png", "preview.png"]
