@@ -610,6 +610,8 @@ def export_model(model, out, *, format=None, overwrite=False, opset=None, author
     _check_out(out, fmt, overwrite)
     if not isinstance(model, LoadedModel):
         model = load_model_dir(resolve_model(model, kind="enhancer"))
+    elif model.runtime != "keras" and model.path is not None:  # loaded on OpenVINO: the Keras one
+        model = load_model_dir(model.path)
     metadata = describe_io(model)
     if fmt == "onnx":
         state = {}

@@ -190,7 +190,11 @@ def openvino_ir(found):
     try:
         info = _convert(found, staging)
         if _read_info(folder) is None:  # another process may have finished it meanwhile
-            replace_folder(staging, folder)
+            try:
+                replace_folder(staging, folder)
+            except OSError:
+                if _read_info(folder) is None:  # not a concurrent conversion that won
+                    raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder, _read_info(folder) or info, None

@@ -211,3 +211,13 @@ def test_cli_runtime_option(tmp_path, cache):
     result = CliRunner().invoke(cli, ["run", str(source), str(tmp_path / "bad"), "--model",
                                       str(path), "--runtime", "tflite"])
     assert result.exit_code == 2 and not (tmp_path / "bad").exists()
+
+
+def test_export_takes_a_model_loaded_on_openvino(tmp_path, cache):
+    pytest.importorskip("openvino")
+    from enhance.export import export_model
+    from enhance.runtime import load_enhancer
+
+    loaded = load_enhancer(_tiny_dir(tmp_path / "tiny", arch="dncnn"), runtime="openvino")
+    export_model(loaded, tmp_path / "saved", format="saved_model")
+    assert (tmp_path / "saved" / "saved_model.pb").is_file()
