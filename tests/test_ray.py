@@ -89,7 +89,12 @@ def _driver(source, out, model, *options, address):
     """``enhance run`` as a subprocess (Popen) joining the cluster at ``address``."""
     command = CLI + ["run", str(source), str(out), "--model", str(model), "--no-preview", "-q",
                      "--engine", "ray", "--address", address, *options]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ray Data starts handing out files when the first actor is ready: on a loaded machine one
+    # actor could finish every file before the other has loaded the model. The tests that check
+    # where files ran let the pool wait until every actor is up (Ray's own setting).
+    env = {**os.environ, "RAY_DATA_DEFAULT_WAIT_FOR_MIN_ACTORS_S": str(RUN_TIMEOUT)}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
 
 
 def _finish(process):
