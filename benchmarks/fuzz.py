@@ -530,7 +530,8 @@ def check_batch(folder, out, *, max_pixels=FUZZ_MAX_PIXELS):
 
 
 def run(n, *, seed=0, folder=None, batch_phase=True, timeout=20, progress=None):
-    """Fuzz ``n`` cases; return ``(counts, examples)``."""
+    """Fuzz ``n`` cases; return ``(counts, examples)``. ``progress(done, total, counts)`` (the
+    package's one progress protocol, the counts so far as the item) every 1000 cases."""
     work = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="enhance-fuzz-"))
     seeds = make_seeds(work / "seeds")
     cases = work / "cases"
@@ -544,7 +545,7 @@ def run(n, *, seed=0, folder=None, batch_phase=True, timeout=20, progress=None):
         if outcome == "traceback":
             examples.setdefault(detail[:120], str(path))
         if progress is not None and (index + 1) % 1000 == 0:
-            progress(index + 1, counts)
+            progress(index + 1, n, counts)
     if batch_phase:
         batch_counts, unclean = check_batch(cases, work / "out")
         counts.update(batch_counts)
@@ -565,8 +566,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.perf_counter()
 
-    def progress(done, counts):
-        print(f"  {done} cases: {dict(counts)}", file=sys.stderr, flush=True)
+    def progress(done, total, counts):
+        print(f"  {done}/{total} cases: {dict(counts)}", file=sys.stderr, flush=True)
 
     counts, examples = run(args.n, seed=args.seed, folder=args.keep,
                            batch_phase=not args.no_batch, timeout=args.timeout, progress=progress)
