@@ -24,7 +24,7 @@ from .modeldir import CONFIG_FILE, read_model_dir
 
 #: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation).
 DEFAULT_MODELS = {
-    "gaussian": "dae-gaussian-sigma",
+    "gaussian": "dae-gaussian-sigma-20k",
     "lowlight": "dae-lowlight-sigma",
     "speckle": "dae-speckle",
 }
