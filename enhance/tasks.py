@@ -202,9 +202,11 @@ def context_margin(task):
     Training patches of ``speckle`` are degraded with this context, so the network expects
     content beyond a window's edge: at inference the image is given as much reflected context
     (:func:`enhance.predict.enhance_image`); without it the speckle models score lower on their
-    validation images, while the other tasks are best seeing the image's own border.
+    validation images, while the other tasks are best seeing the image's own border. Measured
+    on the 8 validation images (dae-speckle): no border 26.81 dB, 8 px 26.98, 16 px 26.99 (what
+    the old 32 px tile margin gave).
     """
-    return 8 if task == "speckle" else 0
+    return 16 if task == "speckle" else 0
 
 
 def prepare_input(noisy, task, *, exposure=None):
