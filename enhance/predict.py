@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 
 from .errors import EnhanceError
-from .tasks import context_margin, finish_output, noise_level_map, prepare_input
+from .tasks import finish_output, inference_border, noise_level_map, prepare_input
 from .tiling import margin_for, plan_tiles
 
 __all__ = [
@@ -511,7 +511,7 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
         ]
     margin = margin_for(model.receptive_field, model.size_factor)
     # the image's own border, with the context the model was trained to see beyond a patch
-    border = context_margin(model.task)
+    border = inference_border(model.task)
     # the image, the model's inputs and their padded copies, the outputs: float32 per channel
     held = planes.shape[-1] * 2 + 2 * sum(x.shape[-1] for x in inputs)
     tile, per_call = plan_windows(

@@ -40,6 +40,7 @@ __all__ = [
     "noise_level_map",
     "NOISE_MAP_TASKS",
     "context_margin",
+    "inference_border",
     "prepare_input",
     "finish_output",
     "describe",
@@ -197,16 +198,23 @@ def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_m
 
 
 def context_margin(task):
-    """Pixels of context to degrade around a patch (then cropped): the speckle PSF's reach.
+    """Pixels of context to degrade around a training patch (then cropped): the speckle PSF's reach.
 
     Training patches of ``speckle`` are degraded with this context, so the network expects
-    content beyond a window's edge: at inference the image is given as much reflected context
-    (:func:`enhance.predict.enhance_image`); without it the speckle models score lower on their
-    validation images, while the other tasks are best seeing the image's own border. Measured
-    on the 8 validation images (dae-speckle): no border 26.81 dB, 8 px 26.98, 16 px 26.99 (what
-    the old 32 px tile margin gave).
+    content beyond a window's edge: at inference the image is given reflected context
+    (:func:`inference_border`).
     """
-    return 16 if task == "speckle" else 0
+    return 8 if task == "speckle" else 0
+
+
+def inference_border(task):
+    """Pixels of reflected context around a whole image at inference (:func:`enhance.predict.enhance_image`).
+
+    Twice the training context (:func:`context_margin`): measured on the 8 validation images
+    (dae-speckle), no border 26.81 dB, 8 px 26.98, 16 px 26.99 (what the old 32 px tile margin
+    gave); the other tasks are best seeing the image's own border (0).
+    """
+    return 2 * context_margin(task)
 
 
 def prepare_input(noisy, task, *, exposure=None):
