@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
-from .names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES
+from .names import OUTPUT_FORMATS
 
 
 def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
@@ -293,10 +293,11 @@ def enhance_folder(
         raise EnhanceError(f"unknown output format {output_format!r}; known: {', '.join(OUTPUT_FORMATS)}")
     if engine not in ("local", "ray"):
         raise EnhanceError(f"unknown engine {engine!r}; known: local, ray")
-    if precision not in PRECISIONS:
-        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-    if runtime not in RUNTIMES:
-        raise EnhanceError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    from .predict import check_precision
+    from .runtime import choose_runtime
+
+    check_precision(precision)
+    choose_runtime(runtime)  # an unknown name, or openvino asked for and missing: before any work
     if max_memory is not None and max_memory <= 0:
         raise EnhanceError(f"max_memory must be positive, not {max_memory!r}")
     ray_engine = None

@@ -19,6 +19,7 @@ __all__ = [
     "run_network",
     "dihedral_transforms",
     "with_precision",
+    "check_precision",
     "activation_bytes_per_pixel",
     "layer_output_specs",
     "plan_windows",
@@ -133,6 +134,15 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     return results
 
 
+def check_precision(precision):
+    """``precision`` if it is one of :data:`enhance.names.PRECISIONS`; else one EnhanceError line."""
+    from .names import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    return precision
+
+
 def with_precision(model, precision):
     """The same model computing in ``precision``: ``model`` itself for ``float32``.
 
@@ -153,6 +163,7 @@ def with_precision(model, precision):
     """
     import dataclasses
 
+    check_precision(precision)
     if model.runtime != "keras":
         return dataclasses.replace(model, network=model.network.with_precision(precision))
     if precision == "float32":

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EnhanceError, ModelError
-from .names import PRECISIONS, RUNTIMES
+from .names import RUNTIMES
 
 __all__ = [
     "RUNTIMES",
@@ -220,11 +220,11 @@ class OpenVINONetwork:
     def __init__(self, xml, *, precision="float32", bytes_per_pixel, keep=None):
         import openvino as ov
 
-        if precision not in PRECISIONS:
-            raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+        from .predict import check_precision
+
+        check_precision(precision)
         self.xml, self.precision, self._keep = Path(xml), precision, keep
-        # bfloat16 activations take half the bytes
-        self.bytes_per_pixel = float(bytes_per_pixel) / (2 if precision == "bfloat16" else 1)
+        self._float32_bytes_per_pixel = float(bytes_per_pixel)
         self._core = ov.Core()
         self._model = self._core.read_model(str(self.xml))
         self._options = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32",
@@ -234,13 +234,17 @@ class OpenVINONetwork:
             self._options["INFERENCE_NUM_THREADS"] = int(threads)
         self._requests = OrderedDict()  # window shape -> infer request of a static compile
 
+    @property
+    def bytes_per_pixel(self):
+        """Activation bytes per window pixel in this precision (bfloat16: half of float32's)."""
+        return self._float32_bytes_per_pixel / (2 if self.precision == "bfloat16" else 1)
+
     def with_precision(self, precision):
         """The same IR computing in ``precision`` (``self`` when it already does)."""
         if precision == self.precision:
             return self
-        factor = 2 if self.precision == "bfloat16" else 1
         return OpenVINONetwork(self.xml, precision=precision, keep=self._keep,
-                               bytes_per_pixel=self.bytes_per_pixel * factor)
+                               bytes_per_pixel=self._float32_bytes_per_pixel)
 
     def _request(self, shape):
         request = self._requests.pop(shape, None)
@@ -282,9 +286,9 @@ def load_enhancer(path, *, precision="float32", runtime="auto"):
         failed conversion.
     """
     from .modeldir import LoadedModel, read_model_dir
+    from .predict import check_precision
 
-    if precision not in PRECISIONS:
-        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    check_precision(precision)  # before any conversion
     chosen = choose_runtime(runtime)
     if chosen == "openvino":
         found = read_model_dir(path, kind="enhancer")

@@ -130,14 +130,12 @@ def build_model(config, *, precision="float32"):
     keras.Model
         Fresh, randomly initialised weights; input ``(None, None, channels)``.
     """
-    from ..names import PRECISIONS
+    from ..predict import check_precision
 
     builder = get_architecture(config["arch"]).builder
     params = resolve_params(config)
-    if precision == "float32":
+    if check_precision(precision) == "float32":
         return builder(**params)
-    if precision not in PRECISIONS:
-        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     import keras
 
     previous = keras.config.dtype_policy()
