@@ -16,7 +16,9 @@ The engine behind every folder job (``enhance degrade``, ``denoise``, ``run``, .
   failure came after writing it, and the batch goes on; every file gets one line in a JSON-lines
   manifest in the output folder, with the warnings libraries emitted while it was processed
   (:func:`captured_warnings`: they never reach the terminal between progress lines). An
-  interrupted run started again finishes the rest.
+  interrupted run started again finishes the rest; a finished output the manifest does not name
+  (a run killed between writing it and recording it) then gets a ``skipped`` record with a
+  ``note``, so that every output has its line.
 - the per-file work (:func:`process_file`) can run elsewhere: ``run_batch(..., engine=...)``
   hands the files left after the skip rule to an engine (the Ray engine,
   :mod:`enhance.ray_engine`, runs :func:`process_file` on a cluster's actors) while the lock, the
@@ -277,6 +279,10 @@ class BatchResult:
         return line
 
 
+#: The note of a ``skipped`` record written for a finished output the manifest did not name.
+UNRECORDED_NOTE = "finished output found without a record (a run stopped after writing it)"
+
+
 class Manifest:
     """A JSON-lines log in the output folder: one record per file processed, appended and flushed."""
 
@@ -300,6 +306,11 @@ class Manifest:
                 os.fsync(fh.fileno())
         except OSError as error:
             raise EnhanceError(f"{self.path}: cannot write the manifest ({_os_cause(error)})") from None
+
+    def recorded_outputs(self):
+        """``(input, output)`` of the records whose file has its output (done or skipped)."""
+        return {(r.get("input"), r.get("output")) for r in self.records()
+                if r.get("status") in ("done", "skipped")}
 
     def records(self):
         """All records, the last one per input winning (a resumed run appends)."""
@@ -546,6 +557,7 @@ def run_batch(
     results = []
     total = len(files)
     with lock:
+        recorded = log.recorded_outputs() if log is not None else set()
         if progress is not None:
             progress(0, total, None)
         if engine is None or dry_run:
@@ -557,6 +569,10 @@ def run_batch(
             for result in stream:
                 if log is not None and result.status != "skipped":
                     log.append(result.as_record())
+                elif log is not None and (result.input, result.output) not in recorded:
+                    # a finished output the manifest does not name (a run killed between
+                    # writing it and recording it): recorded now, so that every output has one
+                    log.append({**result.as_record(), "note": UNRECORDED_NOTE})
                 results.append(result)
                 if progress is not None:
                     progress(len(results), total, result)

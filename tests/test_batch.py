@@ -184,3 +184,36 @@ def test_a_runs_own_preview_is_not_an_image_of_its_output_folder(tmp_path):
     with open(out / "manifest.jsonl", "a") as fh:
         fh.write(json.dumps(record) + "\n")
     assert listed() == ["a.png", "preview.png"]
+
+
+def test_a_finished_output_without_a_record_gets_one_on_the_rerun(tmp_path):
+    """A run killed between writing an output and recording it: the rerun skips the output
+    and records it, once; outputs the manifest already names get no second line."""
+    make_tree(tmp_path / "in")
+    _, files = batch.discover(tmp_path / "in")
+    out = tmp_path / "out"
+
+    def process(item, target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("ok")
+        return {}
+
+    def output_for(item):
+        return batch.output_path(out, item.relpath)
+
+    batch.run_batch(files, out, process, output_for=output_for)
+    manifest = out / batch.MANIFEST_NAME
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(lines[:2]) + "\n")  # the last file's record was never written
+    engines = {"local": None,
+               "an engine": lambda todo: (batch.process_file(i, t, process) for i, t in todo)}
+    for name, engine in engines.items():
+        result = batch.run_batch(files, out, process, output_for=output_for, engine=engine)
+        assert [r.status for r in result.results] == ["skipped"] * 3, name
+        records = [json.loads(line) for line in manifest.read_text().splitlines()]
+        assert len(records) == 3, name  # the missing one, once
+        assert records[2]["input"] == str(files[2].path) and records[2]["status"] == "skipped"
+        assert records[2]["note"] == batch.UNRECORDED_NOTE
+        assert Path(records[2]["output"]).is_file()
+        assert {r["input"] for r in batch.Manifest(manifest).records()} == {
+            str(item.path) for item in files}
