@@ -5,6 +5,7 @@ import time
 
 import click
 
+from ..names import RUNTIMES
 from .common import library_errors, progress_bar, ray_options
 
 #: The spec's benchmark list (``enhance.degrade.BENCHMARK_DEGRADATIONS``), spelled out here so
@@ -71,10 +72,14 @@ def _dropped(previous, result):
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process (--workers); ray: the cells as tasks on the actors of a Ray "
                    "cluster (pip install 'enhance[ray]'; DATA and --out on storage every node sees).")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+              help="Where the models' networks run, as for enhance run (auto: OpenVINO when "
+                   "installed and no NVIDIA GPU is visible, else Keras); scores agree to ~1e-7, "
+                   "timings do not (part of the cache key).")
 @ray_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def bench(data, out_dir, degradations, methods, models, seed, workers, grid_images, quiet, engine="local",
-          address=None, actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):
+          address=None, actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0, runtime="auto"):
     """Degrade every clean image of DATA by the spec, restore it with every method, score it.
 
     Each image (colour: grayscale by luminance; stacks: first frame) is degraded with the spec's
@@ -117,6 +122,7 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
                 engine=engine,
                 engine_options={"address": address, "actors": actors, "cpus_per_actor": cpus_per_actor,
                                 "gpus_per_actor": gpus_per_actor},
+                runtime=runtime,
             )
         finally:
             close()

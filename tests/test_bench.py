@@ -209,6 +209,24 @@ def test_models_run_on_their_task_only_and_are_keyed_by_weights(tiny, monkeypatc
     assert again.computed == 2
 
 
+def test_model_cells_run_on_the_chosen_runtime_and_are_keyed_by_it(tiny):
+    data, out = tiny
+    model = SAMPLES.parent / "trained_weights" / "dae-speckle"
+    options = {"degradations": "speckle", "methods": "median", "models": [str(model)],
+               "grid_images": 0, "write": False, "weights_dir": out.parent / "no_models"}
+    on_openvino = run_benchmark(data, out, runtime="openvino", **options)
+    assert [m.runtime for m in on_openvino.methods] == [None, None, "openvino"]
+    assert cells._MODELS[(str(model.resolve()), "openvino")].runtime == "openvino"
+    on_keras = run_benchmark(data, out, runtime="keras", **options)
+    assert on_keras.computed == 2  # the model's two cells: the runtime is in their key
+    assert cells._MODELS[(str(model.resolve()), "keras")].runtime == "keras"
+    a, b = _cell_scores(on_openvino), _cell_scores(on_keras)
+    assert a.keys() == b.keys() and len(a) == 6
+    for key in a:
+        assert a[key][0] == pytest.approx(b[key][0], abs=1e-3), key
+    assert run_benchmark(data, out, runtime="keras", **options).computed == 0
+
+
 def test_shipped_without_models_is_a_note_not_an_error(tiny):
     data, out = tiny
     weights = out.parent / "weights"

@@ -30,8 +30,11 @@ def _normalise(value):
 
 
 def cell_key(reference, degradation, method, seed):
-    """The cache key of a cell (a JSON-able dict)."""
+    """The cache key of a cell (a JSON-able dict); a model's runtime is part of it (the scores
+    agree to ~1e-7, the timings do not)."""
+    runtime = {"runtime": method.runtime} if method.runtime else {}
     return _normalise({
+        **runtime,
         "version": CACHE_VERSION,
         "image": reference.relpath,
         "image_sha256": reference.sha256,

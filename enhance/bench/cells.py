@@ -154,12 +154,13 @@ def _noisy_for(path, reference, degradation, seed):
     return _NOISY.get(key, lambda: make_noisy(reference, degradation, seed))
 
 
-def _load_model(path):
-    if path not in _MODELS:
-        from ..modeldir import load_model_dir
+def _load_model(method):
+    key = (method.path, method.runtime)
+    if key not in _MODELS:
+        from ..runtime import load_enhancer
 
-        _MODELS[path] = load_model_dir(path)
-    return _MODELS[path]
+        _MODELS[key] = load_enhancer(method.path, runtime=method.runtime or "keras")
+    return _MODELS[key]
 
 
 def apply_method(method, noisy, degradation):
@@ -181,7 +182,7 @@ def apply_method(method, noisy, degradation):
     if method.kind == "model":
         from ..predict import enhance_image
 
-        model = _load_model(method.path)
+        model = _load_model(method)
         exposure = exposure_of(degradation) if task == "lowlight" else None
         # told what the classical methods are told: a noise-conditioned model gets the sigma
         # (blind models ignore it)

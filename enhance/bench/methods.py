@@ -72,6 +72,9 @@ class Method:
         What the cache key records of the method: changes when its code or weights change.
     path : str or None
         The model directory (models only).
+    runtime : str or None
+        Where a model's network runs (:mod:`enhance.runtime`: ``openvino`` or ``keras``, as
+        :func:`enhance.runtime.choose_runtime` resolved it); None: Keras (models only).
     """
 
     name: str
@@ -79,6 +82,7 @@ class Method:
     tasks: tuple
     identity: str
     path: str | None = None
+    runtime: str | None = None
 
     def suits(self, task):
         return task in self.tasks

@@ -114,6 +114,7 @@ def run_benchmark(
     write=True,
     engine="local",
     engine_options=None,
+    runtime="auto",
 ):
     """Benchmark every method on every image of ``data`` under every degradation; write the report.
 
@@ -148,6 +149,9 @@ def run_benchmark(
         images and write the grid images). Scores do not depend on it.
     engine_options : dict, optional
         For ``ray``: ``address``, ``actors``, ``cpus_per_actor``, ``gpus_per_actor``.
+    runtime : {"auto", "openvino", "keras"}, optional
+        Where the models' networks run (:mod:`enhance.runtime`; ``auto``: what ``enhance run``
+        uses). Part of a model cell's cache key: scores agree to ~1e-7, timings do not.
 
     Returns
     -------
@@ -170,6 +174,12 @@ def run_benchmark(
     notes = []
     degs = resolve_degradations(degradations)
     method_list = resolve_methods(methods, models, weights_dir=weights_dir, notes=notes)
+    if any(m.kind == "model" for m in method_list):
+        from ..runtime import choose_runtime
+
+        chosen = choose_runtime(runtime)  # an unknown or missing runtime: one line
+        method_list = [dataclasses.replace(m, runtime=chosen) if m.kind == "model" else m
+                       for m in method_list]
     root, files = batch.discover(data, exclude=[out_dir])
     if not files:
         raise EnhanceError(f"{data}: no image to benchmark")
