@@ -19,6 +19,21 @@ def make_tree(root):
     (root / "a" / ".out.npy.part").write_bytes(b"")
 
 
+def _writing_batch(tmp_path):
+    """The files of :func:`make_tree`, an output folder, a ``process`` writing "ok" and
+    ``output_for``."""
+    make_tree(tmp_path / "in")
+    _, files = batch.discover(tmp_path / "in")
+    out = tmp_path / "out"
+
+    def process(item, target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("ok")
+        return {}
+
+    return files, out, process, lambda item: batch.output_path(out, item.relpath)
+
+
 def test_discover_folder_is_recursive_sorted_and_skips_hidden_and_unsupported(tmp_path):
     make_tree(tmp_path)
     root, files = batch.discover(tmp_path)
@@ -100,18 +115,7 @@ def test_run_batch_goes_on_after_a_failure_skips_finished_and_logs(tmp_path):
 
 
 def test_run_batch_reports_progress_done_total_result_skipped_included(tmp_path):
-    make_tree(tmp_path / "in")
-    _, files = batch.discover(tmp_path / "in")
-    out = tmp_path / "out"
-
-    def process(item, target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("ok")
-        return {}
-
-    def output_for(item):
-        return batch.output_path(out, item.relpath)
-
+    files, out, process, output_for = _writing_batch(tmp_path)
     batch.run_batch(files[1:2], out, process, output_for=output_for)  # a finished output
     engines = {"local": None,
                "an engine": lambda todo: (batch.process_file(i, t, process) for i, t in todo)}
@@ -189,18 +193,7 @@ def test_a_runs_own_preview_is_not_an_image_of_its_output_folder(tmp_path):
 def test_a_finished_output_without_a_record_gets_one_on_the_rerun(tmp_path):
     """A run killed between writing an output and recording it: the rerun skips the output
     and records it, once; outputs the manifest already names get no second line."""
-    make_tree(tmp_path / "in")
-    _, files = batch.discover(tmp_path / "in")
-    out = tmp_path / "out"
-
-    def process(item, target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("ok")
-        return {}
-
-    def output_for(item):
-        return batch.output_path(out, item.relpath)
-
+    files, out, process, output_for = _writing_batch(tmp_path)
     batch.run_batch(files, out, process, output_for=output_for)
     manifest = out / batch.MANIFEST_NAME
     lines = manifest.read_text().splitlines()
