@@ -34,6 +34,9 @@ def test_gpu_training_plan_is_valid_and_its_device_command_fits(gpu_train):
         assert f"--task {fields['task']}" in config.command(f"runs/{name}")
         smoke = gpu_train._config(gpu_train.smoke_fields(fields), steps=10)
         smoke.check()
+        # the smoke run checks the same inputs: a conditioned job's tiny twin is conditioned
+        assert bool(smoke.arch_params.get("noise_map")) == bool(fields["arch_params"].get("noise_map"))
+    assert all(fields["arch_params"].get("noise_map") for _, _, fields in gpu_train.JOBS)
 
 
 @pytest.fixture
