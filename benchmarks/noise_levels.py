@@ -1,6 +1,7 @@
 """Models against the best classical method at each noise level, everyone told the true level.
 
     python benchmarks/noise_levels.py [--models DIR,...] [--write-cards] [--presets gaussian15,...]
+                                      [--self-ensemble]
 
 On the validation images of the training recipe (``medical-v1``'s, never trained on), each
 degraded once per preset with the spec's seed rule (``default_rng(1000 d + i)``, ``d`` the
@@ -13,7 +14,8 @@ preset's index in ``enhance.degrade.BENCHMARK_DEGRADATIONS``):
 
 Noise-conditioned models are told the same as the classical method (a row ``NAME told``) and
 are also run estimating it themselves (``NAME estimated``); blind models are told nothing but
-the exposure. The classical rows are cached in ``trained_weights/validation_baselines.json``
+the exposure. ``--self-ensemble`` adds ``NAME told x8`` for the conditioned models (told, with
+``enhance run --self-ensemble``'s mean of the eight flips and rotations). The classical rows are cached in ``trained_weights/validation_baselines.json``
 (keys ``gaussian15``, ``gaussian50``, ``lowlight-told``; ``gaussian`` holds gaussian25).
 ``--write-cards`` puts, into every shipped model of the task, ``validation.by_degradation``
 blocks for gaussian15 and gaussian50 (the model told sigma if it takes a noise map; the shape of
@@ -93,20 +95,25 @@ def baseline(preset, items, cache):
     return method, entry["results"][method]
 
 
-def model_rows(loaded, preset, items):
-    """``{row name: score}``: a blind model once, a conditioned one told and estimating."""
+def model_rows(loaded, preset, items, *, self_ensemble=False):
+    """``{row name: score}``: a blind model once, a conditioned one told and estimating (and
+    told with the self-ensemble)."""
     from enhance.predict import enhance_image
 
     info = told(items[0][3])
     exposure = info.get("exposure")
     if not loaded.noise_map:
         return {loaded.name: score(items, lambda x: enhance_image(loaded, x, exposure=exposure))}
-    return {
+    rows = {
         f"{loaded.name} told": score(items, lambda x: enhance_image(loaded, x, **info)),
         f"{loaded.name} estimated": score(
             items, lambda x: enhance_image(loaded, x, exposure=exposure)
         ),
     }
+    if self_ensemble:
+        rows[f"{loaded.name} told x8"] = score(
+            items, lambda x: enhance_image(loaded, x, self_ensemble=True, **info))
+    return rows
 
 
 def card_block(preset, items, method, base, row):
@@ -130,6 +137,8 @@ def main():
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--models", default="", help="extra model directories, comma-separated")
     parser.add_argument("--write-cards", action="store_true")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="also the conditioned models told, with the x8 self-ensemble")
     args = parser.parse_args()
 
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
@@ -149,7 +158,7 @@ def main():
             if read_model_info(path)["task"] != task_of(preset):
                 continue
             loaded = load_model_dir(path)
-            rows = model_rows(loaded, preset, items)
+            rows = model_rows(loaded, preset, items, self_ensemble=args.self_ensemble)
             rows_of.setdefault(path, {})[preset] = rows
             for name, row in rows.items():
                 print(f"| {name} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
