@@ -221,3 +221,20 @@ def test_export_takes_a_model_loaded_on_openvino(tmp_path, cache):
     loaded = load_enhancer(_tiny_dir(tmp_path / "tiny", arch="dncnn"), runtime="openvino")
     export_model(loaded, tmp_path / "saved", format="saved_model")
     assert (tmp_path / "saved" / "saved_model.pb").is_file()
+
+
+def test_a_shape_seen_once_runs_on_the_dynamic_compile_a_repeated_one_statically():
+    from enhance.runtime import OpenVINONetwork, load_enhancer
+    from enhance.shipped import weights_dir
+
+    network = load_enhancer(weights_dir() / "dncnn-gaussian", runtime="openvino").network
+    assert isinstance(network, OpenVINONetwork)
+    rng = np.random.default_rng(0)
+    a, b = (rng.random(shape, dtype=np.float32) for shape in ((1, 40, 48, 1), (1, 56, 32, 1)))
+    first_a, first_b = network(a), network(b)
+    assert network._dynamic is not None and not network._requests  # nothing compiled statically
+    again_a = network(a)
+    assert list(network._requests) == [a.shape]
+    np.testing.assert_allclose(again_a, first_a, atol=1e-5)  # dynamic == static
+    np.testing.assert_allclose(network(b), first_b, atol=1e-5)
+    assert list(network._requests) == [a.shape, b.shape]
