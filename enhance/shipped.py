@@ -25,7 +25,7 @@ from .modeldir import CONFIG_FILE, read_model_dir
 #: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation).
 DEFAULT_MODELS = {
     "gaussian": "dae-gaussian-sigma-20k",
-    "lowlight": "dae-lowlight-sigma",
+    "lowlight": "dae-lowlight-sigma-20k",
     "speckle": "dae-speckle",
 }
 DEFAULT_TASK = "gaussian"
