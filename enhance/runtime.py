@@ -8,9 +8,10 @@
     The same network converted once, by Keras' own ``model.export(format="openvino")``, to an
     OpenVINO IR that is cached per weights (:func:`cache_root`, a folder named by the SHA-256 of
     the weights' SHA-256 and the config) and run by OpenVINO's CPU plugin: a run on a cached
-    model imports neither TensorFlow nor Keras (OpenVINO itself: 0.3 s). A window shape's
-    first call runs on one dynamic-shape compile, its later calls on a static compile of that
-    shape (about 5-8% faster per call; at most :data:`COMPILED_SHAPES` stay compiled). float32 outputs equal Keras' to about 1e-7;
+    model imports neither TensorFlow nor Keras (OpenVINO itself: 0.3 s). A small window
+    shape's first call runs on one dynamic-shape compile, its later calls (and every call of a
+    large window) on a static compile of that shape (about 5-8% faster per call; at most
+    :data:`COMPILED_SHAPES` stay compiled). float32 outputs equal Keras' to about 1e-7;
     ``bfloat16`` is OpenVINO's bf16 inference precision on CPUs that have it (AVX512-BF16, AMX;
     elsewhere the plugin computes in float32). Converting needs the Keras model, so the first
     run of a model on a machine imports TensorFlow and takes a few seconds more.
@@ -63,6 +64,8 @@ THREADS_ENV = "ENHANCE_NUM_THREADS"
 COMPILED_SHAPES = 2
 #: Window shapes remembered as called once (their next call compiles them statically).
 SEEN_SHAPES = 64
+#: Largest window (batch x height x width) whose first call runs on the dynamic compile.
+DYNAMIC_MAX_PIXELS = 512 * 512
 #: The description written beside a cached IR (its presence marks a complete folder).
 IR_INFO = "enhance_ir.json"
 #: Format tag of :data:`IR_INFO`; a new tag makes every cached IR stale.
@@ -251,11 +254,16 @@ class OpenVINONetwork:
                                bytes_per_pixel=self._float32_bytes_per_pixel)
 
     def _request(self, shape):
-        """A shape's first call runs on the dynamic compile (compiling a static one costs
+        """A small shape's first call runs on the dynamic compile (compiling a static one costs
         ~0.06 s, 60% of a 256 x 256 call, wasted on a shape seen once: images of varied sizes);
-        from its second call on, a static compile (~5% faster per call: tiles, equal images)."""
+        from its second call on, a static compile (~5% faster per call: tiles, equal images).
+        Windows of more than :data:`DYNAMIC_MAX_PIXELS` are compiled statically at once: the
+        compile is a few percent of their call, and the dynamic compile's buffers, sized for
+        the largest shape it ran, would stay beside the static one's (measured on a 2048 x 2048
+        image: peak 749 MB instead of 549)."""
         request = self._requests.pop(shape, None)
-        if request is None and shape not in self._seen:
+        small = int(np.prod(shape[:-1])) <= DYNAMIC_MAX_PIXELS
+        if request is None and small and shape not in self._seen:
             self._seen[shape] = None
             while len(self._seen) > SEEN_SHAPES:
                 self._seen.popitem(last=False)

@@ -238,3 +238,17 @@ def test_a_shape_seen_once_runs_on_the_dynamic_compile_a_repeated_one_statically
     np.testing.assert_allclose(again_a, first_a, atol=1e-5)  # dynamic == static
     np.testing.assert_allclose(network(b), first_b, atol=1e-5)
     assert list(network._requests) == [a.shape, b.shape]
+
+
+def test_a_large_window_is_compiled_statically_at_its_first_call(monkeypatch):
+    from enhance import runtime
+    from enhance.shipped import weights_dir
+
+    monkeypatch.setattr(runtime, "DYNAMIC_MAX_PIXELS", 40 * 48)
+    network = runtime.load_enhancer(weights_dir() / "dncnn-gaussian", runtime="openvino").network
+    small = np.zeros((1, 40, 48, 1), np.float32)
+    large = np.zeros((1, 40, 56, 1), np.float32)
+    network(small)
+    assert not network._requests and network._dynamic is not None
+    network(large)
+    assert list(network._requests) == [large.shape]
