@@ -15,8 +15,9 @@ preset's index in ``enhance.degrade.BENCHMARK_DEGRADATIONS``):
 Noise-conditioned models are told the same as the classical method (a row ``NAME told``) and
 are also run estimating it themselves (``NAME estimated``); blind models are told nothing but
 the exposure. ``--self-ensemble`` adds ``NAME told x8`` for the conditioned models (told, with
-``enhance run --self-ensemble``'s mean of the eight flips and rotations). The classical rows are cached in ``trained_weights/validation_baselines.json``
-(keys ``gaussian15``, ``gaussian50``, ``lowlight-told``; ``gaussian`` holds gaussian25).
+``enhance run --self-ensemble``'s mean of the eight flips and rotations). The classical rows are
+cached in ``trained_weights/validation_baselines.json`` (keys ``gaussian15``, ``gaussian50``,
+``lowlight-told``; ``gaussian`` holds gaussian25).
 ``--write-cards`` puts, into every shipped model of the task, ``validation.by_degradation``
 blocks for gaussian15 and gaussian50 (the model told sigma if it takes a noise map; the shape of
 ``validation_table.py``'s block, read by ``readme_tables.py``) and ``validation.told`` with every

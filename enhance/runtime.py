@@ -262,8 +262,8 @@ class OpenVINONetwork:
         the largest shape it ran, would stay beside the static one's (measured on a 2048 x 2048
         image: peak 749 MB instead of 549)."""
         request = self._requests.pop(shape, None)
-        small = int(np.prod(shape[:-1])) <= DYNAMIC_MAX_PIXELS
-        if request is None and small and shape not in self._seen:
+        if (request is None and shape not in self._seen
+                and int(np.prod(shape[:-1])) <= DYNAMIC_MAX_PIXELS):
             self._seen[shape] = None
             while len(self._seen) > SEEN_SHAPES:
                 self._seen.popitem(last=False)
