@@ -47,6 +47,7 @@ import numpy as np
 from . import batch
 from .degrade import degradation_id
 from .errors import EnhanceError
+from .io.formats import split_extension
 
 __all__ = ["augment_folder", "draw_params", "draw_transform", "apply_transform", "RANGES",
            "degradation_id", "SETTINGS_FILE"]
@@ -124,9 +125,7 @@ def _gray(path):
 
 def _stem(relpath):
     rel = PurePosixPath(relpath)
-    name = rel.name
-    name = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else PurePosixPath(name).stem
-    return rel.with_name(name)
+    return rel.with_name(split_extension(rel.name)[0])
 
 
 def _out(out_dir, sub, relpath, k=None):

@@ -45,6 +45,7 @@ __all__ = [
     "load_folder",
     "check_recipe",
     "PatchSampler",
+    "mni_volume",
 ]
 
 
@@ -282,6 +283,34 @@ RECIPES["medical-v2"] = RECIPES["medical-v1"] + (
 )
 
 
+#: The MNI152 2009a T1 template inside nilearn's wheel (read by path: nilearn is not imported).
+MNI_FILE = ("datasets", "data", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+
+
+def _package_file(package, *parts):
+    """A data file inside an installed package, found without importing the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise EnhanceError(
+            f"{package} is not installed; `pip install --no-deps {package}` provides the file "
+            f"{'/'.join(parts)}"
+        )
+    path = Path(list(spec.submodule_search_locations)[0], *parts)
+    if not path.is_file():
+        raise EnhanceError(f"{path}: not found (is {package} installed with its data files?)")
+    return path
+
+
+def mni_volume():
+    """The MNI152 2009a symmetric T1 template (197, 233, 189), float64, raw intensities."""
+    import nibabel as nib
+
+    path = _package_file("nilearn", *MNI_FILE)
+    return np.asanyarray(nib.load(str(path)).dataobj).astype(np.float64)
+
+
 def _to_gray(pixels):
     pixels = np.asarray(pixels)
     if pixels.ndim >= 3 and pixels.shape[-1] in (3, 4):
@@ -320,8 +349,6 @@ def _load_source(key):
         pixels = getattr(skimage.data, function)()
         return _scale_8bit(pixels) if pixels.dtype == np.uint8 else _to_gray(pixels)
     if key.startswith("mni_"):
-        from .synth.recipes import mni_volume
-
         volume = mni_volume()  # (x, y, z): sagittal, coronal, axial axes
         volume = np.clip(volume / np.percentile(volume, 99.5), 0, 1)
         stack = {"sagittal": volume, "coronal": volume.transpose(1, 0, 2),

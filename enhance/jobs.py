@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from . import batch
 from .errors import EnhanceError, ShapeMismatch
+from .io.formats import split_extension
+from .io.image import in_scale_of
 from .io.limits import DEFAULT_MAX_PIXELS
 from .outputs import deidentifier, output_namer, read_notes, write_output
 
@@ -168,12 +170,7 @@ def denoise_folder(
 
 
 def _stem(relpath):
-    name = relpath.name
-    if name.lower().endswith(".nii.gz"):
-        name = name[: -len(".nii.gz")]
-    else:
-        name = PurePosixPath(name).stem
-    return str(relpath.with_name(name))
+    return str(relpath.with_name(split_extension(relpath.name)[0]))
 
 
 @dataclass
@@ -231,25 +228,12 @@ def score_images(reference, test, *, is_stack=False, data_range=1.0):
     return float(p), s
 
 
-def in_scale_of(reference, test):
-    """The test pixels in the reference's [0, 1] scale.
-
-    Grayscale DICOM and NIfTI map their own min..max to [0, 1], so a derived file of the same
-    format and dtype (a denoised scan, whose extremes moved) is compared through its stored
-    values mapped by the reference's range; other formats map fixed ranges already.
-    """
-    ref, tst = reference.meta, test.meta
-    if ref.format == tst.format and ref.format in ("dicom", "nifti") and ref.dtype == tst.dtype:
-        return ref.to_unit(test.raw())
-    return test.pixels
-
-
 def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT_MAX_PIXELS):
     """Score every image of ``test_dir`` against the image of ``reference_dir`` at the same path.
 
     Files are paired by relative path without the extension (a ``scan.dcm`` reference pairs
     with a ``scan.png`` output of ``enhance degrade``). Pixels are compared in the reference's
-    [0, 1] scale (see :func:`in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
+    [0, 1] scale (see :func:`enhance.io.in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
     better. ``max_pixels`` is the pixel limit of :func:`enhance.io.read_image` (None: none);
     a file over it is a row with its error.
 

@@ -1,10 +1,13 @@
 """The package's vocabularies, each spelled once: restoration tasks and output formats.
 
-Pure constants (no imports), so the command line can build its choices from them without loading
-NumPy or Keras. Everything else imports them from here.
+Constants and their checks (nothing imported but :mod:`enhance.errors`), so the command line can
+build its choices from them without loading NumPy or Keras. Everything else imports them from here.
 """
 
-__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS", "RUNTIMES"]
+from .errors import EnhanceError
+
+__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS", "RUNTIMES", "PREVIEW_NAME",
+           "check_precision"]
 
 #: The restoration tasks: what a model or a classical method restores.
 TASKS = ("gaussian", "lowlight", "speckle")
@@ -23,3 +26,14 @@ PRECISIONS = ("float32", "bfloat16")
 #: Where an enhancer's network runs (:mod:`enhance.runtime`): ``auto`` picks ``openvino`` (no
 #: TensorFlow start-up) when it is installed and no NVIDIA GPU is visible, else ``keras``.
 RUNTIMES = ("auto", "openvino", "keras")
+
+#: The contact sheet ``enhance run`` writes in its output folder (:mod:`enhance.preview`); the
+#: batch engine knows it so that a later job given that folder does not take it for an image.
+PREVIEW_NAME = "preview.png"
+
+
+def check_precision(precision):
+    """``precision`` if it is one of :data:`PRECISIONS`; else one EnhanceError line."""
+    if precision not in PRECISIONS:
+        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    return precision

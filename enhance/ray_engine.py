@@ -38,7 +38,7 @@ import secrets
 import socket
 from pathlib import Path, PurePosixPath
 
-from .errors import EnhanceError
+from .errors import EnhanceError, one_line
 
 #: How to install the engine.
 INSTALL = "pip install 'enhance[ray]'  (or: pip install 'ray[data]>=2.40')"
@@ -63,10 +63,6 @@ def import_ray():
         raise EnhanceError(f"--engine ray needs Ray Data, which is not installed ({error}): {INSTALL}") \
             from None
     return ray
-
-
-def _one_line(text):
-    return " ".join(str(text).split())
 
 
 class RayEngine:
@@ -152,7 +148,7 @@ class RayEngine:
                     ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
             where = f"join the Ray cluster at {self.address}" if self.address else "start Ray"
-            raise EnhanceError(f"cannot {where}: {_one_line(error) or type(error).__name__}") from None
+            raise EnhanceError(f"cannot {where}: {one_line(error) or type(error).__name__}") from None
         return True
 
     def _actor_count(self, files):
@@ -273,7 +269,7 @@ class RayEngine:
 def _ray_cause(error):
     """The first line of a Ray error, without its traceback dump."""
     text = str(error).strip().splitlines()
-    return _one_line(text[0]) if text else type(error).__name__
+    return one_line(text[0]) if text else type(error).__name__
 
 
 class _quiet_ray_data:
@@ -306,7 +302,7 @@ class _Actor:
             _check_shared(shared)
             self.setup()
         except Exception as error:  # noqa: BLE001 - reported once, as the run's one line
-            self.problem = f"node {self.node}: {_one_line(error) or type(error).__name__}"
+            self.problem = f"node {self.node}: {one_line(error) or type(error).__name__}"
 
     def setup(self):
         """More set-up, once per actor (a subclass's)."""

@@ -15,8 +15,8 @@ Errors: :class:`~enhance.errors.UnreadableImage` for inputs,
 """
 
 from enhance.io.api import read_image, write_image
-from enhance.io.formats import SUPPORTED_EXTENSIONS, is_supported
-from enhance.io.image import Image, ImageMeta
+from enhance.io.formats import SUPPORTED_EXTENSIONS, is_supported, split_extension
+from enhance.io.image import Image, ImageMeta, in_scale_of
 
 __all__ = [
     "read_image",
@@ -25,4 +25,6 @@ __all__ = [
     "ImageMeta",
     "SUPPORTED_EXTENSIONS",
     "is_supported",
+    "split_extension",
+    "in_scale_of",
 ]

@@ -51,7 +51,7 @@ from enhance.errors import ShapeMismatch
 
 __all__ = [
     "Image", "ImageMeta", "WritePlan", "value_range", "value_map", "float_range", "to_unit",
-    "to_raw", "dtype_range", "NonFinitePixels",
+    "to_raw", "dtype_range", "NonFinitePixels", "in_scale_of",
 ]
 
 #: Integer data with at most this many bits map their dtype's (or stored bits') full range.
@@ -503,6 +503,27 @@ class Image:
                 f"new pixels of shape {new.shape} do not fit an image of shape {self.pixels.shape}"
             )
         return Image(new, self.meta)
+
+
+def in_scale_of(reference, test):
+    """The test pixels in the reference's [0, 1] scale.
+
+    Grayscale DICOM and NIfTI map their own min..max to [0, 1], so a derived file of the same
+    format and dtype (a denoised scan, whose extremes moved) is compared through its stored
+    values mapped by the reference's range; other formats map fixed ranges already.
+
+    Parameters
+    ----------
+    reference, test : Image
+
+    Returns
+    -------
+    ndarray of float
+    """
+    ref, tst = reference.meta, test.meta
+    if ref.format == tst.format and ref.format in ("dicom", "nifti") and ref.dtype == tst.dtype:
+        return ref.to_unit(test.raw())
+    return test.pixels
 
 
 @dataclass(eq=False)
