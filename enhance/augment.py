@@ -48,6 +48,7 @@ from . import batch
 from .degrade import degradation_id
 from .errors import EnhanceError
 from .io.formats import split_extension
+from .planes import to_gray
 
 __all__ = ["augment_folder", "draw_params", "draw_transform", "apply_transform", "RANGES",
            "degradation_id", "SETTINGS_FILE"]
@@ -119,7 +120,7 @@ def _gray(path):
                            f"{image.pixels.shape[0]} (write the slices out first)")
     x = image.pixels
     if x.ndim == 3:
-        x = x[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        x = to_gray(x) if x.shape[-1] >= 3 else x[..., 0]
     return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import EnhanceError, UnknownName, UnreadableImage
 from .io.atomic import atomic_save
+from .planes import to_gray
 
 __all__ = [
     "Source",
@@ -311,17 +312,8 @@ def mni_volume():
     return np.asanyarray(nib.load(str(path)).dataobj).astype(np.float64)
 
 
-def _to_gray(pixels):
-    pixels = np.asarray(pixels)
-    if pixels.ndim >= 3 and pixels.shape[-1] in (3, 4):
-        from skimage.color import rgb2gray
-
-        return rgb2gray(pixels[..., :3])
-    return pixels
-
-
 def _scale_8bit(pixels):
-    return _to_gray(pixels.astype(np.float64) / 255.0)
+    return to_gray(pixels.astype(np.float64) / 255.0)
 
 
 def _robust_unit(pixels):
@@ -347,7 +339,7 @@ def _load_source(key):
 
         function = {"ihc": "immunohistochemistry"}.get(key, key.removeprefix("photo_"))
         pixels = getattr(skimage.data, function)()
-        return _scale_8bit(pixels) if pixels.dtype == np.uint8 else _to_gray(pixels)
+        return _scale_8bit(pixels) if pixels.dtype == np.uint8 else to_gray(pixels)
     if key.startswith("mni_"):
         volume = mni_volume()  # (x, y, z): sagittal, coronal, axial axes
         volume = np.clip(volume / np.percentile(volume, 99.5), 0, 1)
@@ -612,7 +604,7 @@ def load_folder(directory, *, validation_every=8):
         relative = path.relative_to(root).as_posix()
         pixels = np.asarray(image.pixels, dtype=np.float64)
         if getattr(image.meta, "channels", 1) > 1:
-            pixels = _to_gray(pixels)
+            pixels = to_gray(pixels)
         frames = pixels if getattr(image.meta, "is_stack", False) else pixels[None]
         held_out = len(readable) >= 2 and (index + 1) % validation_every == 0
         for number, frame in enumerate(frames):

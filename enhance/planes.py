@@ -2,10 +2,36 @@
 
 The degradations of the spec and the classical denoisers are defined on 2-D grayscale images;
 colour images are processed channel by channel and stacks (multi-page TIFF, multi-frame DICOM,
-NIfTI volumes) frame by frame, in C order (frame, then channel).
+NIfTI volumes) frame by frame, in C order (frame, then channel); where one gray plane is needed
+(a preview row, a training patch, a benchmark reference), colour becomes its luminance
+(:func:`to_gray`).
 """
 
 import numpy as np
+
+#: Weights of R, G and B in the luminance (ITU-R BT.709, as :func:`skimage.color.rgb2gray`).
+GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+
+
+def to_gray(pixels):
+    """The luminance of colour pixels: ``(..., 3)`` or ``(..., 4)`` (alpha dropped) to ``(...)``.
+
+    Parameters
+    ----------
+    pixels : ndarray of float
+        Colour pixels (RGB or RGBA last); any other array is returned as it is.
+
+    Returns
+    -------
+    ndarray
+        Of the input's float dtype (float64 for an integer input, not rescaled), the same
+        values as :func:`skimage.color.rgb2gray`.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim < 3 or pixels.shape[-1] not in (3, 4):
+        return pixels
+    dtype = pixels.dtype if pixels.dtype.kind == "f" else np.dtype(np.float64)
+    return pixels[..., :3].astype(dtype, copy=False) @ np.array(GRAY_WEIGHTS, dtype=dtype)
 
 
 def iter_plane_indices(shape, *, is_stack):

@@ -30,6 +30,7 @@ from .errors import EnhanceError
 from .io.capture import captured_warnings
 from .io.formats import split_extension
 from .names import PREVIEW_NAME
+from .planes import to_gray
 
 __all__ = ["PreviewRow", "find_reference", "choose_rows", "contact_sheet", "write_preview",
            "PREVIEW_NAME"]
@@ -87,7 +88,7 @@ def _display_frame(pixels, is_stack):
     frame = np.asarray(frame, dtype=np.float32)
     if frame.ndim == 3:
         if frame.shape[-1] >= 3:
-            frame = frame[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+            frame = to_gray(frame)
         else:
             frame = frame.mean(axis=-1)
     return np.clip(frame, 0.0, 1.0)

@@ -10,7 +10,7 @@ name); nothing heavy is imported until a cell runs. The 16-bit PNGs of the repor
 are written and read here too.
 
 References: colour images are converted to grayscale by luminance
-(:func:`skimage.color.rgb2gray`, Rec. 709 weights; an alpha channel is dropped), stacks
+(:func:`enhance.planes.to_gray`, Rec. 709 weights; an alpha channel is dropped), stacks
 (multi-frame DICOM, multi-page TIFF, volumes) contribute their first frame only.
 """
 
@@ -81,8 +81,10 @@ class Cell:
 
 
 def to_grayscale(pixels, *, is_stack=False):
-    """First frame of a stack; colour by luminance (``rgb2gray``), alpha dropped. Returns float32 (H, W)."""
+    """First frame of a stack; colour by luminance (``to_gray``), alpha dropped. Returns float32 (H, W)."""
     import numpy as np
+
+    from ..planes import to_gray
 
     pixels = np.asarray(pixels, dtype=np.float32)
     if is_stack:
@@ -90,9 +92,7 @@ def to_grayscale(pixels, *, is_stack=False):
     if pixels.ndim == 3:
         channels = pixels.shape[-1]
         if channels in (3, 4):
-            from skimage.color import rgb2gray
-
-            pixels = rgb2gray(pixels[..., :3])
+            pixels = to_gray(pixels)
         else:  # gray (+ alpha)
             pixels = pixels[..., 0]
     if pixels.ndim != 2:
