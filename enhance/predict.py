@@ -29,10 +29,10 @@ __all__ = [
     "MIN_TILE",
 ]
 
-#: Default memory for the work on one image, beyond the runtime and the model (about 0.9 GB with
-#: TensorFlow on a CPU): the image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL`) and the network's
-#: activations for one call. Tiles and windows per call are sized to stay within it
-#: (:func:`plan_windows`), so an 8192 x 8192 image runs in about 2 GB in all.
+#: Default memory for the work on one image, beyond the runtime and the model: the image's own
+#: arrays (:data:`IMAGE_BYTES_PER_PIXEL`) and the network's activations for one call. Tiles and
+#: windows per call are sized to stay within it (:func:`plan_windows`);
+#: ``benchmarks/peak_memory.py`` measures a run's peak.
 DEFAULT_MAX_MEMORY = 1 << 30
 #: Bytes per image pixel that one grayscale image holds while it is restored, beside the network's
 #: windows: the input, the model's input, its padded copy and the output (float32 each).
