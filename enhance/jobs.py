@@ -233,9 +233,9 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT
 
     Files are paired by relative path without the extension (a ``scan.dcm`` reference pairs
     with a ``scan.png`` output of ``enhance degrade``). Pixels are compared in the reference's
-    [0, 1] scale (see :func:`enhance.io.in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
-    better. ``max_pixels`` is the pixel limit of :func:`enhance.io.read_image` (None: none);
-    a file over it is a row with its error.
+    [0, 1] scale (see :func:`enhance.io.in_scale_of`), so ``data_range`` is 1.0 unless the
+    caller knows better. ``max_pixels`` is the pixel limit of :func:`enhance.io.read_image`
+    (None: none); a file over it is a row with its error.
 
     Returns
     -------

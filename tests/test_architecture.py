@@ -88,3 +88,27 @@ def test_an_upward_import_or_a_circle_breaks_the_contract(installed_layout, modu
     done = lint(installed_layout)
     assert done.returncode == 1, done.stdout + done.stderr
     assert (broken or "No cycles are allowed in enhance") in done.stdout, done.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# the helpers that moved down a floor, each written once
+
+
+def test_one_line_split_extension_and_to_gray():
+    import numpy as np
+    from skimage.color import rgb2gray
+
+    from enhance.errors import one_line
+    from enhance.io.formats import split_extension
+    from enhance.planes import to_gray
+
+    assert one_line("a\n  b\t c \r\n") == "a b c"
+    assert split_extension("scan.NII.GZ") == ("scan", ".NII.GZ")
+    assert split_extension("a.b.png") == ("a.b", ".png")
+    assert split_extension("noext") == ("noext", "")
+    assert split_extension(".hidden") == (".hidden", "")
+    rgba = np.random.default_rng(0).random((5, 6, 4), dtype=np.float32)
+    for pixels in (rgba, rgba[..., :3].astype(np.float64)):
+        gray = to_gray(pixels)
+        assert gray.dtype == pixels.dtype and np.array_equal(gray, rgb2gray(pixels[..., :3]))
+    assert to_gray(rgba[..., 0]) is rgba[..., 0] or to_gray(rgba[..., 0]).shape == (5, 6)  # gray kept

@@ -81,7 +81,8 @@ class Cell:
 
 
 def to_grayscale(pixels, *, is_stack=False):
-    """First frame of a stack; colour by luminance (``to_gray``), alpha dropped. Returns float32 (H, W)."""
+    """First frame of a stack; colour by luminance (``planes.to_gray``), alpha dropped.
+    Returns float32 (H, W)."""
     import numpy as np
 
     from ..planes import to_gray

@@ -6,8 +6,8 @@ import os
 from pathlib import Path, PurePosixPath
 
 __all__ = [
-    "SUPPORTED_EXTENSIONS", "FORMATS", "is_supported", "format_from_name", "split_extension", "sniff",
-    "detect_format",
+    "SUPPORTED_EXTENSIONS", "FORMATS", "is_supported", "format_from_name", "split_extension",
+    "sniff", "detect_format",
 ]
 
 #: Lower-case extensions :func:`enhance.io.read_image` reads, mapped to their format.
