@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import ModelError
+from ..errors import ModelError, one_line
 from ..io.atomic import replace_folder
 from ..io.capture import captured_warnings
 from ..modeldir import file_sha256, load_model_dir
@@ -80,7 +80,8 @@ def write_openvino_ir(keras_model, xml_path):
         with captured_warnings(fd=True):
             keras_model.export(str(xml_path), format="openvino", verbose=False)
     except Exception as error:  # the converter raises many kinds
-        raise ModelError(f"OpenVINO conversion failed ({type(error).__name__}: {error})") from error
+        raise ModelError(f"OpenVINO conversion failed ({type(error).__name__}: {one_line(error)})") \
+            from error
 
 
 def _convert(found, folder):

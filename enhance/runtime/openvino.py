@@ -4,7 +4,7 @@ and run by OpenVINO's CPU plugin. A run on a cached model imports neither Tensor
 
 A small window shape's first call runs on one dynamic-shape compile, its later calls (and every
 call of a large window) on a static compile of that shape (at most :data:`COMPILED_SHAPES` stay
-compiled). float32 outputs equal Keras' to about 1e-7 (``tests/test_runtime.py``); ``bfloat16``
+compiled). float32 outputs equal Keras' (``tests/test_runtime.py`` holds them within 1e-5); ``bfloat16``
 is OpenVINO's bf16 inference precision on CPUs that have it (AVX512-BF16, AMX; elsewhere the
 plugin computes in float32). Converting needs the Keras model, so the first run of a model on a
 machine imports TensorFlow. ``benchmarks/throughput.py`` measures it against Keras.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, one_line
 from ..modeldir import LoadedModel, read_model_dir
 from ..names import check_precision
 from .cache import openvino_ir
@@ -47,8 +47,8 @@ def available():
 
 
 class OpenVINONetwork:
-    """An enhancer's network on OpenVINO's CPU plugin, called like the predict path calls a
-    Keras model: ``network(batch) -> ndarray`` for a float32 ``(B, h, w, C)`` batch.
+    """An enhancer's network on OpenVINO's CPU plugin, a :class:`enhance.runtime.Network`:
+    ``network(batch) -> ndarray`` for a float32 ``(B, h, w, C)`` batch.
 
     Parameters
     ----------
@@ -147,5 +147,5 @@ def load(path, *, precision="float32"):
                                   bytes_per_pixel=info["activation_bytes_per_pixel"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:  # OpenVINO raises RuntimeError
         raise ModelError(f"{folder}: OpenVINO cannot read the converted model "
-                         f"({type(error).__name__}: {error})") from error
+                         f"({type(error).__name__}: {one_line(error)})") from error
     return LoadedModel(network, found.config, found.card, found.path)
