@@ -305,6 +305,29 @@ def test_a_cached_run_never_imports_tensorflow(tmp_path, cache):
     assert record["runtime"] == "openvino" and record["status"] == "done"
 
 
+def test_a_named_keras_backend_gets_the_keras_runtime_on_it(tmp_path, cache):
+    pytest.importorskip("jax")
+    pytest.importorskip("openvino")
+    from enhance.runtime import load_enhancer
+
+    path = _tiny_dir(tmp_path / "tiny", arch="dncnn")
+    load_enhancer(path, runtime="openvino")  # converted and cached: OpenVINO could serve it
+    script = (
+        "import json, sys\n"
+        "from enhance.pipeline import enhance_folder\n"
+        f"result = enhance_folder({str(SAMPLES / 't1_coronal.png')!r}, {str(tmp_path / 'out')!r}, "
+        f"model={str(path)!r})\n"
+        "import keras\n"
+        "print(json.dumps([result.ok, keras.config.backend(), 'jax' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [True, "jax", True]
+    record = json.loads((tmp_path / "out" / "manifest.jsonl").read_text().splitlines()[0])
+    assert record["runtime"] == "keras" and record["status"] == "done"
+
+
 def test_cli_runtime_option(tmp_path, cache):
     from click.testing import CliRunner
 
