@@ -541,3 +541,12 @@ def test_rgb_png_sbit_and_bad_sbit_chunks(tmp_path):
             read_image(bad)
     gray = _png_with_sbit(tmp_path / "full.png", rgb[..., 0], 16)  # all bits significant
     assert read_image(gray).meta.hi == 65535 and "sbit" not in read_image(gray).meta.extra
+
+
+def test_float_data_within_unit_range_are_read_as_held_never_stretched(tmp_path):
+    raw = (np.random.default_rng(3).random((20, 30)) * 0.4 + 0.2).astype(np.float32)
+    np.save(tmp_path / "f.npy", raw)
+    image = read_image(tmp_path / "f.npy")
+    assert (image.meta.lo, image.meta.hi) == (0.0, 1.0)  # not their own 0.2..0.6
+    np.testing.assert_array_equal(image.pixels, raw)
+    assert image.meta.extra["value_map"]["min"] == float(raw.min())

@@ -18,8 +18,8 @@ How ``lo`` and ``hi`` are chosen (:func:`value_range`):
 * integers wider than 16 bits map their own min..max (recorded; a constant image has
   lo == hi and reads as all zeros, written back as that constant);
 * float data must be finite: a NaN or infinity is refused (:class:`NonFinitePixels`; nothing
-  says what such a pixel should hold). Float data within [0, 1] map their own min..max; float
-  data outside [0, 1] map a *robust* range (:func:`float_range`): their own min..max unless
+  says what such a pixel should hold). Float data within [0, 1] are the pixels themselves
+  (lo = 0, hi = 1: the spec's scale, never stretched); float data outside [0, 1] map a *robust* range (:func:`float_range`): their own min..max unless
   some values lie far outside the bulk of the data (beyond ten times the spread of its
   0.1-99.9 percentiles), which are then clipped to the nearest value that does not. One pixel of
   1e38 in a CT stored in Hounsfield units cannot squeeze the other pixels into a few
@@ -51,7 +51,7 @@ from enhance.errors import ShapeMismatch
 
 __all__ = [
     "Image", "ImageMeta", "WritePlan", "value_range", "value_map", "float_range", "to_unit",
-    "to_raw", "dtype_range", "NonFinitePixels",
+    "to_raw", "dtype_range", "NonFinitePixels", "Padding", "find_padding", "measured_map",
 ]
 
 #: Integer data with at most this many bits map their dtype's (or stored bits') full range.
@@ -214,8 +214,8 @@ def float_range(raw):
     Returns
     -------
     FloatRange
-        Data within [0, 1], and data without outliers, map their own min..max (nothing
-        clipped). Outliers are values beyond ``q_lo - w`` or ``q_hi + w``, with ``q_lo`` and
+        Data within [0, 1] map 0..1 (the pixels are the values: never a stretch of their own
+        range); data without outliers map their own min..max (nothing clipped). Outliers are values beyond ``q_lo - w`` or ``q_hi + w``, with ``q_lo`` and
         ``q_hi`` the :data:`OUTLIER_QUANTILE` and ``1 - OUTLIER_QUANTILE`` quantiles and
         ``w = OUTLIER_FENCE * (q_hi - q_lo)`` (``FLAT_FENCE * max(|q|, 1)`` when they are
         equal); the range is then the min..max of the other values.
@@ -235,8 +235,8 @@ def float_range(raw):
             "nothing says what they should hold"
         )
     data_min, data_max = float(flat.min()), float(flat.max())
-    if data_min >= 0.0 and data_max <= 1.0:
-        return FloatRange(data_min, data_max, data_min, data_max)
+    if data_min >= 0.0 and data_max <= 1.0:  # the spec's scale: read as they are, not stretched
+        return FloatRange(0.0, 1.0, data_min, data_max)
     sample = flat[:: max(1, flat.size // RANGE_SAMPLE)].astype(np.float64)
     n = sample.size
     m = min(max(int(n * OUTLIER_QUANTILE), 1), (n - 1) // 2)
@@ -255,6 +255,161 @@ def float_range(raw):
         if kept.size:
             lo, hi = min(lo, float(kept.min())), max(hi, float(kept.max()))
     return FloatRange(lo, hi, data_min, data_max, clipped)
+
+
+#: Finite float values of at least this magnitude are NoData sentinels (-3.4e38, the most
+#: negative float32, marks "no data" in GIS rasters and float CT exports; 1e30 and -1e30 too):
+#: no measured quantity is that large.
+NODATA_MAGNITUDE = 1e30
+#: In a CT (DICOM Modality CT, values in Hounsfield units through the rescale), values at or
+#: below this are padding outside the field of view (-2000, -3024, -32768): air is -1000.
+CT_PADDING_HU = -1500.0
+#: An extreme value (the minimum or the maximum of a grayscale image whose range is its own)
+#: farther from every other value than this many times their span is padding (-32768 around
+#: a CT in HU: a gap of ~31,000 beside a span of ~4,000).
+PLATEAU_GAP = 4.0
+
+
+@dataclass(eq=False)
+class Padding:
+    """Pixels that hold no measurement: padding outside a scanner's field of view, NoData
+    sentinels. They are left out of the value range, read as :attr:`fill` (so a network and
+    a noise estimate see no edge, no value), and written back exactly (:meth:`restore`).
+
+    Attributes
+    ----------
+    mask : ndarray of bool
+        Where they are, in the layout of the stored values (and of the pixels).
+    values : ndarray
+        Their stored values (``raw[mask]``).
+    reasons : tuple of str
+        Why (``PixelPaddingValue -2000``, ``NoData (|value| >= 1e+30)``, ...).
+    fill : float
+        The pixel value they read as (0: the low end of the measured range).
+    """
+
+    mask: np.ndarray
+    values: np.ndarray
+    reasons: tuple = ()
+    fill: float = 0.0
+
+    @property
+    def count(self):
+        """How many values are padding or NoData."""
+        return int(self.values.size)
+
+    def as_dict(self):
+        """The manifest's note: ``{"pixels": count, "reasons": [...]}``."""
+        return {"pixels": self.count, "reasons": list(self.reasons)}
+
+    def fill_pixels(self, pixels):
+        """``pixels`` (of the mask's shape) with the padding set to :attr:`fill`, in place."""
+        if pixels.shape == self.mask.shape:
+            pixels[self.mask] = self.fill
+        return pixels
+
+    def restore(self, raw):
+        """``raw`` (stored values of the source's dtype and layout) with the padding's own
+        values put back, in place; other shapes or dtypes are returned as they are."""
+        if raw.shape == self.mask.shape and raw.dtype == self.values.dtype:
+            raw[self.mask] = self.values
+        return raw
+
+
+def _extreme_plateau(values, keep):
+    """A mask of the minimum (then the maximum) of ``values[keep]`` when it lies farther than
+    :data:`PLATEAU_GAP` times the span of the others from them (None if neither); the reasons."""
+    info = np.finfo(values.dtype) if values.dtype.kind == "f" else np.iinfo(values.dtype)
+    low = lambda where: float(values.min(where=where, initial=info.max))  # noqa: E731
+    high = lambda where: float(values.max(where=where, initial=info.min))  # noqa: E731
+    found, reasons = None, []
+    for end in ("below", "above"):
+        if not keep.any():
+            break
+        edge = low(keep) if end == "below" else high(keep)
+        rest = keep & (values != edge)
+        if not rest.any():
+            break
+        near, far = (low(rest), high(rest)) if end == "below" else (high(rest), low(rest))
+        gap = abs(near - edge)
+        if gap > PLATEAU_GAP * abs(far - near):
+            hit = keep & (values == edge)
+            found = hit if found is None else found | hit
+            keep = keep & ~hit
+            reasons.append(f"padding value {edge:g} (far {end} the other values)")
+    return found, reasons
+
+
+def find_padding(raw, *, declared=None, hounsfield=None, plateau=False):
+    """The :class:`Padding` of grayscale stored values, or None when there is none.
+
+    Parameters
+    ----------
+    raw : ndarray
+        Stored values (grayscale; any layout).
+    declared : tuple of (float, float, str), optional
+        A range of stored values the file declares as padding (DICOM ``PixelPaddingValue``
+        to ``PixelPaddingRangeLimit``) and its name.
+    hounsfield : tuple of (float, float), optional
+        ``(slope, intercept)`` to Hounsfield units of a CT: values at or below
+        :data:`CT_PADDING_HU` are padding.
+    plateau : bool, optional
+        Also an extreme value far from all others (:data:`PLATEAU_GAP`); for data whose range
+        is their own (grayscale DICOM, NIfTI, float data outside [0, 1]).
+
+    Finite float values of magnitude :data:`NODATA_MAGNITUDE` or more are always NoData.
+    """
+    raw = np.asarray(raw)
+    if raw.dtype.kind not in "iuf" or raw.size == 0:
+        return None
+    found, reasons = np.zeros(raw.shape, bool), []
+
+    def add(mask, reason):
+        if mask.any():
+            found[...] |= mask
+            reasons.append(reason)
+
+    if raw.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            add(np.isfinite(raw) & (np.abs(raw) >= NODATA_MAGNITUDE),
+                f"NoData (|value| >= {NODATA_MAGNITUDE:g})")
+    if declared is not None:
+        low, high, name = declared
+        add((raw >= min(low, high)) & (raw <= max(low, high)), name)
+    if hounsfield is not None:
+        slope, intercept = hounsfield
+        if slope > 0:
+            limit = (CT_PADDING_HU - intercept) / slope
+            add(raw <= limit, f"CT padding (at most {CT_PADDING_HU:g} HU)")
+    if plateau:
+        keep = ~found
+        if raw.dtype.kind == "f":
+            keep &= np.isfinite(raw)
+            inside = keep.any() and raw.min(where=keep, initial=np.inf) >= 0 and (
+                raw.max(where=keep, initial=-np.inf) <= 1)
+        else:
+            inside = False
+        if not inside:
+            hit, why = _extreme_plateau(raw, keep)
+            if hit is not None:
+                found |= hit
+                reasons.extend(why)
+    if not reasons:
+        return None
+    return Padding(found, raw[found], tuple(reasons))
+
+
+def measured_map(raw, *, bits=None, signed=None, own=False, padding=None):
+    """:func:`value_map` of the values that are not ``padding`` (a :class:`Padding` or None).
+
+    Returns
+    -------
+    lo, hi, note
+        As :func:`value_map`'s, over the measured values only.
+    """
+    if padding is None:
+        return value_map(raw, bits=bits, signed=signed, own=own)
+    return value_map(np.asarray(raw)[~padding.mask], bits=bits, signed=signed, own=own)
 
 
 #: to_unit / to_raw convert arrays with more elements than this in strips along the first axis
@@ -410,13 +565,22 @@ class ImageMeta:
         """``'gray'``, ``'rgb'`` or ``'rgba'``."""
         return _COLOR_NAMES.get(self.channels, f"{self.channels}-channel")
 
+    @property
+    def padding(self):
+        """The source's :class:`Padding` (``extra['padding']``), or None."""
+        return self.extra.get("padding")
+
     def to_unit(self, raw):
-        """Map stored values of this source to pixels in [0, 1] (see :func:`to_unit`)."""
-        return to_unit(raw, self.lo, self.hi, invert=self.invert)
+        """Map stored values of this source to pixels in [0, 1] (see :func:`to_unit`); its
+        padding, if any (same shape), reads as the padding's fill value."""
+        pixels = to_unit(raw, self.lo, self.hi, invert=self.invert)
+        return pixels if self.padding is None else self.padding.fill_pixels(pixels)
 
     def to_raw(self, pixels):
-        """Map pixels in [0, 1] to stored values of this source (see :func:`to_raw`)."""
-        return to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)
+        """Map pixels in [0, 1] to stored values of this source (see :func:`to_raw`); its
+        padding, if any (same shape), gets its own stored values back."""
+        raw = to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)
+        return raw if self.padding is None else self.padding.restore(raw)
 
     def replace(self, **changes):
         """Return a copy with some fields changed (the payload dict is shared, not copied)."""
@@ -540,5 +704,16 @@ class WritePlan:
     deid: Any = None
 
     def to_raw(self, pixels):
-        """Map pixels in [0, 1] to stored values (see :func:`to_raw`)."""
-        return to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)
+        """Map pixels in [0, 1] to stored values (see :func:`to_raw`), the source's padding
+        written back exactly (:meth:`restore_padding`)."""
+        return self.restore_padding(to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert))
+
+    def restore_padding(self, raw):
+        """``raw`` with the source's :class:`Padding` values put back, when this plan writes
+        the source's format, dtype and value map (in place; otherwise ``raw`` as it is)."""
+        meta = self.meta
+        if meta is None or meta.padding is None or self.dtype != meta.dtype:
+            return raw
+        if (self.lo, self.hi) != (meta.lo, meta.hi):
+            return raw
+        return meta.padding.restore(raw)
