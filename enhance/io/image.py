@@ -264,6 +264,8 @@ NODATA_MAGNITUDE = 1e30
 #: In a CT (DICOM Modality CT, values in Hounsfield units through the rescale), values at or
 #: below this are padding outside the field of view (-2000, -3024, -32768): air is -1000.
 CT_PADDING_HU = -1500.0
+#: ... when held by at least this many pixels (noisy air may reach it pixel by pixel).
+PADDING_MIN_PIXELS = 16
 #: An extreme value (the minimum or the maximum of a grayscale image whose range is its own)
 #: farther from every other value than this many times their span is padding (-32768 around
 #: a CT in HU: a gap of ~31,000 beside a span of ~4,000).
@@ -273,8 +275,9 @@ PLATEAU_GAP = 4.0
 @dataclass(eq=False)
 class Padding:
     """Pixels that hold no measurement: padding outside a scanner's field of view, NoData
-    sentinels. They are left out of the value range, read as :attr:`fill` (so a network and
-    a noise estimate see no edge, no value), and written back exactly (:meth:`restore`).
+    sentinels. They are left out of the value range, read as the nearest measured pixel
+    (:meth:`fill_pixels`: a network sees neither their value nor an edge), and written back
+    exactly (:meth:`restore`).
 
     Attributes
     ----------
@@ -284,14 +287,11 @@ class Padding:
         Their stored values (``raw[mask]``).
     reasons : tuple of str
         Why (``PixelPaddingValue -2000``, ``NoData (|value| >= 1e+30)``, ...).
-    fill : float
-        The pixel value they read as (0: the low end of the measured range).
     """
 
     mask: np.ndarray
     values: np.ndarray
     reasons: tuple = ()
-    fill: float = 0.0
 
     @property
     def count(self):
@@ -303,9 +303,33 @@ class Padding:
         return {"pixels": self.count, "reasons": list(self.reasons)}
 
     def fill_pixels(self, pixels):
-        """``pixels`` (of the mask's shape) with the padding set to :attr:`fill`, in place."""
-        if pixels.shape == self.mask.shape:
-            pixels[self.mask] = self.fill
+        """``pixels`` (of the mask's shape) with the padding of each 2-D frame filled from the
+        measured pixels, in place: each takes the value of its mirror image across the nearest
+        measured pixel (the image continued by reflection, as at a border: same texture and
+        noise, no edge, no flat patch to bias a noise estimate), or of the nearest measured
+        pixel when the mirror is not measured; 0 in a frame without any."""
+        from scipy.ndimage import distance_transform_edt
+
+        if pixels.shape != self.mask.shape:
+            return pixels
+        frames = zip(pixels.reshape((-1,) + pixels.shape[-2:]),
+                     self.mask.reshape((-1,) + self.mask.shape[-2:]))
+        for frame, mask in frames:  # views: written in place
+            if not mask.any():
+                continue
+            if mask.all():
+                frame[...] = 0.0
+                continue
+            rows, cols = distance_transform_edt(mask, return_distances=False, return_indices=True)
+            at_r, at_c = np.nonzero(mask)
+            near_r, near_c = rows[mask], cols[mask]
+            del rows, cols
+            far_r, far_c = 2 * near_r - at_r, 2 * near_c - at_c
+            inside = (far_r >= 0) & (far_r < mask.shape[0]) & (far_c >= 0) & (far_c < mask.shape[1])
+            mirror = np.zeros(at_r.shape, bool)
+            mirror[inside] = ~mask[far_r[inside], far_c[inside]]
+            src_r, src_c = np.where(mirror, far_r, near_r), np.where(mirror, far_c, near_c)
+            frame[at_r, at_c] = frame[src_r, src_c]
         return pixels
 
     def restore(self, raw):
@@ -378,9 +402,11 @@ def find_padding(raw, *, declared=None, hounsfield=None, plateau=False):
         add((raw >= min(low, high)) & (raw <= max(low, high)), name)
     if hounsfield is not None:
         slope, intercept = hounsfield
-        if slope > 0:
-            limit = (CT_PADDING_HU - intercept) / slope
-            add(raw <= limit, f"CT padding (at most {CT_PADDING_HU:g} HU)")
+        edge = raw.min()  # padding is one value, held by a region (noise is neither)
+        if slope > 0 and edge <= (CT_PADDING_HU - intercept) / slope:
+            hit = raw == edge
+            if hit.sum() >= PADDING_MIN_PIXELS:
+                add(hit, f"CT padding {edge:g} (at most {CT_PADDING_HU:g} HU)")
     if plateau:
         keep = ~found
         if raw.dtype.kind == "f":
