@@ -84,27 +84,14 @@ def test_a_far_plateau_is_padding_but_float_data_in_unit_range_are_not(tmp_path)
     assert read_image(tmp_path / "unit.npy").meta.padding is None
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import keras
-
-    from enhance.modeldir import make_config, save_model_dir
-    from enhance.models import build_model
-
-    keras.utils.set_random_seed(6)
-    config = make_config("dncnn", "gaussian", arch_params={"depth": 3, "width": 8})
-    path = tmp_path_factory.mktemp("models") / "tiny"
-    save_model_dir(path, build_model(config), config, {"name": "tiny"})
-    return path
-
-
-def test_a_run_restores_the_tissue_as_without_padding_and_keeps_the_padding(tmp_path, tiny_model):
+def test_a_run_restores_the_tissue_as_without_padding_and_keeps_the_padding(tmp_path,
+                                                                           tiny_model_dir):
     from enhance.pipeline import enhance_folder
 
     (tmp_path / "in").mkdir()
     _ct(tmp_path / "in" / "plain.dcm")
     _ct(tmp_path / "in" / "padded.dcm", pad_value=-32768, declared=False)
-    assert enhance_folder(tmp_path / "in", tmp_path / "out", model=tiny_model).ok
+    assert enhance_folder(tmp_path / "in", tmp_path / "out", model=tiny_model_dir).ok
     plain = pydicom.dcmread(tmp_path / "out" / "plain.dcm").pixel_array
     padded = pydicom.dcmread(tmp_path / "out" / "padded.dcm").pixel_array
     assert (padded[:16] == -32768).all() and (padded[-16:] == -32768).all()

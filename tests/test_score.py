@@ -83,29 +83,14 @@ def test_a_float_reference_outside_unit_range_needs_its_range(tmp_path):
     assert "float values as held, data range 4000" in row.scale
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import keras
-
-    from enhance.modeldir import make_config, save_model_dir
-    from enhance.models import build_model
-
-    keras.utils.set_random_seed(5)
-    config = make_config("dncnn", "gaussian", arch_params={"depth": 3, "width": 8})
-    path = tmp_path_factory.mktemp("models") / "tiny"
-    save_model_dir(path, build_model(config), config, {"name": "tiny"})
-    return path
-
-
 def test_a_run_written_as_npy_scores_as_the_run_written_in_the_inputs_format(
-        real_folder, tiny_model, tmp_path):
-    from enhance.degrade import gaussian
+        real_folder, tiny_model_dir, tmp_path):
     from enhance.pipeline import enhance_folder
 
     noisy = tmp_path / "noisy"
     jobs.degrade_folder(real_folder, noisy, "gaussian25")
     for fmt in ("keep", "npy"):
-        assert enhance_folder(noisy, tmp_path / fmt, model=tiny_model, output_format=fmt).ok
+        assert enhance_folder(noisy, tmp_path / fmt, model=tiny_model_dir, output_format=fmt).ok
     keep = {r.relpath.rsplit(".", 1)[0]: r for r in jobs.score_folders(real_folder, tmp_path / "keep").rows}
     npy = {r.relpath.rsplit(".", 1)[0]: r for r in jobs.score_folders(real_folder, tmp_path / "npy").rows}
     assert sorted(keep) == sorted(npy) == ["ct", "t1", "us/echo"]
