@@ -238,31 +238,45 @@ def score_images(reference, test, *, is_stack=False, data_range=1.0, exclude=Non
     test = np.asarray(test, dtype=np.float64)
     if reference.shape != test.shape:
         raise ShapeMismatch(f"shapes differ: reference {reference.shape}, test {test.shape}")
-    if exclude is not None and exclude.any():
-        p = psnr(reference[~exclude], test[~exclude], data_range=data_range)
+    excluded = 0 if exclude is None else int(np.count_nonzero(exclude))
+    if excluded:
         test = np.where(exclude, reference, test)
-    else:
-        p = psnr(reference, test, data_range=data_range)
+    p = psnr(reference, test, data_range=data_range)
+    if 0 < excluded < test.size and math.isfinite(p):
+        # the MSE over the pixels kept: the excluded ones added zeros to the mean
+        p -= 10 * math.log10(test.size / (test.size - excluded))
     frames = zip(reference, test) if is_stack else [(reference, test)]
     s = float(np.mean([ssim(r, t, data_range=data_range) for r, t in frames]))
     return float(p), s
 
 
+def _in_scale(reference, test):
+    """:func:`in_scale_of`'s values and a few words saying how they were read."""
+    ref, tst = reference.meta, test.meta
+    same = ref.format == tst.format and ref.dtype == tst.dtype
+    if tst.dtype.kind == "f" and (ref.dtype.kind != "f" or (ref.lo, ref.hi) == (0.0, 1.0)):
+        values, how = np.asarray(test.raw(), np.float32), "float values as held"
+    elif same and (ref.format in ("dicom", "nifti") or ref.dtype.kind == "f"):
+        return ref.to_unit(test.raw()), "in the reference's range"
+    else:
+        return test.pixels, _range_text(tst)
+    if tst.padding is not None:  # NoData values as held would swamp everything else
+        values = tst.padding.fill_pixels(values.copy())
+    return values, how
+
+
 def in_scale_of(reference, test):
     """The test pixels in the reference's [0, 1] scale, never a stretch of a float image.
 
-    Grayscale DICOM and NIfTI map their own min..max to [0, 1], so a derived file of the same
-    format and dtype (a denoised scan, whose extremes moved) is compared through its stored
-    values mapped by the reference's range. A float file's values are taken as they are
-    (float pixels are [0, 1] values by the spec, and :func:`enhance.io.read_image` reads float
-    data within [0, 1] unchanged). Integer files map their declared range.
+    A float file's values are taken as they are (float pixels are [0, 1] values by the spec,
+    and :func:`enhance.io.read_image` reads float data within [0, 1] unchanged), unless the
+    reference is float data outside [0, 1] of the same format and dtype. Grayscale DICOM and
+    NIfTI (and float data outside [0, 1]) map their own range to [0, 1], so a derived file of
+    the same format and dtype (a denoised scan, whose extremes moved) is compared through its
+    stored values mapped by the reference's range. Integer files map their declared range.
+    Padding and NoData pixels of the test read as the image mirrored into them.
     """
-    ref, tst = reference.meta, test.meta
-    if ref.format == tst.format and ref.format in ("dicom", "nifti") and ref.dtype == tst.dtype:
-        return ref.to_unit(test.raw())
-    if tst.dtype.kind == "f":
-        return test.raw()
-    return test.pixels
+    return _in_scale(reference, test)[0]
 
 
 def _range_text(meta):
@@ -326,16 +340,16 @@ def score_scale(reference, test, *, data_range=None):
                 f"{test.meta.path} vs {ref.path}: an integer-coded test against a float reference "
                 f"outside [0, 1] ({ref.lo:g}..{ref.hi:g}) have no common scale"
             )
-        ref_values = np.asarray(reference.raw(), np.float64)
-        scale = f"reference float values as held, data range {data_range:g}"
+        ref_values, test_values = (np.asarray(image.raw(), np.float64) for image in (reference, test))
+        for values, meta in ((ref_values, ref), (test_values, tst)):
+            if meta.padding is not None:  # left out below; filled so SSIM's windows stay finite
+                meta.padding.fill_pixels(values)
+        scale = f"reference float values as held, data range {data_range:g}; test float values as held"
     else:
         ref_values = np.asarray(reference.pixels, np.float64)
-        scale = f"reference {_range_text(ref)}"
-    test_values = np.asarray(in_scale_of(reference, test), np.float64)
-    if ref.format == tst.format and ref.format in ("dicom", "nifti") and ref.dtype == tst.dtype:
-        scale += "; test in the reference's range"
-    else:
-        scale += f"; test {_range_text(tst)}"
+        test_values, how = _in_scale(reference, test)
+        test_values = np.asarray(test_values, np.float64)
+        scale = f"reference {_range_text(ref)}; test {how}"
     exclude = None
     for meta in (ref, tst):
         if meta.padding is not None and meta.padding.mask.shape == ref_values.shape:

@@ -99,3 +99,15 @@ def test_a_run_written_as_npy_scores_as_the_run_written_in_the_inputs_format(
         # the same restoration: the PNG output is quantised to 16 bits, the .npy is not
         assert npy[name].psnr == pytest.approx(keep[name].psnr, abs=0.01), name
         assert npy[name].ssim == pytest.approx(keep[name].ssim, abs=1e-3), name
+
+
+def test_nodata_pixels_are_left_out_of_the_score(tmp_path):
+    rng = np.random.default_rng(1)
+    hu = (rng.random((64, 64)) * 3000 - 1000).astype(np.float32)
+    nodata = rng.random(hu.shape) < 0.05
+    for folder, values in (("r", hu), ("t", hu + 10)):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "ct.npy", np.where(nodata, np.float32(-3.4e38), values))
+    (row,) = jobs.score_folders(tmp_path / "r", tmp_path / "t", data_range=4000.0).rows
+    assert row.psnr == pytest.approx(10 * np.log10(4000**2 / 100), abs=1e-3)
+    assert 0.99 < row.ssim <= 1 and f"{nodata.sum():,} padding/NoData pixels left out" in row.scale
