@@ -102,3 +102,20 @@ def test_a_run_restores_the_tissue_as_without_padding_and_keeps_the_padding(tmp_
         json.loads, (tmp_path / "out" / "manifest.jsonl").read_text().splitlines())}
     assert records["padded.dcm"]["padding"]["pixels"] == padded.size - plain.size
     assert "padding" not in records["plain.dcm"]
+
+
+def test_two_valued_and_ordinary_images_have_no_padding(tmp_path):
+    import nibabel as nib
+
+    from enhance.io.image import find_padding
+
+    binary = np.zeros((20, 20), np.int16)
+    binary[5:15, 5:15] = 1000
+    assert find_padding(binary, plateau=True) is None
+    binary[0, 0] = -32768  # but a far value beside two others is padding
+    assert find_padding(binary, plateau=True).count == 1
+    binary[0, 0] = 0
+    nib.save(nib.Nifti1Image(binary, np.eye(4)), tmp_path / "mask.nii")
+    assert read_image(tmp_path / "mask.nii").meta.padding is None
+    for sample in ("ct_small.dcm", "mr_small.dcm"):
+        assert read_image(SAMPLES / sample).meta.padding is None

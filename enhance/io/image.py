@@ -308,27 +308,20 @@ class Padding:
         measured pixel (the image continued by reflection, as at a border: same texture and
         noise, no edge, no flat patch to bias a noise estimate), or of the nearest measured
         pixel when the mirror is not measured; 0 in a frame without any."""
-        from scipy.ndimage import distance_transform_edt
-
         if pixels.shape != self.mask.shape:
             return pixels
         frames = zip(pixels.reshape((-1,) + pixels.shape[-2:]),
                      self.mask.reshape((-1,) + self.mask.shape[-2:]))
+        previous, plan = None, None
         for frame, mask in frames:  # views: written in place
             if not mask.any():
                 continue
             if mask.all():
                 frame[...] = 0.0
                 continue
-            rows, cols = distance_transform_edt(mask, return_distances=False, return_indices=True)
-            at_r, at_c = np.nonzero(mask)
-            near_r, near_c = rows[mask], cols[mask]
-            del rows, cols
-            far_r, far_c = 2 * near_r - at_r, 2 * near_c - at_c
-            inside = (far_r >= 0) & (far_r < mask.shape[0]) & (far_c >= 0) & (far_c < mask.shape[1])
-            mirror = np.zeros(at_r.shape, bool)
-            mirror[inside] = ~mask[far_r[inside], far_c[inside]]
-            src_r, src_c = np.where(mirror, far_r, near_r), np.where(mirror, far_c, near_c)
+            if previous is None or not np.array_equal(mask, previous):  # slices share padding
+                plan, previous = _mirror_sources(mask), mask
+            at_r, at_c, src_r, src_c = plan
             frame[at_r, at_c] = frame[src_r, src_c]
         return pixels
 
@@ -340,27 +333,54 @@ class Padding:
         return raw
 
 
+def _mirror_sources(mask):
+    """``(rows, cols, source rows, source cols)``: where each masked pixel of a 2-D mask takes
+    its value from (:meth:`Padding.fill_pixels`)."""
+    from scipy.ndimage import distance_transform_edt
+
+    rows, cols = distance_transform_edt(mask, return_distances=False, return_indices=True)
+    at_r, at_c = np.nonzero(mask)
+    near_r, near_c = rows[mask], cols[mask]
+    del rows, cols
+    far_r, far_c = 2 * near_r - at_r, 2 * near_c - at_c
+    inside = (far_r >= 0) & (far_r < mask.shape[0]) & (far_c >= 0) & (far_c < mask.shape[1])
+    mirror = np.zeros(at_r.shape, bool)
+    mirror[inside] = ~mask[far_r[inside], far_c[inside]]
+    return at_r, at_c, np.where(mirror, far_r, near_r), np.where(mirror, far_c, near_c)
+
+
 def _extreme_plateau(values, keep):
-    """A mask of the minimum (then the maximum) of ``values[keep]`` when it lies farther than
-    :data:`PLATEAU_GAP` times the span of the others from them (None if neither); the reasons."""
+    """A mask of the minimum (then the maximum) of the values ``keep`` selects (None: all)
+    when it lies farther than :data:`PLATEAU_GAP` times the span of the others from them
+    (None if neither; never when the others hold a single value: two-valued images are data);
+    and the reasons. One boolean temporary at a time (large volumes)."""
     info = np.finfo(values.dtype) if values.dtype.kind == "f" else np.iinfo(values.dtype)
-    low = lambda where: float(values.min(where=where, initial=info.max))  # noqa: E731
-    high = lambda where: float(values.max(where=where, initial=info.min))  # noqa: E731
+
+    def low(where=None):
+        return float(values.min(where=True if where is None else where, initial=info.max))
+
+    def high(where=None):
+        return float(values.max(where=True if where is None else where, initial=info.min))
+
+    def both(extra):
+        return extra if keep is None else keep & extra
+
     found, reasons = None, []
-    for end in ("below", "above"):
-        if not keep.any():
-            break
-        edge = low(keep) if end == "below" else high(keep)
-        rest = keep & (values != edge)
-        if not rest.any():
-            break
-        near, far = (low(rest), high(rest)) if end == "below" else (high(rest), low(rest))
-        gap = abs(near - edge)
-        if gap > PLATEAU_GAP * abs(far - near):
-            hit = keep & (values == edge)
+    lowest, highest = low(keep), high(keep)
+    if lowest >= highest:
+        return None, []
+    # the minimum: its gap to the next value beside the span of the others
+    near = low(both(values > lowest))
+    if near < highest and near - lowest > PLATEAU_GAP * (highest - near):  # others vary
+        found = both(values == lowest)
+        reasons.append(f"padding value {lowest:g} (far below the other values)")
+        lowest = near
+    if lowest < highest:
+        near = high(both(values < highest))
+        if near > lowest and highest - near > PLATEAU_GAP * (near - lowest):
+            hit = both(values == highest)
             found = hit if found is None else found | hit
-            keep = keep & ~hit
-            reasons.append(f"padding value {edge:g} (far {end} the other values)")
+            reasons.append(f"padding value {highest:g} (far above the other values)")
     return found, reasons
 
 
@@ -375,8 +395,8 @@ def find_padding(raw, *, declared=None, hounsfield=None, plateau=False):
         A range of stored values the file declares as padding (DICOM ``PixelPaddingValue``
         to ``PixelPaddingRangeLimit``) and its name.
     hounsfield : tuple of (float, float), optional
-        ``(slope, intercept)`` to Hounsfield units of a CT: values at or below
-        :data:`CT_PADDING_HU` are padding.
+        ``(slope, intercept)`` to Hounsfield units of a CT: its minimum value, when at or
+        below :data:`CT_PADDING_HU` and held by :data:`PADDING_MIN_PIXELS` pixels or more.
     plateau : bool, optional
         Also an extreme value far from all others (:data:`PLATEAU_GAP`); for data whose range
         is their own (grayscale DICOM, NIfTI, float data outside [0, 1]).
@@ -386,39 +406,42 @@ def find_padding(raw, *, declared=None, hounsfield=None, plateau=False):
     raw = np.asarray(raw)
     if raw.dtype.kind not in "iuf" or raw.size == 0:
         return None
-    found, reasons = np.zeros(raw.shape, bool), []
+    found, reasons = None, []
 
     def add(mask, reason):
+        nonlocal found
         if mask.any():
-            found[...] |= mask
+            found = mask if found is None else found | mask
             reasons.append(reason)
 
-    if raw.dtype.kind == "f":
+    lowest, highest = raw.min(), raw.max()  # NaN: no NoData test (read_image refuses NaN)
+    if raw.dtype.kind == "f" and (lowest <= -NODATA_MAGNITUDE or highest >= NODATA_MAGNITUDE):
         with np.errstate(invalid="ignore"):
             add(np.isfinite(raw) & (np.abs(raw) >= NODATA_MAGNITUDE),
                 f"NoData (|value| >= {NODATA_MAGNITUDE:g})")
     if declared is not None:
         low, high, name = declared
-        add((raw >= min(low, high)) & (raw <= max(low, high)), name)
+        low, high = min(low, high), max(low, high)
+        if lowest <= high and highest >= low:
+            add((raw >= low) & (raw <= high), name)
     if hounsfield is not None:
         slope, intercept = hounsfield
-        edge = raw.min()  # padding is one value, held by a region (noise is neither)
-        if slope > 0 and edge <= (CT_PADDING_HU - intercept) / slope:
-            hit = raw == edge
-            if hit.sum() >= PADDING_MIN_PIXELS:
-                add(hit, f"CT padding {edge:g} (at most {CT_PADDING_HU:g} HU)")
+        if slope > 0 and lowest <= (CT_PADDING_HU - intercept) / slope:
+            hit = raw == lowest  # padding is one value, held by a region (noisy air is not)
+            if np.count_nonzero(hit) >= PADDING_MIN_PIXELS:
+                add(hit, f"CT padding {lowest:g} (at most {CT_PADDING_HU:g} HU)")
     if plateau:
-        keep = ~found
-        if raw.dtype.kind == "f":
-            keep &= np.isfinite(raw)
-            inside = keep.any() and raw.min(where=keep, initial=np.inf) >= 0 and (
-                raw.max(where=keep, initial=-np.inf) <= 1)
-        else:
-            inside = False
-        if not inside:
+        keep = None if found is None else ~found
+        if raw.dtype.kind == "f" and not (np.isfinite(lowest) and np.isfinite(highest)):
+            finite = np.isfinite(raw)
+            keep = finite if keep is None else keep & finite
+        kept = raw if keep is None else raw[keep]
+        inside = raw.dtype.kind == "f" and kept.size and kept.min() >= 0 and kept.max() <= 1
+        del kept
+        if not inside and (keep is None or keep.any()):
             hit, why = _extreme_plateau(raw, keep)
             if hit is not None:
-                found |= hit
+                found = hit if found is None else found | hit
                 reasons.extend(why)
     if not reasons:
         return None
