@@ -224,7 +224,9 @@ def read_dicom(path, *, axis=2, max_pixels=None):
     Image
         ``meta.extra`` holds ``dataset`` (the header, pixel data removed),
         ``transfer_syntax``, ``photometric``, ``bits_allocated``, ``bits_stored``,
-        ``rescale`` = (slope, intercept).
+        ``rescale`` = (slope, intercept); grayscale images also ``padding`` when some pixels
+        are padding (``PixelPaddingValue`` to ``PixelPaddingRangeLimit``, a CT's padding
+        below -1500 HU; :func:`enhance.io.image.find_padding`), kept out of the value range.
 
     Raises
     ------

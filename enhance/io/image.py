@@ -26,6 +26,11 @@ How ``lo`` and ``hi`` are chosen (:func:`value_range`):
   millionths of [0, 1]. The map and the number of clipped values are recorded
   (``meta.extra['value_map']``), and written outputs are in the input's own scale.
 
+Pixels that hold no measurement — float NoData values, a DICOM's ``PixelPaddingValue``, a CT's
+padding, an extreme value far from all others (:func:`find_padding`) — are kept apart
+(:class:`Padding`, ``meta.extra['padding']``): left out of ``lo..hi``, read as the image mirrored
+into them, written back exactly by writers of the source's format and dtype.
+
 Integer values of up to 24 bits survive float32 exactly, so read -> write -> read is
 bit-exact for 8- and 16-bit integer data (PNG, TIFF, DICOM, NIfTI, .npy). Float data and
 wider integers round-trip to float32 precision (relative error ~6e-8 of hi - lo).
