@@ -27,18 +27,23 @@ def _list_methods(ctx, param, value):
               type=click.Choice(OUTPUT_FORMATS),
               help="keep = each output in its input's format, dtype and header.")
 @click.option("--anonymize", is_flag=True,
-              help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "
-                   "within the run, dates shifted, private tags dropped; the key stays in OUT_DIR).")
+              help="De-identify DICOM outputs by the PS3.15 Basic Profile's table (UIDs remapped, "
+                   "dates shifted, private tags dropped), name outputs by pseudonyms and keep "
+                   "input names out of OUT_DIR (README: What is refused, and why).")
+@click.option("--deid-key", type=click.Path(dir_okay=False), default=None,
+              help="--anonymize: the key file (created 0600 when missing; never inside OUT_DIR). "
+                   "Default: ~/.config/enhance/deid-key.json.")
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--list", is_flag=True, is_eager=True, expose_value=False, callback=_list_methods,
               help="List the methods with the tasks they suit, and exit.")
-def denoise(source, out_dir, method, sigma, exposure, output_format, anonymize, overwrite,
-            dry_run, quiet):
+def denoise(source, out_dir, method, sigma, exposure, output_format, anonymize, deid_key,
+            overwrite, dry_run, quiet):
     """Denoise every image in SOURCE into OUT_DIR with a classical METHOD."""
     from ..jobs import denoise_folder
 
     run_folder_job(denoise_folder, source, out_dir=out_dir, method=method, sigma=sigma,
                    exposure=exposure, output_format=output_format, anonymize=anonymize,
+                   deid_key=deid_key,
                    overwrite=overwrite, dry_run=dry_run, quiet=quiet)

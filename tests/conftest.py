@@ -21,6 +21,19 @@ def _model_cache(tmp_path_factory):
         os.environ["ENHANCE_CACHE_DIR"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_config(tmp_path_factory):
+    """The user's configuration folder (where --anonymize keeps its default key,
+    enhance.io.deid.default_key_file) is a temporary one, not the user's; subprocesses inherit it."""
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = previous
+
+
 @pytest.fixture
 def real_folder(tmp_path):
     """A small folder of real images in three formats: 16-bit PNG, 8-bit PNG in a subfolder, DICOM."""
