@@ -12,8 +12,8 @@ each date a distinct date of 1901-1902, each UID a distinct ``2.25.`` UID, each 
 marker's bytes; every sequence of the table holds an item with a ``TextValue`` and a
 ``PersonName`` carrying the marker, ``ContentSequence`` and ``AcquisitionContextSequence`` a
 second level of ``ContentSequence``; plus private attributes (one a sequence), unknown
-even-group attributes, curve and overlay groups, the file meta's AE titles and a 128-byte
-preamble that carries a marker. The file's name carries one too.
+even-group attributes, curve and overlay groups, the file meta's AE titles and
+implementation version name, and a 128-byte preamble that carries a marker. The file's name carries one too.
 
 ``run`` de-identifies that file with each candidate that can be imported (``enhance`` itself,
 ``dicom-anonymizer``, ``dicognito``, ``deid``, ``idiscore``: they need not share one
@@ -160,6 +160,8 @@ def build_profile_file(folder, *, table=None, rows=64):
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.BurnedInAnnotation = "NO"
     ds.PixelData = pixels.tobytes()
+    ds.file_meta.ImplementationVersionName = f"{MARK}WRITER"  # the software that wrote it
+    needles[f"{MARK}WRITER"] = "file meta: implementation version name"
     ds.preamble = f"{MARK}PREAMBLE".encode().ljust(128, b"\0")
     needles[f"{MARK}PREAMBLE"] = "preamble"
     needles[MARK + "FILE"] = "file name"

@@ -25,7 +25,7 @@ dataset and every item of every sequence, at any depth:
 * patient name and ID become a pseudonym (``ANON-`` and 10 hex digits of a keyed hash of the
   original ID), so that images of one patient stay together and those of two patients apart;
 * the file meta keeps only its version, SOP class and (remapped) instance UID and transfer
-  syntax; the 128-byte preamble is written as zeros (:mod:`enhance.io.dicom`);
+  syntax; the 128-byte preamble (free bytes, often a name) is zeroed;
 * PatientIdentityRemoved = YES, LongitudinalTemporalInformationModified = MODIFIED,
   DeidentificationMethod and DeidentificationMethodCodeSequence (113100, 113107) record it.
 
