@@ -687,3 +687,17 @@ def test_png_and_tiff_outputs_carry_no_header_data(tmp_path, fmt, ext):
             tags = {t.name for t in tif.pages[0].tags}
         assert not tags & {"ImageDescription", "Artist", "HostComputer", "Software", "DateTime",
                            "DocumentName", "Make", "Model"}
+
+
+def test_a_preview_that_cannot_be_written_says_why_without_none(tmp_path):
+    from click.testing import CliRunner
+
+    from enhance.cli.main import cli
+
+    folder = _folder(tmp_path, names=("a.png",))
+    out = tmp_path / "out"
+    (out / "preview.png").mkdir(parents=True)  # in the way of the sheet
+    result = CliRunner().invoke(cli, ["run", str(folder), str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    line = result.output.splitlines()[-1]
+    assert line.startswith("preview: not written: ") and "None" not in line
