@@ -3,7 +3,7 @@
 import click
 
 from ..names import OUTPUT_FORMATS
-from .common import run_folder_job
+from .common import anonymize_options, run_folder_job
 
 
 def _list_methods(ctx, param, value):
@@ -26,13 +26,7 @@ def _list_methods(ctx, param, value):
 @click.option("--format", "output_format", default="keep", show_default=True,
               type=click.Choice(OUTPUT_FORMATS),
               help="keep = each output in its input's format, dtype and header.")
-@click.option("--anonymize", is_flag=True,
-              help="De-identify DICOM outputs by the PS3.15 Basic Profile's table (UIDs remapped, "
-                   "dates shifted, private tags dropped), name outputs by pseudonyms and keep "
-                   "input names out of OUT_DIR (README: What is refused, and why).")
-@click.option("--deid-key", type=click.Path(dir_okay=False), default=None,
-              help="--anonymize: the key file (created 0600 when missing; never inside OUT_DIR). "
-                   "Default: ~/.config/enhance/deid-key.json.")
+@anonymize_options
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
-from .common import MemorySize, file_progress_bar, library_errors, ray_options
+from .common import MemorySize, anonymize_options, file_progress_bar, library_errors, ray_options
 
 
 @click.command()
@@ -48,13 +48,7 @@ from .common import MemorySize, file_progress_bar, library_errors, ray_options
 @click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
               help="Refuse files whose header claims more pixels (height x width x frames), "
                    "before decoding them; 0: no limit.")
-@click.option("--anonymize", is_flag=True,
-              help="De-identify DICOM outputs by the PS3.15 Basic Profile's table (UIDs remapped, "
-                   "dates shifted, private tags dropped), name outputs by pseudonyms, keep input "
-                   "names out of OUT_DIR, draw no preview (README: What is refused, and why).")
-@click.option("--deid-key", type=click.Path(dir_okay=False), default=None,
-              help="--anonymize: the key file (created 0600 when missing; never inside OUT_DIR). "
-                   "Default: ~/.config/enhance/deid-key.json.")
+@anonymize_options
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--preview/--no-preview", default=True, show_default=True,
               help="Write OUT_DIR/preview.png: input | output (| reference) of a few images, "
