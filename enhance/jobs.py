@@ -149,7 +149,7 @@ def denoise_folder(
     batch.check_output_dir(root, out_dir)
     if deid_key is not None and not anonymize:
         raise EnhanceError("a de-identification key (--deid-key) is only used with --anonymize")
-    deid = deidentifier(deid_key, out_dir=out_dir) if anonymize else None
+    deid = deidentifier(deid_key, out_dir=out_dir, dry_run=dry_run) if anonymize else None
 
     def process(item, target):
         image = read_image(item.path, max_pixels=max_pixels)

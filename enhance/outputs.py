@@ -85,13 +85,13 @@ def write_output(image, pixels, target, output_format, *, derivation=None, anony
         write_image(target, pixels, dtype=np.uint16)
 
 
-def deidentifier(key_file=None, *, out_dir):
+def deidentifier(key_file=None, *, out_dir, dry_run=False):
     """The :class:`enhance.io.deid.Deidentifier` of the key in ``key_file`` (default: the user's,
     :func:`enhance.io.deid.default_key_file`), never one in ``out_dir``
-    (:meth:`~enhance.io.deid.Deidentifier.from_key_file`)."""
+    (:meth:`~enhance.io.deid.Deidentifier.from_key_file`); a dry run creates no key."""
     from .io.deid import Deidentifier
 
-    return Deidentifier.from_key_file(key_file, out_dir=out_dir)
+    return Deidentifier.from_key_file(key_file, out_dir=out_dir, create=not dry_run)
 
 
 def redactor(deid):

@@ -326,7 +326,7 @@ def enhance_folder(
     batch.check_output_dir(root, out_dir)
     if deid_key is not None and not anonymize:
         raise EnhanceError("a de-identification key (--deid-key) is only used with --anonymize")
-    deid = deidentifier(deid_key, out_dir=out_dir) if anonymize else None
+    deid = deidentifier(deid_key, out_dir=out_dir, dry_run=dry_run) if anonymize else None
     redact = None if deid is None else redactor(deid)
     output_for = output_namer(out_dir, output_format, pseudonyms=deid)
     if dry_run:

@@ -323,3 +323,21 @@ def test_names_of_241_to_255_bytes_are_written_and_their_parts_cleaned(tmp_path)
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part"))
     assert left == sorted(f"{part_prefix(n)}0123abcd.part" for n in names[1:])
 
+
+
+def test_a_planted_symlink_preview_is_replaced_not_written_through(tmp_path):
+    import cv2
+
+    from enhance.preview import write_preview
+
+    image = np.tile(np.arange(32, dtype=np.uint8) * 8, (32, 1))
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    out = tmp_path / "out"
+    out.mkdir()
+    cv2.imwrite(str(out / "a.png"), image)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "preview.png").symlink_to(victim)
+    write_preview(out / "preview.png", [(tmp_path / "a.png", out / "a.png")], root=tmp_path)
+    assert victim.read_text() == "precious"
+    assert not (out / "preview.png").is_symlink() and (out / "preview.png").stat().st_size > 0

@@ -176,3 +176,15 @@ def test_out_never_holds_the_key_and_a_planted_one_is_refused(tmp_path, planted)
                                       "folder is not used")
     with pytest.raises(EnhanceError, match="only used with --anonymize"):
         denoise_folder(folder, out, "identity", sigma=0.05, deid_key=tmp_path / "key.json")
+
+
+def test_a_dry_run_creates_no_key(tmp_path):
+    from enhance.jobs import denoise_folder
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ct.dcm").write_bytes((SAMPLES / "ct_small.dcm").read_bytes())
+    result = denoise_folder(folder, tmp_path / "out", "identity", anonymize=True, dry_run=True,
+                            deid_key=tmp_path / "key.json")
+    assert [Path(r.output).name.startswith("anon-") for r in result.results] == [True]
+    assert not (tmp_path / "key.json").exists() and not (tmp_path / "out").exists()

@@ -239,7 +239,7 @@ class Deidentifier:
         self.shift_days = -(365 + int.from_bytes(digest[:4], "big") % 3286)  # 1 to 10 years back
 
     @classmethod
-    def from_key_file(cls, path=None, *, out_dir=None):
+    def from_key_file(cls, path=None, *, out_dir=None, create=True):
         """The de-identifier of the key in ``path`` (default: :func:`default_key_file`),
         created (mode 0600) when missing, so that later runs map UIDs, names and dates alike.
 
@@ -251,6 +251,8 @@ class Deidentifier:
         out_dir : str or Path, optional, keyword-only
             The output folder the key must stay out of; one holding a :data:`KEY_FILE` is
             refused (:func:`check_output_folder`).
+        create : bool, optional, keyword-only
+            Create a missing key (False, for a dry run that writes nothing: a throwaway key).
 
         Raises
         ------
@@ -267,6 +269,8 @@ class Deidentifier:
                                    f"folder {out_dir} (the key must not leave with the "
                                    "outputs); keep it elsewhere")
         key = _read_key(path)
+        if key is None and not create:
+            return cls(secrets.token_bytes(32))
         if key is None:
             try:
                 _create_key(path)
