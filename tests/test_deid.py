@@ -188,3 +188,29 @@ def test_a_dry_run_creates_no_key(tmp_path):
                             deid_key=tmp_path / "key.json")
     assert [Path(r.output).name.startswith("anon-") for r in result.results] == [True]
     assert not (tmp_path / "key.json").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
+def test_nifti_text_fields_and_extensions_are_dropped_when_anonymizing(tmp_path, ext):
+    import gzip
+
+    import nibabel as nib
+
+    volume = (np.arange(16 * 16 * 3, dtype=np.int16).reshape(16, 16, 3) * 5) % 900
+    img = nib.Nifti1Image(volume, np.eye(4))
+    img.header["descrip"] = b"ZQX Jane Doe MRN-48213"
+    img.header["aux_file"] = b"ZQXAUX"
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"ZQX PatientName=Doe^Jane"))
+    nib.save(img, tmp_path / f"in{ext}")
+
+    def raw(path):
+        data = path.read_bytes()
+        return gzip.decompress(data) if ext == ".nii.gz" else data
+
+    assert raw(tmp_path / f"in{ext}").count(b"ZQX") == 3
+    kept = write_image(tmp_path / f"kept{ext}", read_image(tmp_path / f"in{ext}"))
+    assert b"ZQX" in raw(kept)  # without --anonymize the header is the input's
+    out = write_image(tmp_path / f"out{ext}", read_image(tmp_path / f"in{ext}"),
+                      anonymize=Deidentifier(b"k" * 32))
+    assert b"ZQX" not in raw(out)
+    np.testing.assert_array_equal(np.asarray(nib.load(out).dataobj), volume)
