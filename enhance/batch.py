@@ -330,7 +330,7 @@ class Manifest:
         fd = self._open(os.O_RDWR | os.O_APPEND | os.O_CREAT, "write")
         try:
             size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
+            if size and _byte_at(fd, size - 1) != b"\n":
                 line = b"\n" + line
             view = memoryview(line)
             while view:
@@ -381,6 +381,13 @@ class Manifest:
         except OSError as error:
             raise EnhanceError(f"{self.path}: cannot read the manifest ({_os_cause(error)})") from None
         return list(latest.values())
+
+
+def _byte_at(fd, offset):
+    if hasattr(os, "pread"):
+        return os.pread(fd, 1, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows (the file is opened for appending anyway)
+    return os.read(fd, 1)
 
 
 def _os_cause(error):
