@@ -61,7 +61,7 @@ from enhance.errors import EnhanceError, UnwritableImage
 
 __all__ = ["Deidentifier", "KEY_FILE", "default_key_file", "profile"]
 
-#: Where versions before 0.2 kept the key: in the output folder. A file of that name in an
+#: Where earlier versions kept the key: in the output folder. A file of that name in an
 #: output folder is refused (:func:`check_output_folder`), never used.
 KEY_FILE = ".enhance-deid-key.json"
 
