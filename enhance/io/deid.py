@@ -52,7 +52,7 @@ import secrets
 import stat
 from pathlib import Path, PurePosixPath
 
-from pydicom.datadict import DicomDictionary
+from pydicom.datadict import DicomDictionary, mask_match
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
@@ -382,11 +382,9 @@ class Deidentifier:
                 self._other(element)
             elif action.startswith("X") and action != "X_Z_U_STAR":
                 del ds[tag]
-            elif action == "U" or action == "X_Z_U_STAR":
-                self._map(element, self.uid) if element.VR == "UI" else self._dummy(element)
-            elif element.VR in ("DA", "DT", "TM", "UI") and tag not in _NOT_SHIFTED:
-                # Z or D: dates shifted (the option), UIDs mapped
-                self._dummy(element)
+            elif action in ("U", "X_Z_U_STAR") or (
+                    element.VR in ("DA", "DT", "TM", "UI") and tag not in _NOT_SHIFTED):
+                self._dummy(element)  # UIDs mapped (in sequences too), dates shifted (the option)
             elif action.startswith("Z"):
                 element.value = Sequence() if element.VR == "SQ" else (
                     b"" if element.VR in ("OB", "OW", "UN") else None)
@@ -411,6 +409,4 @@ class Deidentifier:
 
 def _repeater(tag):
     """Whether ``tag`` is a standard attribute of a repeating group (e.g. (60xx,0010))."""
-    from pydicom.datadict import mask_match
-
     return mask_match(int(tag)) is not None
