@@ -506,15 +506,16 @@ def _png_with_sbit(path, stored, bits):
     return path
 
 
-@pytest.mark.parametrize("fill", ["noise", "zeros", "replicate"])
+@pytest.mark.parametrize("fill", ["noise", "zeros", "replicate", "unscaled"])
 def test_16_bit_png_with_sbit_reads_its_significant_bits_and_writes_them_back(tmp_path, fill):
     from enhance.io.raster import _fill_low_bits
 
-    t1 = cv2.imread(os.path.join(SAMPLES, "t1_coronal.png"), cv2.IMREAD_UNCHANGED)[:48, :40]
+    t1 = cv2.imread(os.path.join(SAMPLES, "t1_coronal.png"), cv2.IMREAD_UNCHANGED)[64:112, 64:104]
     values = (t1 >> 4).astype(np.uint16)  # a 12-bit detector's values
     low = {"noise": np.random.default_rng(1).integers(0, 16, values.shape, dtype=np.uint16),
            "zeros": 0}
-    stored = (_fill_low_bits(values, 12, 16) if fill == "replicate" else (values << 4) | low[fill])
+    stored = {"replicate": lambda: _fill_low_bits(values, 12, 16),
+              "unscaled": lambda: values}.get(fill, lambda: (values << 4) | low[fill])()
     source = _png_with_sbit(tmp_path / "a.png", stored, 12)
     image = read_image(source)
     # scaled by 2**12 - 1, the low 4 bits ignored (not read as signal)
@@ -522,8 +523,8 @@ def test_16_bit_png_with_sbit_reads_its_significant_bits_and_writes_them_back(tm
     assert image.meta.extra["sbit"] == 12 and image.raw().max() <= 4095
     out = write_image(tmp_path / "b.png", image.pixels * 0.5, like=image)
     written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    half = np.rint(values * 0.5).astype(np.uint16)
-    expected = _fill_low_bits(half, 12, 16) if fill == "replicate" else half << 4
+    half = to_raw(image.pixels * 0.5, np.uint16, 0, 4095)
+    expected = {"replicate": _fill_low_bits(half, 12, 16), "unscaled": half}.get(fill, half << 4)
     np.testing.assert_array_equal(written, expected)  # same convention, noise written as zeros
     assert read_image(out).meta.extra["sbit"] == 12  # the sBIT chunk is written too
     write_image(tmp_path / "c.png", image)

@@ -95,11 +95,15 @@ def _fill_low_bits(values, bits, depth):
 
 
 def _sbit_convention(raw, bits, depth):
-    """How a file filled the low bits of its samples: ``"zeros"``, ``"replicate"`` or
-    ``"other"`` (written back as zeros)."""
+    """Where a file put its significant bits: ``"zeros"``, ``"replicate"`` or ``"other"``
+    (the values in the high bits, the low bits zeros, a copy of the high bits or anything:
+    written back as zeros), or ``"unscaled"`` (the values themselves, 0 .. 2**bits - 1, as
+    some exporters of 12-bit data write them; told apart by low bits that are not all zero)."""
     low = np.bitwise_and(raw, (1 << (depth - bits)) - 1)
     if not low.any():
         return "zeros"
+    if int(raw.max()) < (1 << bits):
+        return "unscaled"
     if np.array_equal(raw, _fill_low_bits(raw >> (depth - bits), bits, depth)):
         return "replicate"
     return "other"
@@ -150,10 +154,12 @@ def read_png(path, *, axis=2, max_pixels=None):
     """Read an 8- or 16-bit PNG (grayscale, RGB or RGBA; palettes are expanded to RGB).
 
     An ``sBIT`` chunk declaring fewer significant bits (a 12-bit detector's values in a
-    16-bit PNG) is honoured: the stored values are the samples shifted right to those bits,
-    mapped by ``0 .. 2**bits - 1`` (``meta.extra['sbit']``), so the insignificant low bits
-    are not read as signal; a PNG output of the same dtype is written back the same way
-    (values in the high bits, low bits filled as the source's, the same ``sBIT`` chunk).
+    16-bit PNG) is honoured: the stored values are the samples shifted right to those bits
+    (or, when the file holds the values unscaled, 0 .. 2**bits - 1 with low bits that are not
+    all zero, the samples themselves), mapped by ``0 .. 2**bits - 1`` (``meta.extra['sbit']``,
+    ``['sbit_fill']``), so the insignificant low bits are not read as signal; a PNG output of
+    the same dtype is written back the same way (the same placement of the values, low bits
+    filled as the source's, the same ``sBIT`` chunk).
 
     Parameters
     ----------
@@ -179,7 +185,8 @@ def read_png(path, *, axis=2, max_pixels=None):
         return Image(meta.to_unit(raw), meta)
     depth = raw.dtype.itemsize * 8
     convention = _sbit_convention(raw, bits, depth)
-    raw >>= depth - bits  # the significant values: 0 .. 2**bits - 1
+    if convention != "unscaled":
+        raw >>= depth - bits  # the significant values: 0 .. 2**bits - 1
     channels = raw.shape[2] if raw.ndim == 3 else 1
     meta = ImageMeta("png", raw.dtype, 0, 2**bits - 1, path=str(path), channels=channels,
                      extra={"sbit": bits, "sbit_fill": convention})
@@ -204,9 +211,10 @@ def write_png(f, pixels, plan):
         return
     # the source's convention: the values in the high bits, an sBIT chunk saying how many
     depth = plan.dtype.itemsize * 8
-    if plan.meta.extra.get("sbit_fill") == "replicate":
+    convention = plan.meta.extra.get("sbit_fill")
+    if convention == "replicate":
         raw = _fill_low_bits(raw, bits, depth)
-    else:
+    elif convention != "unscaled":
         raw = (raw.astype(np.uint32) << (depth - bits)).astype(plan.dtype)
     data = _encode_png(raw)
     at = len(PNG_SIGNATURE) + 25  # after IHDR (13 bytes of data, 12 of length, type, CRC)
