@@ -65,7 +65,7 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels):
         payload = {"rows": [{k: clean(v) for k, v in r.items()} for r in rows],
                    "summary": {k: ([clean(x) for x in v] if isinstance(v, tuple) else v)
                                for k, v in summary.items()},
-                   "data_range": data_range}
+                   "data_range": 1.0 if data_range is None else data_range}
         _write_text(json_path, json.dumps(payload, indent=2))
     if report.failed:
         click.echo(f"{len(report.failed)} file(s) not scored:", err=True)
