@@ -109,7 +109,8 @@ def _change(before, after):
 
 def _read_pair(input_path, output_path):
     """Input and output pixels in the input's [0, 1] scale (a derived DICOM maps its own range)."""
-    from .io import in_scale_of, read_image
+    from .io import read_image
+    from .jobs import in_scale_of
 
     image = read_image(input_path, max_pixels=MAX_PREVIEW_PIXELS)
     restored = read_image(output_path, max_pixels=MAX_PREVIEW_PIXELS)

@@ -16,7 +16,7 @@ Errors: :class:`~enhance.errors.UnreadableImage` for inputs,
 
 from enhance.io.api import read_image, write_image
 from enhance.io.formats import SUPPORTED_EXTENSIONS, is_supported, split_extension
-from enhance.io.image import Image, ImageMeta, in_scale_of
+from enhance.io.image import Image, ImageMeta
 
 __all__ = [
     "read_image",
@@ -26,5 +26,4 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "is_supported",
     "split_extension",
-    "in_scale_of",
 ]

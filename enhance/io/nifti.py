@@ -9,7 +9,7 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, value_map
+from enhance.io.image import Image, ImageMeta, find_padding, measured_map
 from enhance.io.limits import check_pixels
 
 __all__ = ["read_nifti", "write_nifti"]
@@ -60,8 +60,11 @@ def read_nifti(path, *, axis=2, max_pixels=None):
         is_stack = False
     else:
         raise UnreadableImage(path, f"unsupported {raw.ndim}-D NIfTI volume of shape {raw.shape}")
-    lo, hi, note = value_map(raw, own=True)
+    padding = find_padding(raw, plateau=True)
+    lo, hi, note = measured_map(raw, own=True, padding=padding)
     extra = {"value_map": note} if note is not None else {}
+    if padding is not None:
+        extra["padding"] = padding
     extra.update({
         "header": img.header.copy(),
         "affine": np.array(img.affine, copy=True),
@@ -79,7 +82,8 @@ def write_nifti(f, pixels, plan):
     """Write `pixels` as a NIfTI volume to the open file `f` (gzip if `plan.path` ends .gz).
 
     A NIfTI source gives the header, affine, slice axis and scl_slope/inter; otherwise the
-    slices are stacked along axis 2 with an identity affine and no scaling.
+    slices are stacked along axis 2 with an identity affine and no scaling. Under
+    ``--anonymize`` (``plan.deid``) the header's text fields and its extensions are dropped.
     """
     if plan.channels > 1:
         raise UnwritableImage(plan.path, "NIfTI output of colour images is not supported")
@@ -100,6 +104,12 @@ def write_nifti(f, pixels, plan):
         vol = np.expand_dims(raw, axis)
     else:
         vol = raw
+    if header is not None and plan.deid is not None:  # --anonymize: no free text, no extension
+        header = header.copy()
+        for field in ("descrip", "aux_file", "db_name", "intent_name"):
+            if field in header:
+                header[field] = b""
+        header.extensions.clear()  # (dcm2niix and others put DICOM headers there)
     img = cls(vol, affine, header)
     try:
         img.set_data_dtype(plan.dtype)
