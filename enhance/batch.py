@@ -32,6 +32,7 @@ import datetime
 import glob
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field

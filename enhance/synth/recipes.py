@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import MNI_FILE, mni_volume  # noqa: F401 - the template's reader lives there
+from ..datasets import mni_volume  # noqa: F401 - re-exported: the template's reader lives there
 from ..errors import EnhanceError, UnknownName
 
 __all__ = ["RECIPES", "write_recipe", "brain_mr_volumes", "brain_mr_slices", "mni_volume",
