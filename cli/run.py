@@ -6,10 +6,10 @@ import sys
 import click
 
 from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
-from .common import MemorySize, file_progress_bar, library_errors, ray_options
+from .common import MemorySize, RayOptionsCommand, file_progress_bar, library_errors, ray_options
 
 
-@click.command()
+@click.command(cls=RayOptionsCommand)
 @click.argument("source")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--model", default=None,

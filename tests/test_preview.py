@@ -138,16 +138,19 @@ def test_exposure_given_to_a_gaussian_model_is_refused_in_one_line(layout, tmp_p
 def test_progress_moves_within_an_image_tiles_and_frames(tmp_path):
     from enhance.modeldir import load_model_dir
     from enhance.pipeline import restore_pixels
+    from enhance.run_options import RunOptions
 
     model = load_model_dir(_tiny_model(tmp_path / "m"))
     seen = []
     stack = np.random.default_rng(1).random((3, 64, 64)).astype(np.float32)
-    restore_pixels(model, stack, is_stack=True, tile=32, batch_size=1, progress=seen.append)
+    restore_pixels(model, stack, RunOptions(tile=32, batch_size=1), is_stack=True,
+                   progress=seen.append)
     assert len(seen) == 3 * 4  # 4 tiles per frame, one per call
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
     assert seen[0] == pytest.approx(1 / 12)
     seen.clear()
-    restore_pixels(model, stack[0], tile=32, batch_size=2, self_ensemble=True, progress=seen.append)
+    restore_pixels(model, stack[0], RunOptions(tile=32, batch_size=2, self_ensemble=True),
+                   progress=seen.append)
     assert len(seen) == 8 * 2 and seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
 
 
