@@ -51,7 +51,10 @@ from .common import MemorySize, RayOptionsCommand, file_progress_bar, library_er
 @click.option("--anonymize", is_flag=True,
               help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "
                    "within the run, dates shifted, private tags dropped; the key stays in OUT_DIR).")
-@click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo files whose output exists. Without it, finished outputs of the same "
+                   "recipe are skipped and outputs of another recipe (model, noise level, "
+                   "precision, self-ensemble, format, anonymize) are refused.")
 @click.option("--preview/--no-preview", default=True, show_default=True,
               help="Write OUT_DIR/preview.png: input | output (| reference) of a few images, "
                    "with PSNR before/after where a reference exists (samples/README.md).")
@@ -63,10 +66,8 @@ from .common import MemorySize, RayOptionsCommand, file_progress_bar, library_er
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
-def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, precision,
-        runtime, max_memory, self_ensemble, output_format, max_pixels, anonymize, overwrite, preview,
-        dry_run, quiet, as_json, engine="local", address=None, actors=None, cpus_per_actor=1.0,
-        gpus_per_actor=0.0):
+def run(source, out_dir, *, quiet, as_json, address=None, actors=None, cpus_per_actor=1.0,
+        gpus_per_actor=0.0, **fields):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
     SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
@@ -82,13 +83,17 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
     from ..pipeline import RunInterrupted, enhance_folder
     from ..run_options import RunOptions
 
+    engine = fields.setdefault("engine", "local")
     ray_only = {"--address": address, "--actors": actors,
                 "--cpus-per-actor": cpus_per_actor != 1.0 or None, "--gpus-per-actor": gpus_per_actor or None}
     if engine != "ray" and any(v is not None for v in ray_only.values()):
         given = ", ".join(k for k, v in ray_only.items() if v is not None)
         raise click.UsageError(f"{given}: only with --engine ray")
-    engine_options = {"address": address, "actors": actors, "cpus_per_actor": cpus_per_actor,
-                      "gpus_per_actor": gpus_per_actor} if engine == "ray" else {}
+    if engine == "ray":
+        fields["engine_options"] = {"address": address, "actors": actors,
+                                    "cpus_per_actor": cpus_per_actor, "gpus_per_actor": gpus_per_actor}
+    fields["max_pixels"] = fields.get("max_pixels") or None  # 0: no limit
+    dry_run = fields.get("dry_run", False)
 
     def emit(result):
         from ..batch import json_safe
@@ -101,14 +106,7 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
 
     interrupted = False
     with library_errors():
-        options = RunOptions(
-            model=model, task=task, exposure=exposure, sigma=sigma, photons=photons,
-            read_noise=read_noise, tile=tile, batch_size=batch_size, max_memory=max_memory,
-            self_ensemble=self_ensemble, precision=precision, runtime=runtime,
-            output_format=output_format, max_pixels=max_pixels or None, anonymize=anonymize,
-            overwrite=overwrite, dry_run=dry_run, preview=preview, engine=engine,
-            engine_options=engine_options,
-        )
+        options = RunOptions.from_dict(fields)  # checked: one line for a bad value
         on_progress, on_fraction, close = file_progress_bar(quiet=quiet or as_json or dry_run)
         try:
             result = enhance_folder(source, out_dir, options,

@@ -143,7 +143,7 @@ def _convert(found, folder):
     from .modeldir import load_model_dir
     from .predict import activation_bytes_per_pixel
 
-    model = load_model_dir(found.path)  # checks the config and builds the network (Keras)
+    model = load_model_dir(found)  # checks the config and builds the network (Keras)
     write_openvino_ir(model.keras_model, folder / "model.xml")
     import keras
     import openvino

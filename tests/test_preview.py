@@ -68,6 +68,20 @@ def test_rows_put_references_first_then_the_most_changed_and_skip_references(lay
     assert [r.label for r in choose_rows(pairs, max_rows=1, root=src)] == ["degraded/a.png"]
 
 
+def test_rows_with_a_reference_show_the_most_changed_first(layout):
+    """The faint row (little noise, little change) is not the first picture (issue 30.4)."""
+    src, out, pairs = layout
+    clean = np.tile(np.linspace(0.2, 0.8, 48), (40, 1))
+    noisy = clean + 0.3 * np.random.default_rng(1).standard_normal(clean.shape)
+    _png(src / "degraded" / "z.png", noisy)
+    _png(src / "reference" / "z.png", clean)
+    _png(out / "degraded" / "z.png", clean)
+    pairs = pairs + [(src / "degraded" / "z.png", out / "degraded" / "z.png")]
+    rows = choose_rows(sorted(pairs), max_rows=4, root=src)
+    assert [r.label for r in rows][:2] == ["degraded/z.png", "degraded/a.png"]
+    assert rows[0].change > rows[1].change and rows[1].psnr_before is not None
+
+
 def test_the_sheet_is_written_atomically_as_a_grayscale_png(layout, tmp_path):
     src, out, pairs = layout
     target = out / "preview.png"
