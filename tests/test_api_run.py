@@ -264,3 +264,14 @@ def test_anonymize_over_plain_outputs_is_refused_even_from_an_older_manifest(tin
     assert enhance_folder(source, out, model=tiny, preview=False).count("skipped") == 1
     result = enhance_folder(source, out, model=tiny, anonymize=True, overwrite=True, preview=False)
     assert result.count("done") == 1 and _records(out)[-1]["anonymized"] is True
+
+
+def test_a_preview_that_cannot_be_written_says_so_without_none(folder, tiny, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("enhance.preview.write_preview", broken)
+    result = CliRunner().invoke(cli, ["run", str(folder), str(tmp_path / "o"), "--model", str(tiny),
+                                      "-q"])
+    assert result.exit_code == 0, result.output
+    assert "preview: not written: disk full" in result.stdout and "None" not in result.stdout
