@@ -1,8 +1,11 @@
 """Batch enhancement of files with a model: the job behind ``enhance run``.
 
-read -> restore (tiled, batched) -> write in the input's own format, one file at a time, through
-:func:`enhance.batch.run_batch` (skip finished outputs, atomic writes, a manifest line per file,
-failures reported by name while the batch goes on).
+:func:`enhance_folder` takes one :class:`enhance.run_options.RunOptions`, resolves the model once
+(:class:`enhance.run_options.ModelRef`), then read -> restore (tiled, batched) -> write in the
+input's own format, one file at a time (:class:`RunRecipe`), through
+:func:`enhance.batch.run_batch` (skip finished outputs of the same recipe, atomic writes, a
+manifest line per file, failures reported by name while the batch goes on), and draws
+``OUT/preview.png``: the command line and the Python API get the same run.
 """
 
 from __future__ import annotations
@@ -239,10 +242,9 @@ def _no_image(source):
     )
 
 
-#: Manifest keys of records written before the recipe was recorded, and the recipe field each
-#: stands for (:func:`_recorded_recipe`).
-_LEGACY_KEYS = {"model_sha256": "model_sha256", "precision": "precision",
-                "self_ensemble": "self_ensemble"}
+#: Manifest keys of records written before the recipe was recorded that name a recipe field
+#: (:func:`_recorded_recipe`; ``anonymized`` stands for ``anonymize``).
+_LEGACY_KEYS = ("model_sha256", "precision", "self_ensemble")
 
 
 def _recorded_recipe(record):
@@ -252,7 +254,7 @@ def _recorded_recipe(record):
         return record["recipe"]
     if record.get("status") != "done" or "model_sha256" not in record:
         return None  # a note of an output found without a record: nothing to compare
-    legacy = {field: record.get(key) for key, field in _LEGACY_KEYS.items()}
+    legacy = {key: record.get(key) for key in _LEGACY_KEYS}
     legacy["anonymize"] = bool(record.get("anonymized", False))
     return legacy
 
@@ -287,7 +289,11 @@ def _check_recipe(out_dir, files, output_for, recipe):
             continue
         if str(Path(str(record.get("output") or "")).resolve()) != str(target.resolve()):
             continue
-        differ = sorted(k for k in set(theirs) & set(recipe) if theirs[k] != recipe[k])
+        # the weights decide, not the name (a copied model directory is the same model)
+        differ = sorted(k for k in set(theirs) & set(recipe)
+                        if k != "model" and theirs[k] != recipe[k])
+        if "model_sha256" in differ and theirs.get("model", recipe["model"]) != recipe["model"]:
+            differ[differ.index("model_sha256")] = "model"
         if differ:
             clashes.append((item, theirs, differ))
     if not clashes:

@@ -20,7 +20,7 @@ manifest line, and a later run over the same output folder with another recipe i
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import EnhanceError
@@ -214,16 +214,6 @@ class RunOptions:
         ``model``, a :class:`ModelRef`) and :data:`RECIPE_FIELDS`; recorded in the manifest."""
         return {"model": model.name, "model_sha256": model.sha256,
                 **{name: getattr(self, name) for name in RECIPE_FIELDS}}
-
-    def as_dict(self):
-        """The options as a dict (the model as given, a resolved or loaded one by its path)."""
-        values = asdict(replace(self, model=None))
-        model = self.model
-        if isinstance(model, ModelRef):
-            model = str(model.path)
-        elif model is not None and not isinstance(model, (str, Path)):
-            model = str(getattr(model, "path", model))
-        return {**values, "model": model if model is None else str(model)}
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,8 @@ def test_a_rerun_with_another_recipe_is_refused_naming_overwrite(folder, tiny, t
         # the dry run tells the same
         with pytest.raises(EnhanceError, match="another recipe"):
             enhance_folder(folder, out, model=tiny, dry_run=True, **{"sigma": 0.05, **change})
+    with pytest.raises(EnhanceError, match=r"\(model tiny-conditioned -> dncnn-gaussian;"):
+        enhance_folder(folder, out, model="dncnn-gaussian", sigma=0.05, preview=False)
     assert (out / "a.png").read_bytes() == before
     redone = enhance_folder(folder, out, model=tiny, sigma=0.2, overwrite=True, preview=False)
     assert redone.count("done") == 2 and (out / "a.png").read_bytes() != before
