@@ -26,7 +26,8 @@ from .common import MemorySize, RayOptionsCommand, file_progress_bar, library_er
 @click.option("--read-noise", type=float,
               help="Noise-conditioned low-light models: read-noise std in [0, 1] units of the dark "
                    "image (estimated when omitted).")
-@click.option("--tile", type=int, help="Tile size in pixels (default: large images are tiled automatically).")
+@click.option("--tile", type=int,
+              help="Tile size in pixels, at least 32 (default: large images are tiled automatically).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="At most this many tiles per network call.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
               help="bfloat16: about twice as fast on CPUs with bfloat16 instructions (AVX512-BF16, "
