@@ -6,7 +6,8 @@ import sys
 import click
 
 from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
-from .common import MemorySize, RayOptionsCommand, file_progress_bar, library_errors, ray_options
+from .common import (MemorySize, RayOptionsCommand, anonymize_options, file_progress_bar,
+                     library_errors, ray_options)
 
 
 @click.command(cls=RayOptionsCommand)
@@ -49,9 +50,7 @@ from .common import MemorySize, RayOptionsCommand, file_progress_bar, library_er
 @click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
               help="Refuse files whose header claims more pixels (height x width x frames), "
                    "before decoding them; 0: no limit.")
-@click.option("--anonymize", is_flag=True,
-              help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "
-                   "within the run, dates shifted, private tags dropped; the key stays in OUT_DIR).")
+@anonymize_options
 @click.option("--overwrite", is_flag=True,
               help="Redo files whose output exists. Without it, finished outputs of the same "
                    "recipe are skipped and outputs of another recipe (model, noise level, "

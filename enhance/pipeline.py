@@ -155,14 +155,15 @@ class RunRecipe:
     ----------
     model : ModelRef
     options : RunOptions
-    out_dir : str or Path, optional, keyword-only
-        The output folder (whose key de-identifies DICOM outputs with ``options.anonymize``).
+    deid : enhance.io.deid.Deidentifier, optional, keyword-only
+        De-identifies DICOM outputs under ``options.anonymize`` (its key travels with the
+        recipe to the Ray actors); None: no de-identification.
     """
 
-    def __init__(self, model, options, *, out_dir=None):
+    def __init__(self, model, options, *, deid=None):
         self.model = model
         self.options = options.replace(model=model)  # plain data: picklable
-        self.out_dir = None if out_dir is None else Path(out_dir).resolve()
+        self.deid = deid
 
     def load(self):
         """Load the model on ``options.runtime`` (:meth:`ModelRef.load`): from its folder, or
@@ -176,23 +177,13 @@ class RunRecipe:
         with captured_warnings(fd=True):  # TensorFlow's start-up chatter stays off the terminal
             return model.load(precision=self.options.precision, runtime=self.options.runtime)
 
-    def deidentifier(self):
-        """The de-identifier of DICOM outputs, or None without ``anonymize``."""
-        from .outputs import deidentifier
-
-        if not self.options.anonymize:
-            return None
-        if self.out_dir is None:
-            raise EnhanceError("anonymize needs the output folder (RunRecipe(..., out_dir=OUT))")
-        return deidentifier(self.out_dir)
-
     def process(self, loaded, *, deid=None, file_progress=None):
         """``process(item, target) -> dict`` with ``loaded`` (:meth:`load`'s model); ``deid``
-        (default: :meth:`deidentifier`); ``file_progress`` as :func:`enhance_folder`'s."""
+        (default: the recipe's); ``file_progress`` as :func:`enhance_folder`'s."""
         from .io import read_image
         from .outputs import read_notes, write_output
 
-        deid = self.deidentifier() if deid is None else deid
+        deid = self.deid if deid is None else deid
         options, ref = self.options, self.model
         sha = loaded.card.get("weights_sha256", "")
         recipe = options.recipe(ref)
@@ -259,14 +250,20 @@ def _recorded_recipe(record):
     return legacy
 
 
-def _check_recipe(out_dir, files, output_for, recipe):
-    """Refuse a run whose finished outputs in ``out_dir`` were made by another recipe: they
-    would be skipped as done (issue 25: a run with ``anonymize`` over plain outputs kept the
-    names in them). One line naming ``overwrite`` and how the recipes differ.
+def _check_recipe(out_dir, files, output_for, recipe, *, overwrite=False, redact=None):
+    """Refuse a run over finished outputs in ``out_dir`` made with another recipe.
+
+    Without ``overwrite``, an output this run would skip as finished but that its manifest
+    record says another recipe made is refused (issue 25: it would have been kept as it is).
+    Under ``anonymize``, outputs of the same inputs made without it are refused even with
+    ``overwrite`` (their names differ from the pseudonyms, so nothing would replace them: their
+    names and headers would stay beside the de-identified outputs). Records are found by the
+    input's name in the manifest (``redact``'s alias under ``anonymize``, and the plain path).
 
     Raises
     ------
     EnhanceError
+        One line: how the recipes differ, and what to do (``--overwrite``, another folder).
     """
     from . import batch
 
@@ -275,36 +272,45 @@ def _check_recipe(out_dir, files, output_for, recipe):
         return
     records = {r.get("input"): r for r in batch.Manifest(manifest).records()
                if r.get("status") in ("done", "skipped")}
-    clashes = []
+    kept, plain = [], []
     for item in files:
-        record = records.get(str(item.path))
-        if record is None:
-            continue
-        try:
-            target = output_for(item)
-        except EnhanceError:
-            continue
-        theirs = _recorded_recipe(record)
-        if theirs is None or not target.is_file():
-            continue
-        if str(Path(str(record.get("output") or "")).resolve()) != str(target.resolve()):
-            continue
-        # the weights decide, not the name (a copied model directory is the same model)
-        differ = sorted(k for k in set(theirs) & set(recipe)
-                        if k != "model" and theirs[k] != recipe[k])
-        if "model_sha256" in differ and theirs.get("model", recipe["model"]) != recipe["model"]:
-            differ[differ.index("model_sha256")] = "model"
-        if differ:
-            clashes.append((item, theirs, differ))
-    if not clashes:
-        return
-    item, theirs, differ = clashes[0]
-    what = ", ".join(f"{k} {_short(theirs[k])} -> {_short(recipe[k])}" for k in differ)
-    raise EnhanceError(
-        f"{out_dir}: {len(clashes)} finished output(s) were made with another recipe ({what}; "
-        f"e.g. {item.relpath}) and would be kept as they are: give --overwrite (overwrite=True) "
-        "to redo them, or choose another output folder"
-    )
+        names = [str(item.path)] + ([redact({"input": str(item.path)})["input"]] if redact else [])
+        for record in filter(None, (records.get(name) for name in names)):
+            theirs = _recorded_recipe(record)
+            output = Path(str(record.get("output") or ""))
+            if theirs is None or not output.is_file():
+                continue
+            # the weights decide, not the name (a copied model directory is the same model)
+            differ = sorted(k for k in set(theirs) & set(recipe)
+                            if k != "model" and theirs[k] != recipe[k])
+            if not differ:
+                continue
+            if "model_sha256" in differ and theirs.get("model", recipe["model"]) != recipe["model"]:
+                differ[differ.index("model_sha256")] = "model"
+            try:
+                target = output_for(item)
+            except EnhanceError:
+                continue
+            if output.resolve() == target.resolve():
+                if not overwrite:
+                    kept.append((item, theirs, differ))
+            elif recipe["anonymize"] and not theirs.get("anonymize"):
+                plain.append(item)
+    if plain:
+        raise EnhanceError(
+            f"{out_dir}: holds {len(plain)} output(s) of these inputs made without anonymize "
+            "(their names and headers would stay beside the de-identified outputs): choose "
+            "another output folder, or remove them first"
+        )
+    if kept:
+        item, theirs, differ = kept[0]
+        what = ", ".join(f"{k} {_short(theirs[k])} -> {_short(recipe[k])}" for k in differ)
+        example = "" if recipe["anonymize"] else f"; e.g. {item.relpath}"
+        raise EnhanceError(
+            f"{out_dir}: {len(kept)} finished output(s) were made with another recipe ({what}"
+            f"{example}) and would be kept as they are: give --overwrite (overwrite=True) to "
+            "redo them, or choose another output folder"
+        )
 
 
 def _short(value):
@@ -395,7 +401,7 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
     """
     from . import batch
     from .modeldir import LoadedModel
-    from .outputs import output_namer
+    from .outputs import deidentifier, output_namer, redactor
     from .runtime import choose_runtime
 
     options = _options(options, fields)
@@ -429,15 +435,19 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
     if not files:
         raise _no_image(source)
     batch.check_output_dir(source if Path(source).is_file() else root, out_dir)
-    output_for = output_namer(out_dir, options.output_format)
-    if not options.overwrite:
-        _check_recipe(out_dir, files, output_for, options.recipe(ref))
+    deid = None
+    if options.anonymize:  # the user's key, never one in OUT; a dry run creates none
+        deid = deidentifier(options.deid_key, out_dir=out_dir, dry_run=options.dry_run)
+    redact = None if deid is None else redactor(deid)
+    output_for = output_namer(out_dir, options.output_format, pseudonyms=deid)
+    _check_recipe(out_dir, files, output_for, options.recipe(ref), overwrite=options.overwrite,
+                  redact=redact)
     if options.dry_run:
         planned = batch.run_batch(files, out_dir, None, output_for=output_for,
                                   overwrite=options.overwrite, dry_run=True)
         return RunResult(planned.results, planned.root, model=ref)
 
-    recipe = RunRecipe(ref, options, out_dir=out_dir)
+    recipe = RunRecipe(ref, options, deid=deid)
     finished = []
 
     def record(done, total, result):
@@ -451,15 +461,17 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
             # each actor loads the model and runs the recipe; the lock, the skip rule and the
             # manifest stay here (run_batch)
             ray_engine.prepare(recipe, shared=[root, out_dir], weights_sha256=ref.sha256)
-            ran = batch.run_batch(files, out_dir, None, output_for=output_for,
+            ran = batch.run_batch(files, out_dir, None, output_for=output_for, redact=redact,
                                   overwrite=options.overwrite, progress=record, engine=ray_engine)
         else:
             loaded = loaded or recipe.load()
             process = recipe.process(loaded, file_progress=file_progress)
-            ran = batch.run_batch(files, out_dir, process, output_for=output_for,
+            ran = batch.run_batch(files, out_dir, process, output_for=output_for, redact=redact,
                                   overwrite=options.overwrite, progress=record)
         result = RunResult(ran.results, ran.root, model=ref)
-        if options.preview:
+        if options.preview and options.anonymize and result.results:  # labels are input names
+            result.preview_note = "none drawn (--anonymize: it would show input names)"
+        elif options.preview:
             result.preview, result.preview_note = _write_preview(out_dir, result, ref)
     except KeyboardInterrupt:
         order = {str(item.path): index for index, item in enumerate(files)}

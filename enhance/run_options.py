@@ -111,7 +111,11 @@ class RunOptions:
     max_pixels : int or None
         Files whose header claims more pixels are refused before decoding (None: no limit).
     anonymize : bool
-        De-identify DICOM outputs (:mod:`enhance.io.deid`).
+        De-identify DICOM (and NIfTI) outputs, name outputs by pseudonyms and keep input names
+        out of OUT (:mod:`enhance.io.deid`, :func:`enhance.outputs.redactor`; no preview).
+    deid_key : str or Path, optional
+        The key file of ``anonymize``, never inside OUT (default:
+        :func:`enhance.io.deid.default_key_file`; created 0600 when missing).
     overwrite : bool
         Redo files whose output exists (also those of another recipe, which are otherwise
         refused).
@@ -146,6 +150,7 @@ class RunOptions:
     output_format: str = "keep"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     anonymize: bool = False
+    deid_key: str | Path | None = None
     overwrite: bool = False
     dry_run: bool = False
     preview: bool = True
@@ -195,6 +200,8 @@ class RunOptions:
         for name in ("self_ensemble", "anonymize", "overwrite", "dry_run", "preview"):
             if not isinstance(getattr(self, name), bool):
                 raise EnhanceError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.deid_key is not None and not self.anonymize:
+            raise EnhanceError("a de-identification key (--deid-key) is only used with --anonymize")
         _choice("precision", self.precision, PRECISIONS)
         _choice("runtime", self.runtime, RUNTIMES)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)

@@ -245,6 +245,8 @@ def test_a_rerun_with_another_recipe_is_refused_naming_overwrite(folder, tiny, t
 
 
 def test_anonymize_over_plain_outputs_is_refused_even_from_an_older_manifest(tiny, tmp_path):
+    """Plain outputs of the same inputs would stay beside the pseudonymised ones (names,
+    headers): refused, even with --overwrite (nothing would replace them)."""
     import shutil
 
     from enhance.pipeline import enhance_folder
@@ -252,20 +254,43 @@ def test_anonymize_over_plain_outputs_is_refused_even_from_an_older_manifest(tin
     source = tmp_path / "dicom"
     source.mkdir()
     shutil.copy(Path(__file__).resolve().parent.parent / "samples" / "ct_small.dcm", source)
-    out = tmp_path / "out"
+    out, key = tmp_path / "out", tmp_path / "private" / "key.json"
     enhance_folder(source, out, model=tiny, preview=False)
-    result = CliRunner().invoke(cli, ["run", str(source), str(out), "--model", str(tiny),
-                                      "--anonymize", "-q"])
-    assert result.exit_code == 1 and "anonymize False -> True" in result.output
-    assert "--overwrite" in result.output
+    for extra in ([], ["--overwrite"]):
+        result = CliRunner().invoke(cli, ["run", str(source), str(out), "--model", str(tiny),
+                                          "--anonymize", "--deid-key", str(key), "-q", *extra])
+        assert result.exit_code == 1 and "made without anonymize" in result.output, result.output
+        assert not [p for p in out.iterdir() if p.name.startswith("anon-")]
     # a manifest written before the recipe was recorded: what it names still counts
     lines = [{k: v for k, v in r.items() if k != "recipe"} for r in _records(out)]
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    with pytest.raises(EnhanceError, match="anonymize False -> True"):
-        enhance_folder(source, out, model=tiny, anonymize=True, preview=False)
+    with pytest.raises(EnhanceError, match="made without anonymize"):
+        enhance_folder(source, out, model=tiny, anonymize=True, deid_key=key, preview=False)
     assert enhance_folder(source, out, model=tiny, preview=False).count("skipped") == 1
-    result = enhance_folder(source, out, model=tiny, anonymize=True, overwrite=True, preview=False)
-    assert result.count("done") == 1 and _records(out)[-1]["anonymized"] is True
+
+
+def test_an_anonymized_rerun_with_another_recipe_is_refused_without_naming_the_input(tiny,
+                                                                                      tmp_path):
+    import shutil
+
+    from enhance.pipeline import enhance_folder
+
+    source = tmp_path / "dicom"
+    source.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "samples" / "ct_small.dcm",
+                source / "MRN-48213_scan.dcm")
+    out, key = tmp_path / "out", tmp_path / "private" / "key.json"
+    common = dict(model=tiny, anonymize=True, deid_key=key)
+    assert enhance_folder(source, out, sigma=0.05, **common).count("done") == 1
+    assert _records(out)[0]["input"].startswith("anon:")  # the manifest keeps no input name
+    with pytest.raises(EnhanceError) as caught:
+        enhance_folder(source, out, sigma=0.2, **common)
+    assert "sigma 0.05 -> 0.2" in str(caught.value) and "--overwrite" in str(caught.value)
+    assert "MRN" not in str(caught.value)
+    assert enhance_folder(source, out, sigma=0.05, **common).count("skipped") == 1
+    assert enhance_folder(source, out, sigma=0.2, overwrite=True, **common).count("done") == 1
+    with pytest.raises(EnhanceError, match="only used with --anonymize"):
+        enhance_folder(source, tmp_path / "o2", model=tiny, deid_key=key)
 
 
 def test_a_preview_that_cannot_be_written_says_so_without_none(folder, tiny, tmp_path, monkeypatch):
