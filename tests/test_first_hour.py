@@ -245,15 +245,6 @@ def test_readme_blocks_use_only_folders_that_earlier_commands_create():
 # --- issue 30: what a newcomer still trips on --------------------------------------------------
 
 
-def _tiny_enhancer(path):
-    from enhance.modeldir import make_config, save_model_dir
-    from enhance.models import build_model
-
-    config = make_config("dncnn", "gaussian", arch_params={"depth": 2, "width": 4})
-    save_model_dir(path, build_model(config), config, {"name": "tiny"})
-    return path
-
-
 def _images(folder, names, *, shape=(40, 48), seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -262,9 +253,8 @@ def _images(folder, names, *, shape=(40, 48), seed=0):
     return folder
 
 
-def test_a_single_file_may_have_its_output_folder_beside_it(tmp_path):
-    pytest.importorskip("keras")
-    model = _tiny_enhancer(tmp_path / "model")
+def test_a_single_file_may_have_its_output_folder_beside_it(tiny_model_dir, tmp_path):
+    model = tiny_model_dir
     scans = _images(tmp_path / "scans", ["a.png", "b.png"])
     result = CliRunner().invoke(cli, ["run", str(scans / "a.png"), str(scans / "out"),
                                       "--model", str(model), "-q"])
@@ -287,15 +277,14 @@ def test_a_folder_without_images_is_an_error_and_creates_nothing(tmp_path):
     assert "done" not in result.output and not out.exists()
 
 
-def test_ctrl_c_prints_the_summary_then_exits_130_and_the_rerun_finishes(tmp_path):
+def test_ctrl_c_prints_the_summary_then_exits_130_and_the_rerun_finishes(tiny_model_dir, tmp_path):
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    pytest.importorskip("keras")
-    model = _tiny_enhancer(tmp_path / "model")
+    model = tiny_model_dir
     source = _images(tmp_path / "in", [f"{i:02d}.png" for i in range(12)])
     out = tmp_path / "out"
     code = ("import time\n"
@@ -330,9 +319,8 @@ def test_ctrl_c_prints_the_summary_then_exits_130_and_the_rerun_finishes(tmp_pat
     assert f"{12 - done} done, {done} skipped" in result.output
 
 
-def test_the_preview_is_in_colour_for_colour_images(tmp_path):
-    pytest.importorskip("keras")
-    model = _tiny_enhancer(tmp_path / "model")
+def test_the_preview_is_in_colour_for_colour_images(tiny_model_dir, tmp_path):
+    model = tiny_model_dir
     source = tmp_path / "in"
     source.mkdir()
     rgb = np.zeros((48, 48, 3), np.uint8)
