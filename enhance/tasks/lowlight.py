@@ -224,11 +224,7 @@ class LowlightTask(Task):
 
     def noise_condition(self, image, *, sigma=None, exposure=None, photons=None,
                         read_noise=None):
-        if exposure is None:
-            raise EnhanceError(
-                "a lowlight model must be told the exposure (e.g. --exposure 0.1, exposure=0.1)"
-            )
-        given = {"exposure": float(exposure)}
+        given = {"exposure": check_exposure(exposure)}
         if photons is not None and read_noise is not None:
             return {**given, "photons": float(photons), "read_noise": float(read_noise),
                     "source": "given"}
