@@ -217,6 +217,16 @@ def test_a_task_is_registered_once_and_taken_back(toy):
     with pytest.raises(EnhanceError, match="built-in"):
         unregister("gaussian")
     register(toy.TASK)
+    # a task is checked when registered: its tables name its function's parameters
+    from dataclasses import replace
+
+    other = {"name": "toy2", "presets": {"toy20": {"amount": 0.2}}, "validation_preset": "toy20"}
+    for change, word in (({"jitter": {"sigma": ("uniform", 0, 1)}}, "jitter"),
+                         ({"told": ("exposure",)}, "told"),
+                         ({"presets": {"toy20": {"amont": 0.2}}}, "preset 'toy20'")):
+        with pytest.raises(EnhanceError, match=f"{word} names"):
+            register(replace(toy.TASK, **{**other, **change}))
+    assert "toy2" not in task_names()
 
 
 def test_a_toy_task_degrades_benchmarks_and_trains(toy, tmp_path):

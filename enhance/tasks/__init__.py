@@ -34,6 +34,7 @@ __all__ = [
     "BUILTIN",
     "TASKS",
     "DEFAULT_TASK",
+    "NOISE_MAP_TASKS",
     "register",
     "unregister",
     "get_task",
@@ -90,6 +91,13 @@ def register(task):
     if task.validation_preset not in task.presets:
         raise EnhanceError(f"task {task.name!r}: its validation preset "
                            f"{task.validation_preset!r} is not one of its presets")
+    accepted = set(inspect.signature(task.degradation).parameters) - {"x", "rng"}
+    named = {"jitter": set(task.jitter), "told": set(task.told),
+             **{f"preset {k!r}": set(v) for k, v in task.presets.items()}}
+    for where, names in named.items():
+        if names - accepted:
+            raise EnhanceError(f"task {task.name!r}: {where} names {sorted(names - accepted)}, "
+                               f"which {task.degradation.__name__} does not take")
     _REGISTRY[task.name] = task
     for name, params in task.presets.items():
         PRESETS[name] = Degradation(name, task.name, dict(params), task.degradation)
@@ -141,6 +149,8 @@ for _module in BUILTIN:
 TASKS = task_names()
 #: The task ``enhance run`` restores when neither a model nor a task is given.
 DEFAULT_TASK = TASKS[0]
+#: The built-in tasks whose models may be conditioned on a noise-level map.
+NOISE_MAP_TASKS = tuple(t.name for t in all_tasks() if t.noise_map)
 #: The spec's v1 benchmark list, in its order (the ``d`` of the seed rule): the tasks'
 #: benchmark presets.
 BENCHMARK_DEGRADATIONS = tuple(p for t in all_tasks() for p in t.benchmark_presets)
