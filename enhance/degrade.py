@@ -241,6 +241,11 @@ class Degradation:
     params: dict = field(default_factory=dict)
     function: Callable = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self):
+        if not callable(self.function):
+            raise EnhanceError(f"degradation {self.name!r} has no function; make it with "
+                               "enhance.tasks.resolve")
+
     @property
     def resolved_params(self):
         """Every parameter the function is called with: ``params`` over the function's defaults
