@@ -16,6 +16,7 @@ from pathlib import Path
 from .batch import BatchResult
 from .errors import EnhanceError
 from .run_options import ModelRef, RunOptions
+from .tasks import get_task
 
 __all__ = ["enhance_folder", "restore_pixels", "RunRecipe", "RunResult", "RunInterrupted"]
 
@@ -422,12 +423,12 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
         loaded = with_precision(options.model, options.precision)
     else:
         ref = ModelRef.resolve(options.model, task=options.task)
-    if options.exposure is not None and ref.task != "lowlight":
+    if options.exposure is not None and not get_task(ref.task).needs_exposure:
         raise EnhanceError(
             f"--exposure is for low-light models; {ref.name} is a {ref.task} model (use "
             "--task lowlight or a low-light --model)"
         )
-    if ref.task == "lowlight" and options.exposure is None:
+    if options.exposure is None and get_task(ref.task).needs_exposure:
         raise EnhanceError(
             f"{ref.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
         )

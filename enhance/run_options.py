@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
-from .names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
+from .names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES
 
 __all__ = ["RunOptions", "ModelRef", "ENGINES", "ENGINE_OPTIONS", "RECIPE_FIELDS"]
 
@@ -179,7 +179,9 @@ class RunOptions:
         """Raise :class:`~enhance.errors.EnhanceError` for a value out of range; normalise numbers."""
         set_ = object.__setattr__
         if self.task is not None:
-            _choice("task", self.task, TASKS)
+            from .tasks import task_names
+
+            _choice("task", self.task, task_names())
         checks = {
             "exposure": dict(low=0, high=1, low_open=True, what=" (the fraction of the full dose)"),
             "sigma": dict(low=0, high=1, what=" (the noise std in [0, 1] units, e.g. 0.098 for 25/255)"),
@@ -257,12 +259,12 @@ class ModelRef:
             the card).
         """
         from .modeldir import read_model_dir
-        from .shipped import DEFAULT_MODELS, DEFAULT_TASK, check_kind, describe_model, locate_model
+        from .shipped import check_kind, describe_model, locate_model
 
         if isinstance(model, ModelRef):
             return model
-        given = str(model) if model is not None else DEFAULT_MODELS[task or DEFAULT_TASK]
         path = locate_model(model, task=task, kind="enhancer")  # where it is (no JSON read)
+        given = str(model) if model is not None else Path(path).name  # the task's default
         found = read_model_dir(path)  # config.json and card.json: the one read of a run
         check_kind(given, found.kind, "enhancer")
         source = describe_model(model, path)["model_source"]
