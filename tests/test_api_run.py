@@ -302,3 +302,11 @@ def test_a_preview_that_cannot_be_written_says_so_without_none(folder, tiny, tmp
                                       "-q"])
     assert result.exit_code == 0, result.output
     assert "preview: not written: disk full" in result.stdout and "None" not in result.stdout
+
+
+def test_a_task_without_a_shipped_model_is_one_line(folder, tmp_path):
+    result = CliRunner().invoke(cli, ["run", str(folder), str(tmp_path / "o"), "--task", "rician"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: no model is shipped for the rician task; give one (--model)")
+    assert not (tmp_path / "o").exists()
