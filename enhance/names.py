@@ -1,16 +1,14 @@
-"""The package's vocabularies, each spelled once: restoration tasks and output formats.
+"""The package's vocabularies, each spelled once: output formats, precisions, runtimes.
 
 Constants and their checks (nothing imported but :mod:`enhance.errors`), so the command line can
 build its choices from them without loading NumPy or Keras. Everything else imports them from here.
+The restoration tasks are listed by their registry, :mod:`enhance.tasks`.
 """
 
 from .errors import EnhanceError
 
-__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS", "RUNTIMES", "PREVIEW_NAME",
+__all__ = ["OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS", "RUNTIMES", "PREVIEW_NAME",
            "check_precision"]
-
-#: The restoration tasks: what a model or a classical method restores.
-TASKS = ("gaussian", "lowlight", "speckle")
 
 #: Output formats of the folder jobs that restore (``run``, ``denoise``): ``keep`` writes each
 #: file like its input (format, dtype, range, header); the others convert.
@@ -24,7 +22,8 @@ DEGRADE_FORMATS = ("png16", "tiff16", "npy", "keep")
 PRECISIONS = ("float32", "bfloat16")
 
 #: Where an enhancer's network runs (:mod:`enhance.runtime`): ``auto`` picks ``openvino`` (no
-#: TensorFlow start-up) when it is installed and no NVIDIA GPU is visible, else ``keras``.
+#: TensorFlow start-up) when it is installed, no NVIDIA GPU is visible and ``KERAS_BACKEND`` names
+#: no backend, else ``keras``.
 RUNTIMES = ("auto", "openvino", "keras")
 
 #: The contact sheet ``enhance run`` writes in its output folder (:mod:`enhance.preview`); the

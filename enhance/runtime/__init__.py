@@ -120,8 +120,9 @@ def load_enhancer(path, *, precision="float32", runtime="auto"):
 
     Parameters
     ----------
-    path : str or Path
-        A model directory (weights verified against the card).
+    path : str or Path or enhance.modeldir.ModelDir
+        A model directory (weights verified against the card), or what
+        :func:`enhance.modeldir.read_model_dir` read of one (not read again).
     precision : {"float32", "bfloat16"}, keyword-only
     runtime : {"auto", "openvino", "keras"}, keyword-only
         See the module's description.

@@ -87,7 +87,7 @@ def write_openvino_ir(keras_model, xml_path):
 def _convert(found, folder):
     """Write ``found``'s IR and its description into the new folder ``folder``."""
     with tensorflow_quietly():  # the conversion imports Keras (TensorFlow): no banner
-        model = load_model_dir(found.path)  # checks the config and builds the network
+        model = load_model_dir(found)  # checks the config and builds the network
     write_openvino_ir(model.keras_model, folder / "model.xml")
     import keras
     import openvino

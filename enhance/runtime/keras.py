@@ -143,5 +143,6 @@ def with_precision(model, precision):
 
 
 def load(path, *, precision="float32"):
-    """An enhancer's model directory as a Keras model in ``precision`` (weights verified)."""
+    """An enhancer's model directory (a path, or :func:`enhance.modeldir.read_model_dir`'s
+    result: not read again) as a Keras model in ``precision`` (weights verified)."""
     return with_precision(load_model_dir(path), precision)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError, one_line
-from ..modeldir import LoadedModel, read_model_dir
+from ..modeldir import LoadedModel, ModelDir, read_model_dir
 from ..names import check_precision
 from .cache import openvino_ir
 
@@ -131,8 +131,9 @@ def with_precision(model, precision):
 
 
 def load(path, *, precision="float32"):
-    """An enhancer's model directory on OpenVINO: its cached IR (converted first when missing
-    or not the one converted).
+    """An enhancer's model directory (a path, or :func:`enhance.modeldir.read_model_dir`'s
+    result: not read again) on OpenVINO: its cached IR (converted first when missing or not
+    the one converted).
 
     Raises
     ------
@@ -140,7 +141,7 @@ def load(path, *, precision="float32"):
         What :func:`enhance.modeldir.read_model_dir` refuses, a failed conversion, or an IR
         that OpenVINO cannot read.
     """
-    found = read_model_dir(path, kind="enhancer")
+    found = path if isinstance(path, ModelDir) else read_model_dir(path, kind="enhancer")
     folder, info, keep = openvino_ir(found)
     try:
         network = OpenVINONetwork(folder / "model.xml", precision=precision, keep=keep,
