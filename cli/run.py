@@ -60,17 +60,32 @@ from .common import MemorySize, file_progress_bar, library_errors, ray_options
               help="local: one file at a time in this process; ray: on the actors of a Ray cluster "
                    "(pip install 'enhance[ray]'; SOURCE and OUT_DIR on storage every node sees).")
 @ray_options
+@click.option("--store", metavar="ROOT", default=None,
+              help="A DICOMweb service root (http(s)://HOST[:PORT]/dicom-web): store each derived "
+                   "DICOM output there (STOW-RS), one new series per source series in the source's "
+                   "study. Credentials: ENHANCE_DICOMWEB_USER and ENHANCE_DICOMWEB_PASSWORD (or "
+                   "ENHANCE_DICOMWEB_TOKEN), else a netrc file ($NETRC, default ~/.netrc).")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), default=None,
+              help="DICOMweb over HTTPS: trust these certificate authorities (PEM; default: the "
+                   "system's).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="DICOMweb: seconds to wait for a connection and for each read.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="DICOMweb: further attempts after a connection error, a timeout or a busy server "
+                   "(waiting 1, 2, 4... s).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
 def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, precision, runtime, max_memory,
         self_ensemble, output_format,
         max_pixels, anonymize, overwrite, preview, dry_run, quiet, as_json, engine="local", address=None,
-        actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):
+        actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0, store=None, ca_bundle=None, timeout=30.0,
+        retries=3):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
-    SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
-    a manifest.jsonl. Finished outputs are skipped when the run is started again (--overwrite
+    SOURCE is a folder (recursive), a file, a quoted glob, or a DICOMweb study or series URL
+    (http(s)://HOST[:PORT]/dicom-web/studies/UID[/series/UID]: its instances are retrieved into
+    OUT_DIR/.retrieved); OUT_DIR mirrors its layout and gets a manifest.jsonl. Finished outputs are skipped when the run is started again (--overwrite
     redoes them); a file that cannot be read is reported and the run goes on; the exit status is
     1 when any file failed. Colour images are restored channel by channel. The summary (model,
     OUT_DIR, counts, failures) goes to stdout whether the run succeeded or not; OUT_DIR/preview.png
@@ -108,7 +123,8 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
                 dry_run=dry_run, progress=emit_progress if as_json else on_progress,
                 max_pixels=max_pixels or None, file_progress=None if as_json else on_fraction,
                 anonymize=anonymize, engine=engine, engine_options=engine_options,
-                precision=precision, max_memory=max_memory, runtime=runtime,
+                precision=precision, max_memory=max_memory, runtime=runtime, store=store,
+                connection={"ca_bundle": ca_bundle, "timeout": timeout, "retries": retries},
             )
         finally:
             close()

@@ -206,13 +206,16 @@ def enhance_folder(
     precision="float32",
     max_memory=None,
     runtime="auto",
+    store=None,
+    connection=None,
 ):
     """Enhance every image of ``source`` with a model into ``out_dir`` (same layout).
 
     Parameters
     ----------
     source : str or Path
-        A folder (recursive), a file or a glob.
+        A folder (recursive), a file, a glob, or a DICOMweb study or series URL (its instances
+        retrieved into ``out_dir/.retrieved``: :mod:`enhance.sources`).
     out_dir : str or Path
         The output folder; not inside ``source``. Gets ``manifest.jsonl``: per file the input,
         output, model and its weights' sha256, size, seconds, status, error, and a reference-free
@@ -274,6 +277,12 @@ def enhance_folder(
         Where the network runs (:mod:`enhance.runtime`; ``auto``: OpenVINO, a model converted
         once and cached, when it is installed and no NVIDIA GPU is visible); the manifest's
         ``runtime`` records the one used.
+    store : str, optional, keyword-only
+        A DICOMweb service root: each DICOM output is also stored there (STOW-RS), into its
+        source's study as one new series per source series (:mod:`enhance.sources.store`).
+    connection : dict or enhance.sources.Connection, optional, keyword-only
+        ``ca_bundle``, ``timeout``, ``retries`` for DICOMweb (credentials: the environment or
+        a netrc file, :func:`enhance.sources.dicomweb.credentials`).
 
     Returns
     -------
@@ -316,8 +325,11 @@ def enhance_folder(
                 f"--exposure is for low-light models; {info['card'].get('name') or info['name']} is "
                 f"a {info['task']} model (use --task lowlight or a low-light --model)"
             )
-    root, files = batch.discover(source, exclude=[out_dir])
-    batch.check_output_dir(root, out_dir)
+    from .sources import RunSource
+
+    run_source = RunSource(source, out_dir, store=store, connection=connection, anonymize=anonymize,
+                           output_format=output_format, engine=engine)
+    root, files = run_source.discover()
     output_for = output_namer(out_dir, output_format)
     if dry_run:
         return batch.run_batch(files, out_dir, None, output_for=output_for,
@@ -342,6 +354,7 @@ def enhance_folder(
         ray_engine.prepare(recipe, shared=[root, out_dir], weights_sha256=sha)
         return batch.run_batch(files, out_dir, None, output_for=output_for,
                                overwrite=overwrite, progress=progress, engine=ray_engine)
-    process = recipe.process(loaded, deid=deid, file_progress=file_progress)
-    return batch.run_batch(files, out_dir, process, output_for=output_for,
-                           overwrite=overwrite, progress=progress)
+    process = run_source.wrap(recipe.process(loaded, deid=deid, file_progress=file_progress))
+    run_source.resume(files, output_for)  # outputs a previous run could not store
+    return run_source.finish(batch.run_batch(files, out_dir, process, output_for=output_for,
+                                             overwrite=overwrite, progress=progress))

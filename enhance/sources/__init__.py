@@ -1,0 +1,241 @@
+"""Where the inputs of ``enhance run`` come from, and where its outputs go besides OUT.
+
+- a folder, a file or a glob: :func:`enhance.batch.discover`;
+- a DICOMweb study or series URL (``http(s)://HOST[:PORT]/.../studies/<Study>[/series/<Series>]``):
+  QIDO-RS lists its instances (those ``enhance run`` derived are left out, so a study can be run
+  again once its derived series are stored in it); each is an item (:class:`RemoteInstance`) whose
+  file is retrieved (WADO-RS) into ``OUT/.retrieved/<series>/<instance>.dcm`` when the batch
+  processes it, at most once, and enhanced exactly as a folder run would;
+- with ``store`` (a DICOMweb service root), each DICOM output is stored (STOW-RS) into its
+  source's study as one new series per source series (:mod:`enhance.sources.store`,
+  :mod:`enhance.sources.derived`); the manifest records it (``stored``), a finished output a
+  previous run could not store is stored first (:meth:`RunSource.resume`), and one that cannot be
+  stored keeps its output and fails the run (run it again to store it).
+
+The batch engine (:func:`enhance.batch.run_batch`) sees items, not where they came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .. import batch
+from ..batch import InputFile
+from ..errors import EnhanceError
+from .dicomweb import Connection, check_root, is_url, parse_url, same_service
+
+__all__ = ["RunSource", "RemoteInstance", "Connection", "RETRIEVED", "is_url"]
+
+#: The hidden folder of OUT that holds the instances retrieved from a DICOMweb source.
+RETRIEVED = ".retrieved"
+
+#: An instance whose DerivationDescription starts so was made by ``enhance run``: not a source.
+_DERIVED_BY_RUN = "enhance run "
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+@dataclass(frozen=True)
+class RemoteInstance(InputFile):
+    """An instance of a DICOMweb study: ``path`` is where it is retrieved to (in OUT)."""
+
+    url: str = ""
+    study: str = ""
+    series: str = ""
+    instance: str = ""
+
+
+def _one_line(text):
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
+class RunSource:
+    """The inputs of one ``enhance run`` and the DICOMweb service its outputs are stored into.
+
+    Parameters
+    ----------
+    source : str or Path
+        A folder, a file, a glob, or a DICOMweb study or series URL.
+    out_dir : str or Path
+    store : str, optional, keyword-only
+        A DICOMweb service root to store each derived DICOM instance into.
+    connection : Connection or dict, optional, keyword-only
+        CA bundle, timeout and retries for the DICOMweb services.
+    anonymize, output_format, engine : keyword-only
+        As :func:`enhance.pipeline.enhance_folder`'s; checked against the source and the store.
+
+    Raises
+    ------
+    EnhanceError
+        A URL that is no DICOMweb study or series, credentials in a URL, ``store`` with
+        another output format than ``keep``, de-identified outputs stored into the source's own
+        service, a DICOMweb source or store on another engine than ``local``.
+    """
+
+    def __init__(self, source, out_dir, *, store=None, connection=None, anonymize=False,
+                 output_format="keep", engine="local"):
+        self.source, self.out_dir = str(source), Path(out_dir)
+        if isinstance(connection, dict):
+            connection = Connection(**{k: v for k, v in connection.items() if v is not None})
+        self.connection = connection or Connection()
+        self.remote = parse_url(self.source) if is_url(self.source) else None
+        self.store_root = None if store is None else check_root(store)
+        if self.store_root is not None and output_format != "keep":
+            raise EnhanceError(f"--store stores DICOM outputs: use --format keep, not {output_format}")
+        if anonymize and self.remote and self.store_root and same_service(self.remote[0], self.store_root):
+            raise EnhanceError(
+                f"--anonymize with --store {self.store_root}: a de-identified copy does not belong "
+                "in the PACS the study came from; store it into another service, or drop --anonymize")
+        if engine != "local" and (self.remote or self.store_root):
+            raise EnhanceError("a DICOMweb source or --store runs on the local engine only")
+        self._service = None
+        self.store = None
+        if self.store_root is not None:
+            from .store import Store
+
+            self.store = Store(self.store_root, self.connection)  # credentials read now
+        self._unstored = {}  # input -> why its finished output could not be stored
+
+    @property
+    def service(self):
+        """The source's :class:`enhance.sources.dicomweb.Service` (a DICOMweb source only)."""
+        if self._service is None:
+            from .dicomweb import Service
+
+            self._service = Service(self.remote[0], self.connection)
+        return self._service
+
+    # -- the items ------------------------------------------------------------------------
+
+    def discover(self):
+        """``(root, items)``: :func:`enhance.batch.discover`'s for a folder (with
+        :func:`enhance.batch.check_output_dir`), else the study's or series' instances
+        (QIDO-RS), sorted by series and instance UID."""
+        if self.remote is None:
+            root, files = batch.discover(self.source, exclude=[self.out_dir])
+            batch.check_output_dir(root, self.out_dir)
+            return root, files
+        service_root, study, series = self.remote
+        found = self.service.instances(study, series, fields=["DerivationDescription"])
+        items, derived, odd = [], 0, 0
+        local = self.out_dir / RETRIEVED
+        from .dicomweb import value
+
+        for entry in found:
+            series_uid, sop = value(entry, "0020000E"), value(entry, "00080018")
+            if not (series_uid and sop and _UID.fullmatch(series_uid) and _UID.fullmatch(sop)):
+                odd += 1
+                continue
+            if str(value(entry, "00082111") or "").startswith(_DERIVED_BY_RUN):
+                derived += 1
+                continue
+            url = f"{service_root}/studies/{study}/series/{series_uid}/instances/{sop}"
+            items.append(RemoteInstance(local / series_uid / f"{sop}.dcm",
+                                        PurePosixPath(series_uid, f"{sop}.dcm"), url=url,
+                                        study=study, series=series_uid, instance=sop))
+        if not items:
+            notes = [f"{derived} made by enhance run left out" if derived else "",
+                     f"{odd} without valid UIDs" if odd else ""]
+            notes = ", ".join(n for n in notes if n)
+            raise EnhanceError(f"{self.source}: no instance to enhance on the server"
+                               + (f" ({notes})" if notes else ""))
+        return local, sorted(items, key=lambda item: str(item.relpath))
+
+    # -- the per-item work ----------------------------------------------------------------
+
+    def wrap(self, process):
+        """``process(item, target)`` with the item retrieved first (a DICOMweb source) and
+        the output stored after (``store``); the manifest's details get ``source_url`` and
+        ``stored`` (or ``store_error``: the output is kept, the run fails, a rerun stores it)."""
+        if self.remote is None and self.store is None:
+            return process
+
+        def wrapped(item, target):
+            if isinstance(item, RemoteInstance):
+                self.retrieve(item)
+            details = process(item, target)
+            if isinstance(item, RemoteInstance):
+                details["source_url"] = item.url
+            if self.store is not None:
+                details.update(self._store(item, target, details))
+            return details
+
+        return wrapped
+
+    def retrieve(self, item):
+        """Retrieve ``item`` (WADO-RS) into its ``path``, unless a previous run did."""
+        import pydicom
+
+        from ..io.atomic import atomic_write
+
+        if Path(item.path).is_file():
+            return
+        dataset = self.service.retrieve(item.study, item.series, item.instance)
+        try:
+            with atomic_write(item.path) as fh:
+                pydicom.dcmwrite(fh, dataset, enforce_file_format=True)
+        except (ValueError, AttributeError, TypeError) as error:
+            raise EnhanceError(f"{item.url}: the retrieved instance cannot be written as a DICOM "
+                               f"file ({_one_line(error)})") from None
+
+    def _store(self, item, target, details):
+        from .derived import is_dicom_output
+
+        if not is_dicom_output(target):
+            return {"stored": None, "store_note": "not a DICOM output: not stored"}
+        try:
+            stored = self.store.store_output(target, source=item.path, model=details.get("model", ""),
+                                             sha256=details.get("model_sha256", ""))
+        except EnhanceError as error:
+            return {"store_error": _one_line(error)}
+        return {"stored": stored}
+
+    def _stored_here(self, record):
+        stored = record.get("stored")
+        return isinstance(stored, dict) and same_service(stored.get("root", ""), self.store_root)
+
+    def resume(self, files, output_for):
+        """Store the finished outputs of ``files`` that the manifest records as not stored
+        into ``store`` (a run without ``--store``, or one the server went away from), holding
+        the lock on OUT; their manifest records get ``stored``. The ones that still cannot be
+        stored fail the run (:meth:`finish`)."""
+        from .derived import is_dicom_output
+
+        if self.store is None:
+            return
+        log = batch.Manifest(self.out_dir / batch.MANIFEST_NAME)
+        records = {record.get("input"): record for record in log.records()}
+        pending = []
+        for item in files:
+            record = records.get(str(item.path))
+            if (record is None or record.get("status") not in ("done", "skipped")
+                    or not record.get("model") or self._stored_here(record)):
+                continue
+            target = Path(str(record.get("output") or ""))
+            if target.is_file() and is_dicom_output(target):
+                pending.append((item, target, record))
+        if not pending:
+            return
+        with batch.OutputLock(self.out_dir):
+            for item, target, record in pending:
+                try:
+                    stored = self.store.store_output(target, source=item.path, model=record["model"],
+                                                     sha256=record.get("model_sha256", ""))
+                except EnhanceError as error:
+                    self._unstored[str(item.path)] = _one_line(error)
+                    continue
+                kept = {k: v for k, v in record.items() if k not in ("store_error", "store_note")}
+                log.append({**kept, "stored": stored})
+
+    def finish(self, result):
+        """``result`` with the outputs that could not be stored as failures (the output is
+        kept and named; a rerun stores it)."""
+        for r in result.results:
+            cause = r.details.get("store_error") if r.status == "done" else self._unstored.get(r.input)
+            if cause and r.status in ("done", "skipped"):
+                r.status = "failed"
+                r.error = (f"{r.input}: enhanced into {r.output}, but not stored to {self.store_root}: "
+                           f"{cause} (run again to store it)")
+        return result
