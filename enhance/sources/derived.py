@@ -3,7 +3,8 @@
 ``enhance run`` writes each DICOM output as a derived image (:func:`enhance.io.dicom.write_dicom`:
 new SOP Instance UID and one new Series Instance UID per source series, ImageType DERIVED,
 SourceImageSequence to the source instance, DerivationDescription naming the model). Before it is
-stored, :func:`prepare` gives it what a PACS shows a reader: a new SeriesNumber (chosen by the
+stored, :func:`prepare` gives it what a PACS shows a reader: ImageType DERIVED\\SECONDARY (the
+folder run keeps the source's second value), a new SeriesNumber (chosen by the
 store, :mod:`enhance.sources.store`), a SeriesDescription that says it was enhanced and by which
 model, and the weights' full sha256 in DerivationDescription. The pixels and UIDs stay those of
 the folder run; the output in OUT is rewritten (atomically) so that it is what was stored.
@@ -53,7 +54,8 @@ def is_dicom_output(path):
 
 
 def prepare(target, *, source_description, model, sha256, series_number):
-    """Give the output ``target`` its SeriesNumber, SeriesDescription and full derivation.
+    """Give the output ``target`` its ImageType, SeriesNumber, SeriesDescription and full
+    derivation.
 
     Rewrites ``target`` (through :mod:`enhance.io.atomic`) only when a value changes, so that a
     second call is free and the output in OUT is byte for byte what was stored.
@@ -68,7 +70,13 @@ def prepare(target, *, source_description, model, sha256, series_number):
     from ..io.atomic import atomic_write
 
     ds = pydicom.dcmread(target)
+    image_type = ds.get("ImageType")
+    image_type = ([] if image_type in (None, "") else
+                  [str(image_type)] if isinstance(image_type, str) else [str(v) for v in image_type])
+    image_type = (image_type + ["", ""])[:max(2, len(image_type))]
+    image_type[:2] = ["DERIVED", "SECONDARY"]  # made after the examination, from its images
     wanted = {
+        "ImageType": image_type,
         "SeriesNumber": int(series_number),
         "SeriesDescription": series_description(source_description, model),
         "DerivationDescription": derivation(str(ds.get("DerivationDescription", "")), sha256),
@@ -76,7 +84,11 @@ def prepare(target, *, source_description, model, sha256, series_number):
     changed = False
     for keyword, new in wanted.items():
         old = ds.get(keyword)
-        if old in (None, "") or (int(old) if keyword == "SeriesNumber" else str(old)) != new:
+        if keyword == "ImageType":
+            old = [] if old in (None, "") else [str(old)] if isinstance(old, str) else [str(v) for v in old]
+        elif old not in (None, ""):
+            old = int(old) if keyword == "SeriesNumber" else str(old)
+        if old != new:
             setattr(ds, keyword, new)
             changed = True
     if changed:
