@@ -354,7 +354,10 @@ def enhance_folder(
         ray_engine.prepare(recipe, shared=[root, out_dir], weights_sha256=sha)
         return batch.run_batch(files, out_dir, None, output_for=output_for,
                                overwrite=overwrite, progress=progress, engine=ray_engine)
-    process = run_source.wrap(recipe.process(loaded, deid=deid, file_progress=file_progress))
-    run_source.resume(files, output_for)  # outputs a previous run could not store
-    return run_source.finish(batch.run_batch(files, out_dir, process, output_for=output_for,
-                                             overwrite=overwrite, progress=progress))
+    process = recipe.process(loaded, deid=deid, file_progress=file_progress)
+    # a DICOMweb source's items retrieved ahead, outputs stored behind (enhance.sources)
+    with run_source.attached(process, files=files, output_for=output_for, overwrite=overwrite,
+                             progress=progress) as (process, progress):
+        result = batch.run_batch(files, out_dir, process, output_for=output_for,
+                                 overwrite=overwrite, progress=progress)
+    return run_source.finish(result)

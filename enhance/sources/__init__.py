@@ -17,6 +17,7 @@ The batch engine (:func:`enhance.batch.run_batch`) sees items, not where they ca
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -33,6 +34,9 @@ RETRIEVED = ".retrieved"
 
 #: An instance whose DerivationDescription starts so was made by ``enhance run``: not a source.
 _DERIVED_BY_RUN = "enhance run "
+
+#: How many items of a DICOMweb source are retrieved ahead of the one being enhanced.
+PREFETCH = 2
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
@@ -145,40 +149,88 @@ class RunSource:
 
     # -- the per-item work ----------------------------------------------------------------
 
-    def wrap(self, process):
-        """``process(item, target)`` with the item retrieved first (a DICOMweb source) and
-        the output stored after (``store``); the manifest's details get ``source_url`` and
-        ``stored`` (or ``store_error``: the output is kept, the run fails, a rerun stores it)."""
+    @contextlib.contextmanager
+    def attached(self, process, *, files, output_for, overwrite=False, progress=None):
+        """``(process, progress)`` for :func:`enhance.batch.run_batch`, with the DICOMweb work
+        around the per-item work; a context manager (its threads end with it).
+
+        First the finished outputs a previous run could not store are stored (:meth:`resume`).
+        Then each item of a DICOMweb source is retrieved before ``process`` runs on it, by a
+        thread that keeps :data:`PREFETCH` items ahead of the batch (an item whose output is
+        finished is never retrieved); with ``store``, each output the batch finishes is stored
+        by a second thread while the batch goes on to the next item, and once stored the
+        manifest gets its record again with ``stored`` (or ``store_error``: the output is kept,
+        :meth:`finish` fails it, a rerun stores it). ``progress`` is called as before; the last
+        call waits for the stores, so that all of them happen while the batch holds the lock.
+        """
         if self.remote is None and self.store is None:
-            return process
+            yield process, progress
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.resume(files, output_for)
+        fetcher = ThreadPoolExecutor(1, thread_name_prefix="enhance-retrieve") if self.remote else None
+        storer = ThreadPoolExecutor(1, thread_name_prefix="enhance-store") if self.store else None
+        position = {str(item.path): n for n, item in enumerate(files)}
+        fetches, stores = {}, []
+        log = batch.Manifest(self.out_dir / batch.MANIFEST_NAME)
+
+        def needed(item):
+            if str(item.path) in fetches or Path(item.path).is_file():
+                return False
+            try:
+                return overwrite or not output_for(item).is_file()
+            except EnhanceError:
+                return False
 
         def wrapped(item, target):
             if isinstance(item, RemoteInstance):
-                self.retrieve(item)
+                key = str(item.path)
+                if key not in fetches:
+                    fetches[key] = fetcher.submit(self.retrieve, item)
+                n = position.get(key, len(files))
+                for ahead in files[n + 1 : n + 1 + PREFETCH]:
+                    if isinstance(ahead, RemoteInstance) and needed(ahead):
+                        fetches[str(ahead.path)] = fetcher.submit(self.retrieve, ahead)
+                fetches.pop(key).result()  # its retrieval's error fails the item
             details = process(item, target)
             if isinstance(item, RemoteInstance):
                 details["source_url"] = item.url
-            if self.store is not None:
-                details.update(self._store(item, target, details))
             return details
 
-        return wrapped
+        items = {str(item.path): item for item in files}
+
+        def store(item, result):
+            result.details.update(self._store(item, result.output, result.details))
+            if "stored" in result.details or "store_error" in result.details:
+                log.append(result.as_record())
+
+        def report(done, total, result):
+            if storer is not None and result is not None and result.status == "done":
+                stores.append(storer.submit(store, items[result.input], result))
+            if result is not None and done == total:
+                for future in stores:
+                    future.result()
+            if progress is not None:
+                progress(done, total, result)
+
+        try:
+            yield wrapped, report
+        finally:
+            for pool in (fetcher, storer):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
 
     def retrieve(self, item):
-        """Retrieve ``item`` (WADO-RS) into its ``path``, unless a previous run did."""
-        import pydicom
-
+        """Retrieve ``item`` (WADO-RS) into its ``path`` as the server sent it, unless a previous
+        run did."""
         from ..io.atomic import atomic_write
 
         if Path(item.path).is_file():
             return
-        dataset = self.service.retrieve(item.study, item.series, item.instance)
-        try:
-            with atomic_write(item.path) as fh:
-                pydicom.dcmwrite(fh, dataset, enforce_file_format=True)
-        except (ValueError, AttributeError, TypeError) as error:
-            raise EnhanceError(f"{item.url}: the retrieved instance cannot be written as a DICOM "
-                               f"file ({_one_line(error)})") from None
+        data = self.service.retrieve(item.study, item.series, item.instance)
+        with atomic_write(item.path) as fh:
+            fh.write(data)
 
     def _store(self, item, target, details):
         from .derived import is_dicom_output
@@ -188,8 +240,8 @@ class RunSource:
         try:
             stored = self.store.store_output(target, source=item.path, model=details.get("model", ""),
                                              sha256=details.get("model_sha256", ""))
-        except EnhanceError as error:
-            return {"store_error": _one_line(error)}
+        except Exception as error:  # noqa: BLE001 - an output's fault stays with the output
+            return {"store_error": _one_line(error) or type(error).__name__}
         return {"stored": stored}
 
     def _stored_here(self, record):

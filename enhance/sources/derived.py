@@ -13,6 +13,7 @@ the folder run; the output in OUT is rewritten (atomically) so that it is what w
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 __all__ = ["series_description", "derivation", "prepare", "is_dicom_output"]
 
@@ -62,14 +63,18 @@ def prepare(target, *, source_description, model, sha256, series_number):
 
     Returns
     -------
-    pydicom.dataset.Dataset
-        The instance to store.
+    dataset : pydicom.dataset.Dataset
+    data : bytes
+        The instance to store: ``target``'s bytes.
     """
+    import io
+
     import pydicom
 
     from ..io.atomic import atomic_write
 
-    ds = pydicom.dcmread(target)
+    data = Path(target).read_bytes()
+    ds = pydicom.dcmread(io.BytesIO(data))
     image_type = ds.get("ImageType")
     image_type = ([] if image_type in (None, "") else
                   [str(image_type)] if isinstance(image_type, str) else [str(v) for v in image_type])
@@ -92,6 +97,9 @@ def prepare(target, *, source_description, model, sha256, series_number):
             setattr(ds, keyword, new)
             changed = True
     if changed:
+        buffer = io.BytesIO()
+        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+        data = buffer.getvalue()
         with atomic_write(target) as fh:
-            pydicom.dcmwrite(fh, ds, enforce_file_format=True)
-    return ds
+            fh.write(data)
+    return ds, data

@@ -1,10 +1,11 @@
-"""A DICOMweb service: QIDO-RS to list, WADO-RS to retrieve, STOW-RS to store (``dicomweb-client``).
+"""A DICOMweb service: QIDO-RS to list (``dicomweb-client``), WADO-RS to retrieve, STOW-RS to store.
 
 :func:`parse_url` splits ``http(s)://HOST[:PORT]/.../studies/<Study>[/series/<Series>]`` into the
 service root and the UIDs; :class:`Service` talks to one service root with the credentials of
 :func:`credentials` (environment or a netrc-style file, never the command line), the system's CA
 bundle or a given one, a timeout on every request and retries with exponential backoff
-(:class:`Connection`). Every failure is an :class:`enhance.errors.EnhanceError` of one line naming
+(:class:`Connection`). Instances travel as their Part 10 bytes (retrieved and stored as they are,
+never decoded and re-encoded on the way). Every failure is an :class:`enhance.errors.EnhanceError` of one line naming
 the URL and the cause.
 """
 
@@ -14,6 +15,7 @@ import os
 import re
 import ssl
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -191,8 +193,10 @@ class Service:
         elif auth is not None:
             session.auth = auth[1]
         timeout = self.connection.timeout
+        self._timeout = (timeout, timeout)
+        self._session = session
         self._client = DICOMwebClient(self.root, session=session, headers=headers,
-                                      timeout=(timeout, timeout))
+                                      timeout=self._timeout)
         self._client.set_http_retry_params(retry=False)  # retried here, connection errors too
         self._requests = requests
 
@@ -257,29 +261,70 @@ class Service:
         return numbers
 
     def retrieve(self, study, series, instance):
-        """WADO-RS: one instance as a :class:`pydicom.dataset.Dataset`, in the transfer syntax
-        the server holds it in."""
+        """WADO-RS: one instance's Part 10 bytes, in the transfer syntax the server holds it in
+        (kept as they came: no decoding and re-encoding)."""
         url = f"{self.root}/studies/{study}/series/{series}/instances/{instance}"
-        return self._call("retrieve it", url,
-                          lambda: self._client.retrieve_instance(study, series, instance))
+        accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
-    def store(self, dataset):
-        """STOW-RS: store one instance into its study.
+        def get():
+            answer = self._session.get(url, headers={"Accept": accept}, timeout=self._timeout)
+            answer.raise_for_status()
+            return answer
+
+        answer = self._call("retrieve it", url, get)
+        parts = multipart_parts(answer.headers.get("Content-Type", ""), answer.content)
+        if len(parts) != 1:
+            raise EnhanceError(f"{url}: cannot retrieve it: {len(parts)} parts in the answer, not 1")
+        return parts[0]
+
+    def store(self, data, *, study, instance):
+        """STOW-RS: store one instance (its Part 10 ``data``) into ``study``.
 
         Raises
         ------
         EnhanceError
             The request failed, or the server's answer lists the instance as failed.
         """
-        study = str(dataset.StudyInstanceUID)
         url = f"{self.root}/studies/{study}"
-        answer = self._call("store into it", url,
-                            lambda: self._client.store_instances([dataset], study_instance_uid=study))
-        for item in getattr(answer, "FailedSOPSequence", None) or []:
-            reason = item.get("FailureReason", "")
-            raise EnhanceError(f"{url}: the server refused instance "
-                               f"{item.get('ReferencedSOPInstanceUID', '')} (failure reason {reason})")
-        return answer
+        boundary = f"enhance-{uuid.uuid4().hex}"
+        body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data
+                + f"\r\n--{boundary}--\r\n".encode())
+        headers = {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+                   "Accept": "application/dicom+json"}
+
+        def post():
+            answer = self._session.post(url, data=body, headers=headers, timeout=self._timeout)
+            answer.raise_for_status()
+            return answer
+
+        answer = self._call("store into it", url, post)
+        try:
+            result = answer.json() if answer.content else {}
+        except ValueError:
+            result = {}
+        failed = (result.get("00081198") or {}).get("Value") or [] if isinstance(result, dict) else []
+        if failed:
+            reason = value(failed[0], "00081197")
+            raise EnhanceError(f"{url}: the server refused instance {instance} (failure reason {reason})")
+
+
+def multipart_parts(content_type, body):
+    """The bodies of a ``multipart/related`` message (the whole body when it is a single
+    ``application/dicom``, as some servers send one instance)."""
+    if content_type.lower().startswith("application/dicom"):
+        return [body]
+    match = re.search(r'boundary="?([^";,\s]+)"?', content_type)
+    if match is None:
+        raise EnhanceError(f"an answer of type {content_type or 'unknown'!r}, not multipart/related")
+    delimiter = b"\r\n--" + match.group(1).encode()
+    parts = []
+    for chunk in (b"\r\n" + body).split(delimiter)[1:]:
+        if chunk.startswith(b"--"):  # the close delimiter
+            break
+        _, separator, data = chunk.partition(b"\r\n\r\n")
+        if separator:
+            parts.append(data)
+    return parts
 
 
 def value(entry, tag):

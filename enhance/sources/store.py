@@ -89,8 +89,9 @@ class Store:
         except (OSError, AttributeError, pydicom.errors.InvalidDicomError) as error:
             raise EnhanceError(f"{target}: cannot read it for storing ({error})") from None
         number = self.series_number(study, series, source_number=_int(header.get("SeriesNumber")))
-        dataset = prepare(target, source_description=str(header.get("SeriesDescription") or ""),
-                          model=model, sha256=sha256, series_number=number)
-        self.service.store(dataset)
-        return {"root": self.root, "study": study, "series": series,
-                "instance": str(dataset.SOPInstanceUID), "series_number": number}
+        dataset, data = prepare(target, source_description=str(header.get("SeriesDescription") or ""),
+                                model=model, sha256=sha256, series_number=number)
+        instance = str(dataset.SOPInstanceUID)
+        self.service.store(data, study=study, instance=instance)
+        return {"root": self.root, "study": study, "series": series, "instance": instance,
+                "series_number": number}
