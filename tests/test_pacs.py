@@ -320,6 +320,51 @@ def test_refusals_and_credentials_are_one_line(server, tmp_path, credentials, mo
         dicomweb.Service(server.root, dicomweb.Connection(retries=0)).instances(source[0].StudyInstanceUID)
 
 
+def test_https_trusts_a_given_ca_bundle(tmp_path, credentials):
+    """Against a TLS server of this process (Debian's Orthanc 1.10 crashes on HTTPS requests
+    with OpenSSL 3): the given bundle is trusted, and without it the certificate is refused in
+    one line that says how to give it."""
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    from enhance.errors import EnhanceError
+    from enhance.sources.dicomweb import Connection, Service
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+
+    class QIDO(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server name
+            body = b"[]" if self.path.startswith("/dicom-web/studies/1.2.3.4/series") else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), QIDO)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        root = f"https://127.0.0.1:{httpd.server_address[1]}/dicom-web"
+        assert Service(root, Connection(ca_bundle=str(cert))).series_numbers("1.2.3.4") == {}
+        with pytest.raises(EnhanceError, match="certificate is not trusted.*--ca-bundle"):
+            Service(root, Connection(retries=0)).series_numbers("1.2.3.4")
+    finally:
+        httpd.shutdown()
+
+
 def test_readme_test_command_is_what_ci_runs():
     """The README's install-and-test command installs the test service and is .ci/run's."""
     readme = (ROOT / "README.md").read_text()

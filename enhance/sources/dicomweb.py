@@ -45,8 +45,8 @@ class Connection:
     Parameters
     ----------
     ca_bundle : str or Path, optional
-        A PEM file of the certificate authorities to trust for HTTPS (default: the system's,
-        :func:`ssl.get_default_verify_paths`, else certifi's).
+        A PEM file of the certificate authorities to trust for HTTPS (default:
+        ``$REQUESTS_CA_BUNDLE``, else the system's: :func:`ca_bundle`).
     timeout : float
         Seconds to wait for a connection and for each read.
     retries : int
@@ -157,9 +157,27 @@ def credentials(root):
     return "basic", (login, password or "")
 
 
-def _system_ca_bundle():
-    cafile = ssl.get_default_verify_paths().cafile
-    return cafile if cafile and Path(cafile).is_file() else True
+def ca_bundle(given=None):
+    """The CA bundle HTTPS trusts: ``given``, else ``$REQUESTS_CA_BUNDLE`` or ``$CURL_CA_BUNDLE``,
+    else the system's (:func:`ssl.get_default_verify_paths`), else certifi's (True)."""
+    for candidate in (given, os.environ.get("REQUESTS_CA_BUNDLE"), os.environ.get("CURL_CA_BUNDLE"),
+                      ssl.get_default_verify_paths().cafile):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    return True
+
+
+def _session(verify):
+    """A requests session whose every request verifies with ``verify`` (requests would let
+    ``$REQUESTS_CA_BUNDLE`` override a session's own bundle)."""
+    import requests
+
+    class Session(requests.Session):
+        def request(self, method, url, **kwargs):
+            kwargs.setdefault("verify", verify)
+            return super().request(method, url, **kwargs)
+
+    return Session()
 
 
 def _one_line(text):
@@ -184,8 +202,7 @@ class Service:
             raise EnhanceError("DICOMweb needs dicomweb-client: pip install 'enhance[pacs]'") from None
         self.root = check_root(root)
         self.connection = connection or Connection()
-        session = requests.Session()
-        session.verify = self.connection.ca_bundle or _system_ca_bundle()
+        session = _session(ca_bundle(self.connection.ca_bundle))
         auth = credentials(self.root)
         headers = None
         if auth is not None and auth[0] == "token":
