@@ -85,9 +85,11 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
 
     SOURCE is a folder (recursive), a file, a quoted glob, or a DICOMweb study or series URL
     (http(s)://HOST[:PORT]/dicom-web/studies/UID[/series/UID]: its instances are retrieved into
-    OUT_DIR/.retrieved); OUT_DIR mirrors its layout and gets a manifest.jsonl. Finished outputs are skipped when the run is started again (--overwrite
-    redoes them); a file that cannot be read is reported and the run goes on; the exit status is
-    1 when any file failed. Colour images are restored channel by channel. The summary (model,
+    OUT_DIR/.retrieved); OUT_DIR mirrors its layout and gets a manifest.jsonl. Finished outputs
+    are skipped when the run is started again (--overwrite redoes them); a file that cannot be
+    read is reported and the run goes on; the exit status is 1 when any file failed. With
+    --store, each DICOM output is also stored into its source's study (README: "Enhance a study
+    from Orthanc"). Colour images are restored channel by channel. The summary (model,
     OUT_DIR, counts, failures) goes to stdout whether the run succeeded or not; OUT_DIR/preview.png
     shows a few inputs beside their outputs (--no-preview: none).
     """
