@@ -291,6 +291,7 @@ def test_refusals_and_credentials_are_one_line(server, tmp_path, credentials, mo
 
     cases = [
         ((url, tmp_path / "a", "--store", server.root + "/", "--anonymize"), "does not belong in the PACS"),
+        ((url, tmp_path / "a2", "--anonymize"), "retrieved instances are kept"),
         ((url.replace("http://", "http://user:pw@"), tmp_path / "b"), "credentials do not belong in the URL"),
         ((f"http://127.0.0.1:{server.port}/dicom-web/patients/1", tmp_path / "c"), "not a DICOMweb study"),
         ((url, tmp_path / "d", "--store", server.root, "--format", "png16"), "use --format keep"),

@@ -88,10 +88,16 @@ class RunSource:
         self.store_root = None if store is None else check_root(store)
         if self.store_root is not None and output_format != "keep":
             raise EnhanceError(f"--store stores DICOM outputs: use --format keep, not {output_format}")
-        if anonymize and self.remote and self.store_root and same_service(self.remote[0], self.store_root):
+        if anonymize and self.remote:
+            if self.store_root and same_service(self.remote[0], self.store_root):
+                raise EnhanceError(
+                    f"--anonymize with --store {self.store_root}: a de-identified copy does not "
+                    "belong in the PACS the study came from; store it into another service, or "
+                    "drop --anonymize")
             raise EnhanceError(
-                f"--anonymize with --store {self.store_root}: a de-identified copy does not belong "
-                "in the PACS the study came from; store it into another service, or drop --anonymize")
+                "--anonymize with a DICOMweb source: the retrieved instances are kept in "
+                f"{Path(out_dir) / RETRIEVED} with their identities; retrieve the study into a "
+                "folder outside OUT_DIR and de-identify from there")
         if engine != "local" and (self.remote or self.store_root):
             raise EnhanceError("a DICOMweb source or --store runs on the local engine only")
         self._service = None
@@ -150,7 +156,7 @@ class RunSource:
     # -- the per-item work ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def attached(self, process, *, files, output_for, overwrite=False, progress=None):
+    def attached(self, process, *, files, output_for, overwrite=False, progress=None, redact=None):
         """``(process, progress)`` for :func:`enhance.batch.run_batch`, with the DICOMweb work
         around the per-item work; a context manager (its threads end with it).
 
@@ -162,13 +168,15 @@ class RunSource:
         manifest gets its record again with ``stored`` (or ``store_error``: the output is kept,
         :meth:`finish` fails it, a rerun stores it). ``progress`` is called as before; the last
         call waits for the stores, so that all of them happen while the batch holds the lock.
+        ``redact`` is :func:`enhance.batch.run_batch`'s (``--anonymize``): the records appended
+        here are redacted the same way.
         """
         if self.remote is None and self.store is None:
             yield process, progress
             return
         from concurrent.futures import ThreadPoolExecutor
 
-        self.resume(files, output_for)
+        self.resume(files, output_for, redact=redact)
         fetcher = ThreadPoolExecutor(1, thread_name_prefix="enhance-retrieve") if self.remote else None
         storer = ThreadPoolExecutor(1, thread_name_prefix="enhance-store") if self.store else None
         position = {str(item.path): n for n, item in enumerate(files)}
@@ -194,7 +202,7 @@ class RunSource:
                         fetches[str(ahead.path)] = fetcher.submit(self.retrieve, ahead)
                 fetches.pop(key).result()  # its retrieval's error fails the item
             details = process(item, target)
-            if isinstance(item, RemoteInstance):
+            if isinstance(item, RemoteInstance) and redact is None:
                 details["source_url"] = item.url
             return details
 
@@ -203,7 +211,7 @@ class RunSource:
         def store(item, result):
             result.details.update(self._store(item, result.output, result.details))
             if "stored" in result.details or "store_error" in result.details:
-                log.append(result.as_record())
+                log.append(result.as_record() if redact is None else redact(result.as_record()))
 
         def report(done, total, result):
             if storer is not None and result is not None and result.status == "done":
@@ -248,7 +256,7 @@ class RunSource:
         stored = record.get("stored")
         return isinstance(stored, dict) and same_service(stored.get("root", ""), self.store_root)
 
-    def resume(self, files, output_for):
+    def resume(self, files, output_for, *, redact=None):
         """Store the finished outputs of ``files`` that the manifest records as not stored
         into ``store`` (a run without ``--store``, or one the server went away from), holding
         the lock on OUT; their manifest records get ``stored``. The ones that still cannot be
@@ -261,7 +269,8 @@ class RunSource:
         records = {record.get("input"): record for record in log.records()}
         pending = []
         for item in files:
-            record = records.get(str(item.path))
+            key = str(item.path) if redact is None else redact({"input": str(item.path)})["input"]
+            record = records.get(key)
             if (record is None or record.get("status") not in ("done", "skipped")
                     or not record.get("model") or self._stored_here(record)):
                 continue
