@@ -281,6 +281,34 @@ def test_outputs_a_run_could_not_store_are_stored_by_the_rerun_without_enhancing
     assert spy["store"] == 0
 
 
+def test_a_deidentified_copy_is_stored_as_a_new_study_with_a_redacted_manifest(
+        server, tmp_path, credentials, spy):
+    from enhance.pipeline import enhance_folder
+
+    source = make_study(tmp_path / "study", ct_slices=2, mr=False)
+    out = tmp_path / "out"
+    key = tmp_path / "deid-key.json"
+    first = enhance_folder(tmp_path / "study", out, store=server.root, connection=FAST,
+                           anonymize=True, deid_key=key)
+    assert first.ok and spy["store"] == 2
+    stored = [r["stored"] for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())
+              if r.get("stored")]
+    assert len(stored) == 2 and len({s["study"] for s in stored}) == 1
+    study = stored[0]["study"]
+    assert study != source[0].StudyInstanceUID  # a new (de-identified) study
+    derived = server_instances(server, study)
+    assert len(derived) == 2
+    for ds in derived:
+        assert ds.SeriesDescription == "enhanced with dae-gaussian-sigma-20k"  # not the source's
+        assert str(ds.PatientName) != str(source[0].PatientName)
+    text = (out / "manifest.jsonl").read_text()
+    assert source[0].SOPInstanceUID not in text and str(tmp_path / "study") not in text
+    spy.update(store=0)
+    assert enhance_folder(tmp_path / "study", out, store=server.root, connection=FAST,
+                          anonymize=True, deid_key=key).ok
+    assert spy["store"] == 0
+
+
 def test_refusals_and_credentials_are_one_line(server, tmp_path, credentials, monkeypatch):
     from enhance.errors import EnhanceError
     from enhance.sources import dicomweb

@@ -107,6 +107,7 @@ class RunSource:
 
             self.store = Store(self.store_root, self.connection)  # credentials read now
         self._unstored = {}  # input -> why its finished output could not be stored
+        self._describe_source = not anonymize
 
     @property
     def service(self):
@@ -247,7 +248,8 @@ class RunSource:
             return {"stored": None, "store_note": "not a DICOM output: not stored"}
         try:
             stored = self.store.store_output(target, source=item.path, model=details.get("model", ""),
-                                             sha256=details.get("model_sha256", ""))
+                                             sha256=details.get("model_sha256", ""),
+                                             describe_source=self._describe_source)
         except Exception as error:  # noqa: BLE001 - an output's fault stays with the output
             return {"store_error": _one_line(error) or type(error).__name__}
         return {"stored": stored}
@@ -283,7 +285,8 @@ class RunSource:
             for item, target, record in pending:
                 try:
                     stored = self.store.store_output(target, source=item.path, model=record["model"],
-                                                     sha256=record.get("model_sha256", ""))
+                                                     sha256=record.get("model_sha256", ""),
+                                                     describe_source=self._describe_source)
                 except EnhanceError as error:
                     self._unstored[str(item.path)] = _one_line(error)
                     continue

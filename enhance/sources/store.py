@@ -64,8 +64,11 @@ class Store:
             self._numbers[key] = number
         return self._numbers[key]
 
-    def store_output(self, target, *, source, model, sha256):
+    def store_output(self, target, *, source, model, sha256, describe_source=True):
         """Store the output ``target`` derived from the DICOM file ``source``.
+
+        ``describe_source=False`` (de-identified outputs): the SeriesDescription does not quote
+        the source's (which de-identification removed).
 
         Returns
         -------
@@ -89,7 +92,8 @@ class Store:
         except (OSError, AttributeError, pydicom.errors.InvalidDicomError) as error:
             raise EnhanceError(f"{target}: cannot read it for storing ({error})") from None
         number = self.series_number(study, series, source_number=_int(header.get("SeriesNumber")))
-        dataset, data = prepare(target, source_description=str(header.get("SeriesDescription") or ""),
+        described = str(header.get("SeriesDescription") or "") if describe_source else ""
+        dataset, data = prepare(target, source_description=described,
                                 model=model, sha256=sha256, series_number=number)
         instance = str(dataset.SOPInstanceUID)
         self.service.store(data, study=study, instance=instance)
