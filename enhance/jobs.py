@@ -21,12 +21,12 @@ def file_seed(degradation_name, index, *, seed=None):
     """The seed of the ``index``-th file (sorted by relative path) under a degradation.
 
     Without ``seed`` this is the spec's rule ``1000 * d + i``, with ``d`` the position of the
-    degradation in :data:`enhance.degrade.PRESETS` (the spec's benchmark list comes first, so
+    degradation in :data:`enhance.tasks.PRESETS` (the spec's benchmark list comes first, so
     ``enhance degrade --kind gaussian25`` makes the benchmark's noisy images). With a user seed
     ``S`` the entropy ``[S, d, i]`` seeds :func:`numpy.random.default_rng`. Either way the value
     is recorded in the manifest and reproduces the image.
     """
-    from .degrade import degradation_id
+    from .tasks import degradation_id
 
     d = degradation_id(degradation_name)
     if seed is None:
@@ -57,8 +57,8 @@ def degrade_folder(
         Output folder (not inside ``source``); a ``manifest.jsonl`` records each file's seed and
         parameters.
     degradation : str
-        A preset (``gaussian25``, ``lowlight``, ``speckle``, ...) or a function name of
-        :mod:`enhance.degrade`; ``params`` override its parameters.
+        A preset (``gaussian25``, ``lowlight``, ``speckle``, ...) or a task's name (its
+        degradation function, :func:`enhance.tasks.resolve`); ``params`` override its parameters.
     seed : int, optional, keyword-only
         See :func:`file_seed`.
     output_format : {"png16", "tiff16", "npy", "keep"}, keyword-only
@@ -73,8 +73,8 @@ def degrade_folder(
     -------
     enhance.batch.BatchResult
     """
-    from .degrade import resolve
     from .io import read_image
+    from .tasks import resolve
     from .planes import map_planes
 
     spec = resolve(degradation, **params)

@@ -107,7 +107,7 @@ def test_interrupted_run_resumes_to_byte_identical_outputs(mixed_folder, tiny_mo
     partial = outputs(resumed)
     assert 0 < len(partial) < len(outputs(whole))
     # a kill in the middle of a write leaves a hidden temporary file; it is never an output
-    (resumed / ".t1.png.dead.part").write_bytes(b"half a file")
+    (resumed / ".t1.png.0badcafe.part").write_bytes(b"half a file")  # atomic.part_prefix + 8 hex
     result = enhance_folder(mixed_folder, resumed, model=tiny_model_dir)
     assert result.count("skipped") == len([p for p in partial if not p.name.startswith(".")])
     assert outputs(resumed) == outputs(whole)
