@@ -394,6 +394,49 @@ def test_https_trusts_a_given_ca_bundle(tmp_path, credentials):
         httpd.shutdown()
 
 
+def test_busy_servers_are_retried_with_backoff_and_silent_ones_time_out():
+    """Against an HTTP server of this process: a 503 is retried after the backoff and the next
+    answer taken; a server that never answers times out, is retried, then is one line."""
+    import http.server
+    import threading
+    import time
+
+    from enhance.errors import EnhanceError
+    from enhance.sources.dicomweb import Connection, Service
+
+    answers, seen = ["busy", "ok", "silent", "silent"], []
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server name
+            seen.append(time.monotonic())
+            what = answers.pop(0)
+            if what == "silent":
+                time.sleep(1.5)
+                return
+            body = b"[]"
+            self.send_response(503 if what == "busy" else 200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        service = Service(f"http://127.0.0.1:{httpd.server_address[1]}/dicom-web",
+                          Connection(timeout=0.5, retries=1, backoff=0.3))
+        assert service.series_numbers("1.2.3") == {}
+        assert len(seen) == 2 and seen[1] - seen[0] >= 0.3  # waited the backoff, then retried
+        with pytest.raises(EnhanceError, match=r"timed out after 0.5 s \(after 2 attempts\)"):
+            service.series_numbers("1.2.3")
+        assert len(seen) == 4
+    finally:
+        httpd.shutdown()
+
+
 def test_readme_test_command_is_what_ci_runs():
     """The README's install-and-test command installs the test service and is .ci/run's."""
     readme = (ROOT / "README.md").read_text()
