@@ -29,15 +29,17 @@ USER, PASSWORD = "enhance", "test-secret"
 
 
 def executable():
-    """The Orthanc server's path, or None."""
-    return os.environ.get("ORTHANC") or shutil.which("Orthanc") or next(
+    """The Orthanc server's path (``$ORTHANC`` if set), or None."""
+    if "ORTHANC" in os.environ:  # where it is installed elsewhere
+        return os.environ["ORTHANC"] if os.access(os.environ["ORTHANC"], os.X_OK) else None
+    return shutil.which("Orthanc") or next(
         (p for p in ("/usr/sbin/Orthanc", "/usr/local/sbin/Orthanc") if os.access(p, os.X_OK)), None)
 
 
 def plugin():
     """The DICOMweb plugin's path, or None."""
-    if os.environ.get("ORTHANC_DICOMWEB_PLUGIN"):
-        return os.environ["ORTHANC_DICOMWEB_PLUGIN"]
+    if "ORTHANC_DICOMWEB_PLUGIN" in os.environ:
+        return os.environ["ORTHANC_DICOMWEB_PLUGIN"] if os.path.isfile(os.environ["ORTHANC_DICOMWEB_PLUGIN"]) else None
     for pattern in PLUGIN_PATTERNS:
         found = sorted(glob.glob(pattern))
         if found:
