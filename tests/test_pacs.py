@@ -159,6 +159,11 @@ def test_study_round_trip_stores_one_derived_series_per_source_series(server, tm
     assert len(records) == 4 and all(r["status"] == "done" for r in records)
     sha = records[0]["model_sha256"]
     assert len(sha) == 64 and {r["model_sha256"] for r in records} == {sha}
+    # every line, the ones appended once stored included, carries the run's recipe (a rerun
+    # compares it: pipeline._check_recipe)
+    recipes = [json.dumps(r.get("recipe"), sort_keys=True) for r in lines]
+    assert len(set(recipes)) == 1 and json.loads(recipes[0])["model_sha256"] == sha
+    assert sum("stored" in r for r in lines) == 4
 
     sources = {ds.SOPInstanceUID: ds for ds in source}
     on_server = server_instances(server, study)
@@ -307,6 +312,45 @@ def test_a_deidentified_copy_is_stored_as_a_new_study_with_a_redacted_manifest(
     assert enhance_folder(tmp_path / "study", out, store=server.root, connection=FAST,
                           anonymize=True, deid_key=key).ok
     assert spy["store"] == 0
+
+
+def test_store_and_connection_are_run_options_checked_when_made(tmp_path):
+    """No server needed: ``store`` and ``connection`` are fields of the one RunOptions, refused
+    in one line before anything is read or written (the command line's too)."""
+    from enhance.errors import EnhanceError
+    from enhance.run_options import RunOptions
+    from enhance.sources import Connection
+
+    options = RunOptions(store="http://127.0.0.1:8042/dicom-web/", connection=FAST)
+    assert options.store == "http://127.0.0.1:8042/dicom-web"
+    assert options.connection == Connection(timeout=10, retries=1, backoff=0.05)
+    assert options.replace(sigma=0.1).connection == options.connection
+    assert RunOptions().store is None and RunOptions().connection is None
+    refused = [
+        (dict(store="ftp://host/dicom-web"), "not a DICOMweb service root"),
+        (dict(store="http://host/dicom-web/studies/1.2"), "without /studies"),
+        (dict(store="http://u:p@host/dicom-web"), "credentials do not belong in the URL"),
+        (dict(store="http://host/dicom-web", output_format="png16"), "use --format keep"),
+        (dict(store="http://host/dicom-web", engine="ray"), "local engine only"),
+        (dict(connection={"timeout": 0}), "timeout must be a finite number > 0"),
+        (dict(connection={"timeout": float("nan")}), "timeout must be a finite number > 0"),
+        (dict(connection={"retries": -1}), "retries must be a whole number >= 0"),
+        (dict(connection={"retries": 1.5}), "retries must be a whole number >= 0"),
+        (dict(connection={"backoff": -1}), "backoff must be a finite number >= 0"),
+        (dict(connection={"ca_bundle": str(tmp_path / "none.pem")}), "no such CA bundle file"),
+        (dict(connection={"verify": False}), "unknown connection option verify"),
+        (dict(connection="fast"), "connection must be a dict"),
+    ]
+    for values, message in refused:
+        with pytest.raises(EnhanceError, match=re.escape(message)):
+            RunOptions.from_dict(values)
+    for args, message in [(("--store", "ftp://host/x"), "not a DICOMweb service root"),
+                          (("--store", "http://host/dicom-web", "--format", "npy"), "use --format keep"),
+                          (("--ca-bundle", str(tmp_path / "none.pem")), "no such CA bundle file")]:
+        result = _run_cli(tmp_path / "in", tmp_path / "out", *args)
+        assert result.exit_code != 0 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_refusals_and_credentials_are_one_line(server, tmp_path, credentials, monkeypatch):

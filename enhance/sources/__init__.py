@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from .. import batch
 from ..batch import InputFile
 from ..errors import EnhanceError
-from .dicomweb import Connection, check_root, is_url, parse_url, same_service
+from .dicomweb import Connection, is_url, parse_url, same_service
 
 __all__ = ["RunSource", "RemoteInstance", "Connection", "RETRIEVED", "is_url"]
 
@@ -63,31 +63,25 @@ class RunSource:
     source : str or Path
         A folder, a file, a glob, or a DICOMweb study or series URL.
     out_dir : str or Path
-    store : str, optional, keyword-only
-        A DICOMweb service root to store each derived DICOM instance into.
-    connection : Connection or dict, optional, keyword-only
-        CA bundle, timeout and retries for the DICOMweb services.
-    anonymize, output_format, engine : keyword-only
-        As :func:`enhance.pipeline.enhance_folder`'s; checked against the source and the store.
+    options : enhance.run_options.RunOptions
+        The run's options, already checked (``store``, ``connection``, ``output_format`` and
+        the engine against each other); read here: ``store``, ``connection``, ``anonymize``,
+        ``engine``.
 
     Raises
     ------
     EnhanceError
-        A URL that is no DICOMweb study or series, credentials in a URL, ``store`` with
-        another output format than ``keep``, de-identified outputs stored into the source's own
-        service, a DICOMweb source or store on another engine than ``local``.
+        What depends on the source: a URL that is no DICOMweb study or series, credentials in a
+        URL, de-identified outputs stored into the source's own service, ``anonymize`` with a
+        DICOMweb source, a DICOMweb source on another engine than ``local``.
     """
 
-    def __init__(self, source, out_dir, *, store=None, connection=None, anonymize=False,
-                 output_format="keep", engine="local"):
+    def __init__(self, source, out_dir, options):
         self.source, self.out_dir = str(source), Path(out_dir)
-        if isinstance(connection, dict):
-            connection = Connection(**{k: v for k, v in connection.items() if v is not None})
-        self.connection = connection or Connection()
+        self.connection = options.connection or Connection()
         self.remote = parse_url(self.source) if is_url(self.source) else None
-        self.store_root = None if store is None else check_root(store)
-        if self.store_root is not None and output_format != "keep":
-            raise EnhanceError(f"--store stores DICOM outputs: use --format keep, not {output_format}")
+        self.store_root = options.store  # checked by RunOptions (check_root)
+        anonymize = options.anonymize
         if anonymize and self.remote:
             if self.store_root and same_service(self.remote[0], self.store_root):
                 raise EnhanceError(
@@ -98,8 +92,8 @@ class RunSource:
                 "--anonymize with a DICOMweb source: the retrieved instances are kept in "
                 f"{Path(out_dir) / RETRIEVED} with their identities; retrieve the study into a "
                 "folder outside OUT_DIR and de-identify from there")
-        if engine != "local" and (self.remote or self.store_root):
-            raise EnhanceError("a DICOMweb source or --store runs on the local engine only")
+        if options.engine != "local" and self.remote:
+            raise EnhanceError("a DICOMweb source runs on the local engine only")
         self._service = None
         self.store = None
         if self.store_root is not None:
@@ -121,12 +115,15 @@ class RunSource:
     # -- the items ------------------------------------------------------------------------
 
     def discover(self):
-        """``(root, items)``: :func:`enhance.batch.discover`'s for a folder (with
-        :func:`enhance.batch.check_output_dir`), else the study's or series' instances
-        (QIDO-RS), sorted by series and instance UID."""
+        """``(root, items)``: :func:`enhance.batch.discover`'s for a folder, a file or a glob
+        (with :func:`enhance.batch.check_output_dir` when it found any: a single file is its
+        own input, so OUT may be beside it; none found is the caller's one line), else the
+        study's or series' instances (QIDO-RS), sorted by series and instance UID."""
         if self.remote is None:
             root, files = batch.discover(self.source, exclude=[self.out_dir])
-            batch.check_output_dir(root, self.out_dir)
+            if files:
+                single = Path(self.source).is_file()
+                batch.check_output_dir(self.source if single else root, self.out_dir)
             return root, files
         service_root, study, series = self.remote
         found = self.service.instances(study, series, fields=["DerivationDescription"])

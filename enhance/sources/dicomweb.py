@@ -62,12 +62,17 @@ class Connection:
     backoff: float = 1.0
 
     def __post_init__(self):
-        if not self.timeout > 0:
-            raise EnhanceError(f"the DICOMweb timeout must be positive, not {self.timeout!r}")
-        if self.retries < 0 or self.backoff < 0:
-            raise EnhanceError("DICOMweb retries and backoff cannot be negative")
-        if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
-            raise EnhanceError(f"{self.ca_bundle}: no such CA bundle file")
+        from ..run_options import _number, _whole  # the run's checks: NaN, infinity, types
+
+        set_ = object.__setattr__
+        set_(self, "timeout", _number("the DICOMweb timeout", self.timeout, low=0, low_open=True,
+                                      what=" (seconds)"))
+        set_(self, "retries", _whole("DICOMweb retries", self.retries, low=0))
+        set_(self, "backoff", _number("the DICOMweb backoff", self.backoff, low=0, what=" (seconds)"))
+        if self.ca_bundle is not None:
+            if not Path(self.ca_bundle).is_file():
+                raise EnhanceError(f"{self.ca_bundle}: no such CA bundle file")
+            set_(self, "ca_bundle", str(self.ca_bundle))
 
 
 def is_url(source):
