@@ -82,7 +82,7 @@ def restoration_models(root=None):
 
 def validation_blocks(card):
     """``[(preset, block)]``: the card's main validation block and any ``by_degradation`` ones, in
-    the order of ``enhance.degrade.BENCHMARK_DEGRADATIONS``."""
+    the order of ``enhance.tasks.BENCHMARK_DEGRADATIONS``."""
     validation = card.get("validation") or {}
     blocks = dict(validation.get("by_degradation") or {})
     if "results" in validation:
@@ -91,7 +91,7 @@ def validation_blocks(card):
 
 
 def _preset_order(item):
-    from enhance.degrade import BENCHMARK_DEGRADATIONS
+    from enhance.tasks import BENCHMARK_DEGRADATIONS
 
     preset = item[0]
     return (BENCHMARK_DEGRADATIONS.index(preset) if preset in BENCHMARK_DEGRADATIONS else 99, preset)

@@ -27,7 +27,8 @@ CACHE = ROOT / "trained_weights" / "validation_baselines.json"
 def validation_items(task):
     """``(name, noisy, clean, params)`` of the recipe's validation images for ``task``."""
     from enhance.datasets import load_recipe
-    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.degrade import benchmark_seed
+    from enhance.tasks import BENCHMARK_DEGRADATIONS, resolve
     from enhance.tasks import VALIDATION_DEGRADATION, validation_params
 
     preset = VALIDATION_DEGRADATION[task]

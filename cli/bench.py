@@ -8,7 +8,7 @@ import click
 from ..names import RUNTIMES
 from .common import library_errors, progress_bar, ray_options
 
-#: The spec's benchmark list (``enhance.degrade.BENCHMARK_DEGRADATIONS``), spelled out here so
+#: The spec's benchmark list (``enhance.tasks.BENCHMARK_DEGRADATIONS``), spelled out here so
 #: that ``enhance bench --help`` imports nothing but click.
 DEFAULT_DEGRADATIONS = "gaussian15,gaussian25,gaussian50,lowlight,speckle"
 

@@ -211,3 +211,22 @@ class MemorySize(click.ParamType):
         if size <= 0:
             self.fail(f"{value!r} must be positive", param, ctx)
         return size
+
+
+class TaskChoice(click.Choice):
+    """``--task``: the names of the registered tasks (:func:`enhance.tasks.task_names`), read
+    when the command line is parsed or its help shown (so a task registered after the command
+    was built is offered too)."""
+
+    def __init__(self):
+        super().__init__(())
+
+    @property
+    def choices(self):
+        from ..tasks import task_names
+
+        return task_names()
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ sets it; the registry decides
+        pass

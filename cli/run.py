@@ -5,8 +5,9 @@ import sys
 
 import click
 
-from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
-from .common import MemorySize, anonymize_options, file_progress_bar, library_errors, ray_options
+from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES
+from .common import (MemorySize, TaskChoice, anonymize_options, file_progress_bar, library_errors,
+                     ray_options)
 
 
 @click.command()
@@ -15,7 +16,7 @@ from .common import MemorySize, anonymize_options, file_progress_bar, library_er
 @click.option("--model", default=None,
               help="A shipped model's name (enhance models) or a model directory. "
                    "Default: the shipped default of --task.")
-@click.option("--task", type=click.Choice(TASKS), default=None,
+@click.option("--task", type=TaskChoice(), default=None,
               help="Choose the shipped default model of this task (default gaussian).")
 @click.option("--exposure", type=float, help="Low-light models: the acquisition's exposure (e.g. 0.1).")
 @click.option("--sigma", type=float,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
 from .names import OUTPUT_FORMATS
+from .tasks import get_task
 
 
 def restore_pixels(model, pixels, *, is_stack=False, exposure=None, tile=None, batch_size=8,
@@ -317,7 +318,7 @@ def enhance_folder(
         from .shipped import read_model_info
 
         info = read_model_info(model_dir)
-        if info["task"] != "lowlight":
+        if not get_task(info["task"]).needs_exposure:
             raise EnhanceError(
                 f"--exposure is for low-light models; {info['card'].get('name') or info['name']} is "
                 f"a {info['task']} model (use --task lowlight or a low-light --model)"
@@ -339,7 +340,7 @@ def enhance_folder(
                        max_pixels=max_pixels, anonymize=deid,
                        precision=precision, max_memory=max_memory, runtime=runtime)
     loaded = recipe.load()  # as each Ray actor loads it
-    if loaded.task == "lowlight" and exposure is None:
+    if exposure is None and get_task(loaded.task).needs_exposure:
         raise EnhanceError(
             f"{loaded.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
         )

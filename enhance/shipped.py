@@ -21,14 +21,11 @@ from pathlib import Path
 
 from .errors import ModelError
 from .modeldir import CONFIG_FILE, read_model_dir
+from .tasks import DEFAULT_TASK, all_tasks, get_task
 
-#: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation).
-DEFAULT_MODELS = {
-    "gaussian": "dae-gaussian-sigma-20k",
-    "lowlight": "dae-lowlight-sigma-20k",
-    "speckle": "dae-speckle",
-}
-DEFAULT_TASK = "gaussian"
+#: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation):
+#: each task's :attr:`~enhance.tasks.Task.default_model`, for the tasks that have one.
+DEFAULT_MODELS = {t.name: t.default_model for t in all_tasks() if t.default_model}
 
 
 #: How each kind (:data:`enhance.modeldir.KINDS`) is used (``enhance models``, error messages);
@@ -139,7 +136,10 @@ def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
         not of ``kind``.
     """
     if name_or_dir is None:
-        name_or_dir = DEFAULT_MODELS[task or DEFAULT_TASK]
+        default = get_task(task or DEFAULT_TASK)
+        if default.default_model is None:
+            raise ModelError(f"no model is shipped for the {default.name} task; give one (--model)")
+        name_or_dir = default.default_model
     root = Path(root) if root is not None else weights_dir()
     if is_path_like(name_or_dir):
         path = Path(name_or_dir).expanduser()

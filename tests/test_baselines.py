@@ -8,6 +8,7 @@ from scipy import ndimage as ndi
 from skimage import data, transform
 
 from enhance.baselines import BASELINES, denoise, list_baselines
+from enhance.tasks import all_tasks, task_names
 from enhance.baselines import lowlight as ll
 from enhance.baselines import speckle as sp
 from enhance.degrade import gaussian, lowlight, speckle
@@ -47,7 +48,7 @@ def test_registry_entries_and_tasks():
         "lee", "frost", "srad", "bm3d_log", "gain", "gain_bm3d", "clahe", "vst_bm3d",
     }
     for b in BASELINES.values():
-        assert b.tasks and set(b.tasks) <= {"gaussian", "lowlight", "speckle"}
+        assert b.tasks and set(b.tasks) <= set(task_names())
         assert callable(b.function) and b.description and "\n" not in b.description
         assert b.function.__doc__, b.name
     speckle_names = {b.name for b in list_baselines("speckle")}
@@ -57,6 +58,10 @@ def test_registry_entries_and_tasks():
     assert len(list_baselines()) == len(BASELINES)
     with pytest.raises(UnknownName):
         list_baselines("rician-ish")
+    # every task names only registered methods, and the Gaussian denoisers serve Rician MR too
+    for task in all_tasks():
+        assert set(task.baselines) <= set(BASELINES), task.name
+    assert "bm3d" in {b.name for b in list_baselines("rician")}
 
 
 def test_unknown_name_lists_known(noisy):

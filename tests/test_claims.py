@@ -144,7 +144,8 @@ def _told(model, params):
 @pytest.mark.parametrize("task", sorted(DEFAULT_MODELS))
 def test_default_model_and_best_classical_reproduce_the_cards_margin(task, validation):
     from enhance.baselines import denoise
-    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.degrade import benchmark_seed
+    from enhance.tasks import BENCHMARK_DEGRADATIONS, resolve
     from enhance.metrics import psnr, ssim
     from enhance.modeldir import load_model_dir
     from enhance.predict import enhance_image
@@ -199,7 +200,7 @@ def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
     from click.testing import CliRunner
 
     from enhance.cli.main import cli
-    from enhance.degrade import degrade
+    from enhance.tasks import degrade
     from enhance.io import read_image, write_image
     from enhance.shipped import DEFAULT_TASK
     from enhance.tasks import VALIDATION_DEGRADATION
