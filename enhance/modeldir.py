@@ -582,7 +582,8 @@ def load_model_dir(path):
 
     Parameters
     ----------
-    path : str or Path
+    path : str or Path or ModelDir
+        A model directory, or what :func:`read_model_dir` read of one (not read again).
 
     Returns
     -------
@@ -595,7 +596,7 @@ def load_model_dir(path):
         model, weights whose SHA-256 differs from the card's ``weights_sha256``), or an invalid
         config (:func:`check_config`: checked before anything is built).
     """
-    found = read_model_dir(path, kind="enhancer")
+    found = path if isinstance(path, ModelDir) else read_model_dir(path, kind="enhancer")
     path, config, weights = found.path, found.config, found.weights
     check_config(config, path / CONFIG_FILE)
     from .models import registry

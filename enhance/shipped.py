@@ -113,27 +113,17 @@ def read_model_info(path):
     }
 
 
-def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
-    """The model directory for a shipped model's name, a path, or the default of ``task``.
+def locate_model(name_or_dir=None, *, task=None, kind=None, root=None):
+    """The model directory a name, a path or the default of ``task`` means, without reading it.
 
-    Parameters
-    ----------
-    name_or_dir : str or Path, optional
-        A bare name is a shipped model (never a folder of that name in the working directory);
-        a path (see :func:`is_path_like`) is a model directory. Default: the shipped default
-        model of ``task`` (:data:`DEFAULT_MODELS`).
-    task : str, optional
-        Picks the default when ``name_or_dir`` is not given (``gaussian`` by default).
-    kind : str, optional
-        ``enhancer``, ``generator`` or ``features``: refuse a model of another kind.
-    root : str or Path, optional
-        Where shipped models live (default :func:`weights_dir`).
+    Parameters are :func:`resolve_model`'s; ``kind`` only words the errors (an unknown name
+    lists the shipped models of that kind, the closest first). The directory's kind is not
+    checked (:func:`check_kind`).
 
     Raises
     ------
     ModelError
-        When a name is not a shipped model, a path is not a model directory, or the model is
-        not of ``kind``.
+        When a name is not a shipped model or a path is not a model directory.
     """
     if name_or_dir is None:
         default = get_task(task or DEFAULT_TASK)
@@ -148,22 +138,72 @@ def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
             raise ModelError(f"{name_or_dir}: not {noun} directory (no such folder)")
         if not (path / CONFIG_FILE).is_file():
             raise ModelError(f"{name_or_dir}: not {noun} directory (no config.json)")
-    else:
-        name = str(name_or_dir)
-        path = root / name
-        if not name or not (path / CONFIG_FILE).is_file():
-            names = ", ".join(p.name for p in shipped_model_dirs(root)) or "none found"
-            hint = ""
-            if name and Path(name).is_dir():
-                hint = f"; to use the folder {name}, give it as a path: ./{name}"
-            raise ModelError(
-                f"{name}: not a shipped model (shipped in {root}: {names}){hint}"
-            )
+        return path
+    name = str(name_or_dir)
+    path = root / name
+    if not name or not (path / CONFIG_FILE).is_file():
+        raise ModelError(_not_shipped(name, root, kind))
+    return path
+
+
+def _not_shipped(name, root, kind):
+    """One line for a bare name that is not a shipped model: the closest shipped models of
+    ``kind`` first ("did you mean"), then the others of that kind."""
+    import difflib
+
+    def of_kind(path):
+        try:
+            return kind is None or model_kind(path) == kind
+        except ModelError:
+            return False
+
+    names = [p.name for p in shipped_model_dirs(root) if of_kind(p)]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6) if name else []
+    noun = {"enhancer": "enhancers", "generator": "generators",
+            "features": "feature networks"}.get(kind, "models")
+    text = f"{name}: not a shipped model"
+    if close:
+        text += f"; did you mean {' or '.join(close)}?"
+    text += f" (shipped {noun} in {root}: {', '.join(names) or 'none found'})"
+    if name and Path(name).is_dir():
+        text += f"; to use the folder {name}, give it as a path: ./{name}"
+    return text
+
+
+def check_kind(name_or_dir, found, kind):
+    """Refuse a model of kind ``found`` where ``kind`` is needed (:class:`ModelError`, one line
+    saying what the model is for)."""
+    if found != kind:
+        use = KIND_USE[found].format(name=name_or_dir)
+        raise ModelError(f"{name_or_dir} is {use}; this needs {KIND_USE[kind].split(':')[0]}")
+
+
+def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
+    """The model directory for a shipped model's name, a path, or the default of ``task``.
+
+    Parameters
+    ----------
+    name_or_dir : str or Path, optional
+        A bare name is a shipped model (never a folder of that name in the working directory);
+        a path (see :func:`is_path_like`) is a model directory. Default: the shipped default
+        model of ``task`` (:data:`DEFAULT_MODELS`).
+    task : str, optional
+        Picks the default when ``name_or_dir`` is not given (``gaussian`` by default).
+    kind : str, optional
+        ``enhancer``, ``generator`` or ``features``: refuse a model of another kind (and list
+        only this kind's shipped models for an unknown name).
+    root : str or Path, optional
+        Where shipped models live (default :func:`weights_dir`).
+
+    Raises
+    ------
+    ModelError
+        When a name is not a shipped model (with the closest names of ``kind``), a path is not
+        a model directory, or the model is not of ``kind``.
+    """
+    path = locate_model(name_or_dir, task=task, kind=kind, root=root)
     if kind is not None:
-        found = model_kind(path)
-        if found != kind:
-            use = KIND_USE[found].format(name=name_or_dir)
-            raise ModelError(f"{name_or_dir} is {use}; this needs {KIND_USE[kind].split(':')[0]}")
+        check_kind(name_or_dir, model_kind(path), kind)
     return path
 
 

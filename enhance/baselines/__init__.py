@@ -72,6 +72,12 @@ def _entries():
         Baseline("gain_bm3d", _l.gain_bm3d, "gain by 1/exposure, then BM3D at the fitted noise level", True),
         Baseline("clahe", _l.clahe, "gain by 1/exposure, then CLAHE (OpenCV, clip 2, 8x8 tiles)", True),
         Baseline("vst_bm3d", _l.vst_bm3d, "generalized Anscombe + BM3D + exact unbiased inverse, / exposure", True),
+        Baseline("vst_nlm", _l.vst_nlm, "generalized Anscombe + NLM told the stabilised level + exact inverse, / exposure", True),
+        Baseline("vst_tv", _l.vst_tv, "generalized Anscombe + TV (Chambolle) + exact inverse, / exposure", True),
+        Baseline("vst_wavelet", _l.vst_wavelet, "generalized Anscombe + BayesShrink wavelet + exact inverse, / exposure", True),
+        Baseline("vst_bilateral", _l.vst_bilateral, "generalized Anscombe + bilateral + exact inverse, / exposure", True),
+        Baseline("vst_median", _l.vst_median, "generalized Anscombe + median + exact inverse, / exposure", True),
+        Baseline("vst_gaussian_filter", _l.vst_gaussian_filter, "generalized Anscombe + Gaussian filter (SURE) + exact inverse, / exposure", True),
     ]
 
 

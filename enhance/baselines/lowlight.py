@@ -23,6 +23,7 @@ from ..tasks.lowlight import (  # noqa: F401 - the low-light task's estimate and
     gat_inverse_exact,
     noise_level_function,
 )
+from . import gaussian as _gaussian
 from ._common import as_image, finish, per_channel, require_exposure
 
 
@@ -111,3 +112,48 @@ def vst_bm3d(image, *, sigma=None, exposure=None, photons=None, read_noise=None,
     else:
         raise EnhanceError(f"vst_bm3d: inverse must be 'exact' or 'closed_form', got {inverse!r}")
     return lam * a / e
+
+
+def vst_filter(image, method, *, exposure=None, photons=None, read_noise=None, **options):
+    """Any Gaussian-noise method of :mod:`.gaussian` in the variance-stabilised domain.
+
+    The recipe of :func:`vst_bm3d` with another denoiser in BM3D's place: the generalized
+    Anscombe transform makes the Poisson-Gaussian noise unit-variance Gaussian; the transformed
+    image is divided by the transform of the largest possible value (a full-scale pixel,
+    ``1/a`` counts: a bound of the model, not of the image), so that it lies in [0, 1] with noise
+    std ``1 / scale``, which the method is told as its ``sigma``; its output is scaled back,
+    inverted exactly (:func:`gat_inverse_exact`) and divided by the exposure. ``method`` is a
+    function of :mod:`.gaussian` (``nlm``, ``tv``, ``wavelet``, ``bilateral``, ``median``,
+    ``gaussian_filter``, ``bm3d``); ``options`` are passed to it. Colour: per channel.
+    """
+    e = require_exposure(exposure, f"vst_{method.__name__}")
+    y = as_image(image, f"vst_{method.__name__}")
+
+    def one(channel):
+        a, b = noise_level_function(channel, photons=photons, read_noise=read_noise)
+        s = math.sqrt(b) / a
+        scale = float(gat_forward(np.asarray(1.0 / a), s))
+        dom = gat_forward(channel / a, s) / scale
+        den = np.asarray(method(dom, sigma=1.0 / scale, **options), np.float64) * scale
+        return finish(gat_inverse_exact(den, s, upper=1.0 / a) * a / e)
+
+    return one(y) if y.ndim == 2 else np.stack([one(y[..., k]) for k in range(y.shape[-1])], -1)
+
+
+def _vst(method):
+    def restore(image, *, sigma=None, exposure=None, photons=None, read_noise=None):
+        return vst_filter(image, method, exposure=exposure, photons=photons, read_noise=read_noise)
+
+    restore.__name__ = f"vst_{method.__name__}"
+    restore.__doc__ = (f"Generalized Anscombe transform, :func:`.gaussian.{method.__name__}` told the "
+                       f"stabilised noise level, exact unbiased inverse, / exposure "
+                       f"(:func:`vst_filter`). ``sigma`` is not used.")
+    return restore
+
+
+vst_gaussian_filter = _vst(_gaussian.gaussian_filter)
+vst_median = _vst(_gaussian.median)
+vst_bilateral = _vst(_gaussian.bilateral)
+vst_nlm = _vst(_gaussian.nlm)
+vst_wavelet = _vst(_gaussian.wavelet)
+vst_tv = _vst(_gaussian.tv)
