@@ -19,13 +19,15 @@ manifest line, and a later run over the same output folder with another recipe i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
 from .names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES
+from .names import check_choice as _choice
+from .names import check_number as _number
+from .names import check_whole as _whole
 
 __all__ = ["RunOptions", "ModelRef", "ENGINES", "ENGINE_OPTIONS", "RECIPE_FIELDS"]
 
@@ -41,41 +43,6 @@ RECIPE_FIELDS = ("exposure", "sigma", "photons", "read_noise", "self_ensemble", 
 #: The smallest tile core a run accepts (:data:`enhance.predict.MIN_TILE`, the out-of-memory
 #: back-off's floor): smaller cores cost more margin than image.
 MIN_TILE = 32
-
-
-def _number(name, value, *, low, high=math.inf, low_open=False, what=""):
-    """``value`` as a float, or one line saying why not (NaN, infinity, out of range)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise EnhanceError(f"{name} must be a number{what}, not {value!r}") from None
-    value = float(value)
-    inside = (value > low if low_open else value >= low) and value <= high
-    if not math.isfinite(value) or not inside:
-        left = "(" if low_open else "["
-        right = "]" if math.isfinite(high) else ")"
-        bound = f"{left}{low:g}, {high:g}{right}" if math.isfinite(high) else (
-            f"> {low:g}" if low_open else f">= {low:g}")
-        where = f"in {bound}" if math.isfinite(high) else bound
-        raise EnhanceError(f"{name} must be a finite number {where}{what}, not {value!r}")
-    return value
-
-
-def _whole(name, value, *, low):
-    if isinstance(value, bool) or not isinstance(value, int):
-        if not (isinstance(value, float) and value.is_integer()):
-            raise EnhanceError(f"{name} must be a whole number >= {low}, not {value!r}")
-        value = int(value)
-    if value < low:
-        raise EnhanceError(f"{name} must be a whole number >= {low}, not {value!r}")
-    return int(value)
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise EnhanceError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -126,13 +93,25 @@ class RunOptions:
     engine : {"local", "ray"}
     engine_options : dict
         For ``ray``: keys of :data:`ENGINE_OPTIONS` (see :class:`enhance.ray_engine.RayEngine`).
+    store : str, optional
+        A DICOMweb service root (``http(s)://HOST[:PORT]/PATH``, no credentials in it): each
+        DICOM output is also stored there (STOW-RS) into its source's study, one new series per
+        source series (:mod:`enhance.sources`). Only with ``output_format="keep"`` and the
+        ``local`` engine; normalised without a trailing slash.
+    connection : enhance.sources.dicomweb.Connection or dict, optional
+        How to talk to DICOMweb services (a source URL, ``store``): ``ca_bundle``, ``timeout``
+        (> 0 s), ``retries`` (>= 0), ``backoff`` (>= 0 s); a dict becomes a ``Connection``
+        (checked). Credentials never travel here: the environment or a netrc file
+        (:func:`enhance.sources.dicomweb.credentials`). Default: ``Connection()``'s.
 
     Raises
     ------
     EnhanceError
         On construction: a value of the wrong type or out of range (NaN, infinity, a negative
-        sigma, a tile under :data:`MIN_TILE`, a batch size of 0, ...), an unknown choice, or
-        engine options without ``engine="ray"``; one line.
+        sigma, a tile under :data:`MIN_TILE`, a batch size of 0, ...), an unknown choice,
+        engine options without ``engine="ray"``, a ``store`` that is no service root or comes
+        with another output format than ``keep`` or another engine than ``local``, a
+        ``connection`` out of range; one line.
     """
 
     model: object = None
@@ -156,6 +135,8 @@ class RunOptions:
     preview: bool = True
     engine: str = "local"
     engine_options: dict = field(default_factory=dict)
+    store: str | None = None
+    connection: object = None
 
     def __post_init__(self):
         self.check()  # a RunOptions that exists is a valid one
@@ -217,6 +198,34 @@ class RunOptions:
         if self.engine != "ray" and given:
             raise EnhanceError(f"engine options {', '.join(sorted(given))}: only with engine 'ray'")
         set_(self, "engine_options", options)
+        self._check_dicomweb()
+
+    def _check_dicomweb(self):
+        """``store`` and ``connection`` (:mod:`enhance.sources.dicomweb`; imported only when
+        given)."""
+        if self.store is None and self.connection is None:
+            return
+        from .sources.dicomweb import Connection, check_root
+
+        connection = self.connection
+        if isinstance(connection, dict):
+            unknown = sorted(set(connection) - set(Connection.__dataclass_fields__))
+            if unknown:
+                raise EnhanceError(f"unknown connection option {', '.join(unknown)}; known: "
+                                   f"{', '.join(Connection.__dataclass_fields__)}")
+            connection = Connection(**{k: v for k, v in connection.items() if v is not None})
+        elif connection is not None and not isinstance(connection, Connection):
+            raise EnhanceError(f"connection must be a dict or an enhance.sources.Connection, not "
+                               f"{type(connection).__name__}")
+        object.__setattr__(self, "connection", connection)
+        if self.store is None:
+            return
+        object.__setattr__(self, "store", check_root(self.store))
+        if self.output_format != "keep":
+            raise EnhanceError(f"--store stores DICOM outputs: use --format keep, not "
+                               f"{self.output_format}")
+        if self.engine != "local":
+            raise EnhanceError("--store runs on the local engine only")
 
     def recipe(self, model):
         """What decides an output's bytes: the model (name and weights' sha256, from
