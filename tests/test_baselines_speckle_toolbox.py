@@ -119,7 +119,7 @@ def test_obnlm_smooths_bright_tissue_more_than_plain_nlm_at_equal_edge_keeping(p
     ob, nl = curve("pearson", level), curve("euclidean", sig2)
     # ENL gain in bright tissue at the edge keeping of each OBNLM point, read off NLM's curve
     order = np.argsort(nl[:, 0])
-   at these moderate settings; the margin shrinks to 3% by 0.72
+    # measured: 7-11% more at these moderate settings; the margin shrinks to 3% by 0.72
     for keep in (0.78, 0.76, 0.74):
         ob_gain = np.interp(keep, ob[::-1, 0], ob[::-1, 1])
         nl_gain = np.interp(keep, nl[order, 0], nl[order, 1])
