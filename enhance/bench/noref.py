@@ -243,7 +243,8 @@ def curve_edge_at(points, gain):
 
 def dominance(result):
     """``[(model, method, above, below, out_of_range, mean_margin)]``: per image, the model's edge
-    keeping minus the classical curve's at the model's ENL gain."""
+    keeping minus the classical curve's at the model's ENL gain (an image where it is exactly on
+    the curve counts as neither above nor below)."""
     by_image = {}
     for r in result.rows:
         if not r.error:
@@ -267,7 +268,7 @@ def dominance(result):
                 margin = point.metrics["edge_keeping"] - at
                 margins.append(margin)
                 above += margin > 0
-                below += margin <= 0
+                below += margin < 0  # on the curve: neither
             mean = sum(margins) / len(margins) if margins else math.nan
             out.append((model, method, above, below, outside, mean))
     return out
