@@ -1,4 +1,4 @@
-"""``enhance train``: train a denoiser (dncnn, dae, gan) into a model directory.
+"""``enhance train``: train a denoiser (dncnn, dae, nafnet, gan) into a model directory.
 
 Every field of :class:`enhance.training.TrainConfig` is an option, declared below with its type
 (:data:`OPTIONS`; the help is the field's description in the class docstring), so the command a
@@ -133,7 +133,7 @@ def _with_config_options(command):
 
 
 @click.command()
-@click.option("--arch", type=click.Choice(["dncnn", "dae", "gan"]), default="dncnn", show_default=True)
+@click.option("--arch", type=click.Choice(["dncnn", "dae", "nafnet", "gan"]), default="dncnn", show_default=True)
 @click.option("--task", type=click.Choice(TASKS), default="gaussian",
               show_default=True)
 @click.option("--data", default="medical-v1", show_default=True,

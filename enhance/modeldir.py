@@ -305,7 +305,8 @@ CONFIG_KEYS = frozenset(
      "receptive_field")
 )
 #: Inclusive bounds of the integer builder parameters (and ``channels``).
-PARAM_BOUNDS = {"width": (1, 1024), "levels": (0, 8), "depth": (2, 256), "channels": (1, 4)}
+PARAM_BOUNDS = {"width": (1, 1024), "levels": (0, 8), "depth": (2, 256), "channels": (1, 4),
+                "blocks": (0, 64), "middle_blocks": (0, 64)}
 #: The most weights a network may have (about 800 MB of float32), estimated before building.
 MAX_WEIGHTS = 200_000_000
 
@@ -314,7 +315,9 @@ def _estimated_weights(params):
     """A generous estimate of a network's weight count from its builder parameters."""
     width = int(params.get("width", 1))
     if "levels" in params:  # encoder-decoders: about 8 3x3 convolutions per level of width w 2**l
-        return 9 * 8 * width**2 * sum(4**level for level in range(int(params["levels"]) + 1))
+        # (NAFNet-style: about 6 w**2 per block, fewer than eight 3x3 convolutions per block)
+        blocks = max(1, int(params.get("blocks", 1)), int(params.get("middle_blocks", 1)))
+        return 9 * 8 * blocks * width**2 * sum(4**level for level in range(int(params["levels"]) + 1))
     return 9 * width**2 * int(params.get("depth", 1))
 
 

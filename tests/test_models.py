@@ -9,6 +9,7 @@ from enhance.errors import EnhanceError, UnknownName  # noqa: E402
 from enhance.models import ARCHITECTURES, build_model, receptive_field, size_factor  # noqa: E402
 from enhance.models.gan import Pix2PixEnhancer, patch_discriminator  # noqa: E402
 from enhance.models.layers import ConvBlock, UpsampleBlock, noise2void_loss  # noqa: E402
+from enhance.models.nafnet import NAFBlock, SimpleGate  # noqa: E402
 
 to_numpy = keras.ops.convert_to_numpy
 
@@ -16,6 +17,7 @@ TINY = {
     "dncnn": {"depth": 4, "width": 8},
     "dae": {"width": 4, "levels": 2},
     "gan": {"width": 4, "levels": 3},
+    "nafnet": {"width": 4, "levels": 2, "blocks": 1, "middle_blocks": 1},
 }
 
 
@@ -29,11 +31,11 @@ def tiny(arch, **extra):
     return {"arch": arch, "arch_params": {**TINY[arch], **extra}}
 
 
-def test_registry_lists_the_three_architectures():
-    assert set(ARCHITECTURES) == {"dncnn", "dae", "gan"}
+def test_registry_lists_the_four_architectures():
+    assert set(ARCHITECTURES) == {"dncnn", "dae", "gan", "nafnet"}
 
 
-@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
+@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan", "nafnet"])
 def test_output_shape_equals_input_shape_at_several_sizes(arch):
     config = tiny(arch)
     model = build_model(config)
@@ -78,12 +80,13 @@ def test_unknown_architecture_and_parameter_raise():
         build_model({"arch": "dncnn", "arch_params": {"levels": 3}})
 
 
-@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
+@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan", "nafnet"])
 def test_declared_receptive_field_bounds_the_influence_of_a_pixel(arch):
     # Width 8: at width 4 about one random initialisation in a hundred has every ReLU path from
     # the centre pixel dead, and then no output pixel moves at all.
     config = tiny(arch, **({"width": 8} if arch == "dae" else {}))
     model = build_model(config)
+    _open_residual_scales(model)
     radius = (receptive_field(config) - 1) // 2
     rng = np.random.default_rng(1)
     size = 2 * radius + 64
@@ -100,28 +103,60 @@ def test_declared_receptive_field_bounds_the_influence_of_a_pixel(arch):
     assert 0 < seen <= radius
 
 
+def _open_residual_scales(model):
+    """Give the NAF blocks' residual scales (initialised at zero: each block starts as the
+    identity) random values, so that every block's path is seen by the test."""
+    rng = np.random.default_rng(3)
+    for layer in model.layers:
+        if isinstance(layer, NAFBlock):
+            layer.beta.assign(rng.normal(size=layer.channels).astype("float32"))
+            layer.gamma.assign(rng.normal(size=layer.channels).astype("float32"))
+
+
+def test_nafnet_starts_as_the_identity_and_its_blocks_gate():
+    model = build_model(tiny("nafnet"))
+    x = np.random.default_rng(4).random((1, 16, 20, 1), dtype=np.float32)
+    correction = keras.Model(model.input, model.get_layer("correction").output)
+    np.testing.assert_allclose(to_numpy(model(x)), x + to_numpy(correction(x)), atol=1e-6)
+    gate = SimpleGate()
+    halves = np.random.default_rng(5).random((1, 2, 2, 6), dtype=np.float32)
+    np.testing.assert_allclose(to_numpy(gate(halves)), halves[..., :3] * halves[..., 3:], rtol=1e-6)
+    block = NAFBlock(4)
+    features = np.random.default_rng(6).random((1, 8, 8, 4), dtype=np.float32)
+    np.testing.assert_allclose(to_numpy(block(features)), features, atol=1e-6)  # scales at zero
+    conditioned = build_model({"arch": "nafnet", "arch_params": {**TINY["nafnet"], "noise_map": True}})
+    assert conditioned.input_shape == (None, None, None, 2)
+    assert conditioned.output_shape == (None, None, None, 1)
+
+
 def test_layers_round_trip_through_get_config():
     for layer in (
         ConvBlock(6, strides=2, batchnorm=True, activation="leaky_relu", name="c"),
         UpsampleBlock(5, name="u"),
+        NAFBlock(3, expansion=4, ffn_expansion=2, channel_attention=True, name="n"),
+        SimpleGate(name="g"),
     ):
         clone = type(layer).from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()
-        x = np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32)
+        x = np.random.default_rng(0).random((1, 8, 8, 6 if isinstance(layer, SimpleGate) else 3), dtype=np.float32)
         layer(x), clone(x)
+        if isinstance(layer, NAFBlock):
+            layer.beta.assign(np.ones(3, "float32")), layer.gamma.assign(np.ones(3, "float32"))
         clone.set_weights(layer.get_weights())
         np.testing.assert_array_equal(to_numpy(layer(x)), to_numpy(clone(x)))
 
 
-@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan"])
+@pytest.mark.parametrize("arch", ["dncnn", "dae", "gan", "nafnet"])
 def test_keras_file_round_trip_gives_equal_outputs(arch, tmp_path):
     model = build_model(tiny(arch, channels=1))
+    _open_residual_scales(model)
     path = tmp_path / f"{arch}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     x = np.random.default_rng(2).random((1, 32, 40, 1), dtype=np.float32)
     np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(loaded(x)))
-    assert any(isinstance(layer, ConvBlock) for layer in loaded.layers)
+    registered = NAFBlock if arch == "nafnet" else ConvBlock
+    assert any(isinstance(layer, registered) for layer in loaded.layers)
 
 
 def test_noise2void_loss_counts_only_masked_pixels():

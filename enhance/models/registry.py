@@ -15,6 +15,7 @@ from ..errors import EnhanceError, UnknownName
 from . import dae as _dae
 from . import dncnn as _dncnn
 from . import gan as _gan
+from . import nafnet as _nafnet
 
 __all__ = [
     "Architecture",
@@ -79,6 +80,13 @@ ARCHITECTURES = {
         _gan.size_factor,
         _gan.receptive_field,
         "pix2pix: U-Net generator trained with L1 + PatchGAN adversarial loss",
+    ),
+    "nafnet": Architecture(
+        "nafnet",
+        _nafnet.nafnet,
+        _nafnet.size_factor,
+        _nafnet.receptive_field,
+        "NAFNet-style residual U-Net (Chen et al. 2022): simple-gate blocks, no global attention",
     ),
 }
 
