@@ -64,6 +64,17 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels, inputs=N
             f"SSIM {s[0]:.4f} (95% CI {s[1]:.4f} to {s[2]:.4f})"
         )
     rows = [dict(r.__dict__) for r in report.rows]
+    _write_files(rows, summary, csv_path, json_path, {"data_range": data_range})
+    _exit_on_failures(report)
+
+
+def _clean(value):
+    """JSON has no NaN or infinity: None."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _write_files(rows, summary, csv_path, json_path, extra):
+    """Per-file rows as CSV, rows and summary (and ``extra``) as JSON, where asked."""
     if csv_path:
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
@@ -71,12 +82,14 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels, inputs=N
         writer.writerows(rows)
         _write_text(csv_path, text.getvalue())
     if json_path:
-        clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
-        payload = {"rows": [{k: clean(v) for k, v in r.items()} for r in rows],
-                   "summary": {k: ([clean(x) for x in v] if isinstance(v, tuple) else v)
+        payload = {"rows": [{k: _clean(v) for k, v in r.items()} for r in rows],
+                   "summary": {k: ([_clean(x) for x in v] if isinstance(v, tuple) else v)
                                for k, v in summary.items()},
-                   "data_range": data_range}
+                   **extra}
         _write_text(json_path, json.dumps(payload, indent=2))
+
+
+def _exit_on_failures(report):
     if report.failed:
         click.echo(f"{len(report.failed)} file(s) not scored:", err=True)
         for row in report.failed:
@@ -107,25 +120,11 @@ def _score_one_folder(folder, inputs, mask_path, csv_path, json_path, max_pixels
                        + "  ".join(f"{row.metrics.get(k, math.nan):12.4g}" for k in keys))
         click.echo(f"mean over {summary['n']} images (95% CI): " + "; ".join(
             f"{k} {summary[k][0]:.4g} ({summary[k][1]:.4g} to {summary[k][2]:.4g})" for k in keys))
-    clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
     rows = [{"relpath": r.relpath, "path": r.path, "input": r.input,
-             **{k: clean(r.metrics.get(k, math.nan)) for k in keys}, "error": r.error}
+             **{k: r.metrics.get(k, math.nan) for k in keys}, "error": r.error}
             for r in report.rows]
-    if csv_path:
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        _write_text(csv_path, text.getvalue())
-    if json_path:
-        payload = {"rows": rows, "summary": {k: ([clean(x) for x in v] if isinstance(v, tuple) else v)
-                                             for k, v in summary.items()}, "reference": None}
-        _write_text(json_path, json.dumps(payload, indent=2))
-    if report.failed:
-        click.echo(f"{len(report.failed)} file(s) not scored:", err=True)
-        for row in report.failed:
-            click.echo(f"  {row.error}", err=True)
-        sys.exit(1)
+    _write_files(rows, summary, csv_path, json_path, {"reference": None})
+    _exit_on_failures(report)
 
 
 def _write_text(path, text):

@@ -333,18 +333,8 @@ class NoReferenceRow:
 
 
 @dataclass
-class NoReferenceReport:
+class NoReferenceReport(ScoreReport):
     """Per-file no-reference numbers and their means with 95% confidence intervals."""
-
-    rows: list = field(default_factory=list)
-
-    @property
-    def scored(self):
-        return [r for r in self.rows if not r.error]
-
-    @property
-    def failed(self):
-        return [r for r in self.rows if r.error]
 
     @property
     def keys(self):

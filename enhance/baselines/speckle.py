@@ -42,15 +42,21 @@ def looks_to_cu(looks) -> float:
     return math.sqrt(max(c * c - 1.0, 0.0))
 
 
-def estimate_cu(image, window=7) -> float:
-    """Median local coefficient of variation over ``window`` x ``window`` windows with mean > 0.05."""
+def _median_over_tissue(image, window, statistic):
+    """Median of ``statistic(mean, variance)`` over ``window`` x ``window`` windows with mean > 0.05
+    (any mean > 0 when fewer than 16 such windows); 0 for a black image."""
     m, v = _local_stats(np.asarray(image, dtype=np.float64), int(window))
     ok = m > 0.05
     if ok.sum() < 16:
         ok = m > _TINY
     if not ok.any():
         return 0.0
-    return float(np.median(np.sqrt(v[ok]) / m[ok]))
+    return float(np.median(statistic(m[ok], v[ok])))
+
+
+def estimate_cu(image, window=7) -> float:
+    """Median local coefficient of variation over ``window`` x ``window`` windows with mean > 0.05."""
+    return _median_over_tissue(image, window, lambda m, v: np.sqrt(v) / m)
 
 
 def _resolve_cu(image, cu, looks, window):
@@ -233,13 +239,7 @@ def estimate_pearson_level(image, window=7, *, gamma=0.5):
     """The level ``sigma^2`` of the model ``u = v + v^gamma eta``: the median of local
     ``variance / mean^(2 gamma)`` over ``window`` x ``window`` windows with mean > 0.05 (most
     windows are homogeneous, where that ratio is ``sigma^2``)."""
-    m, v = _local_stats(np.asarray(image, dtype=np.float64), int(window))
-    ok = m > 0.05
-    if ok.sum() < 16:
-        ok = m > _TINY
-    if not ok.any():
-        return 0.0
-    return float(np.median(v[ok] / m[ok] ** (2.0 * float(gamma))))
+    return _median_over_tissue(image, window, lambda m, v: v / m ** (2.0 * float(gamma)))
 
 
 def _shifted(padded, pad, dy, dx, shape):

@@ -131,14 +131,13 @@ def run_noreference_benchmark(data, out_dir, *, methods="fast", models=(), task=
     -------
     NoReferenceResult
     """
-    import dataclasses
-
     import numpy as np
 
     from .. import batch
     from ..metrics_ultrasound import despeckling_report, homogeneous_regions
     from .cells import clear_image_memos, load_reference
     from .methods import resolve_methods
+    from .runner import with_runtime
 
     if task != "speckle":
         raise EnhanceError(f"no-reference benchmarks measure despeckling; task {task!r} has no "
@@ -146,14 +145,8 @@ def run_noreference_benchmark(data, out_dir, *, methods="fast", models=(), task=
     started = time.perf_counter()
     out_dir = Path(out_dir)
     notes = []
-    method_list = [m for m in resolve_methods(methods, models, weights_dir=weights_dir, notes=notes)
-                   if m.suits(task)]
-    if any(m.kind == "model" for m in method_list):
-        from ..runtime import choose_runtime
-
-        chosen = choose_runtime(runtime)
-        method_list = [dataclasses.replace(m, runtime=chosen) if m.kind == "model" else m
-                       for m in method_list]
+    method_list = with_runtime([m for m in resolve_methods(methods, models, weights_dir=weights_dir,
+                                                           notes=notes) if m.suits(task)], runtime)
     _, files = batch.discover(data, exclude=[out_dir])
     if not files:
         raise EnhanceError(f"{data}: no image to benchmark")
