@@ -1,10 +1,10 @@
 """The shipped speckle default against the classical despecklers, on real B-mode frames (issue 26).
 
-    python benchmarks/ultrasound_real.py [--no-bm3d] [--no-synthetic] [--contact us_contact.png]
+    python benchmarks/ultrasound_real.py [--no-bm3d] [--no-synthetic] [--contact us_contact.png] [--workers 2]
 
 Real frames (no reference; none trained on, none from the reserved evaluation sets): the
 SonoSite echocardiogram cine of pydicom's wheel test files (``examples_ybr_color.dcm``) -- frame 0
-(``samples/echo_frame00.png``), frames 2 and 4 (in ``samples/noisy/``) and frames 7, 10 and 27
+(``samples/echo_frame00.png``), frames 2 and 4 (in ``samples/noisy/``) and frames 10 and 27
 (training takes frames 12-24 only) -- and the Philips obstetric frame ``examples_palette.dcm``
 (palette colour, never used). Each is cropped to its imaging sector (the scanner's text and
 graphics left out). On each, the default (``enhance run --task speckle``'s model, run through
@@ -27,7 +27,8 @@ strongest classical reference there is).
 
 ``--contact PATH`` writes a PNG: for three real frames, input | default | best classical (the
 classical setting with the most edge keeping among those whose ENL gain is at least the
-default's).
+default's), each frame whole and, below it, a 3x magnified crop of its centre. ``--workers``
+processes share the frames (and the synthetic images).
 """
 
 import argparse
@@ -38,7 +39,7 @@ import time
 import numpy as np
 from _common import ROOT
 
-ECHO_FRAMES = (0, 2, 4, 7, 10, 27)
+ECHO_FRAMES = (0, 2, 4, 10, 27)
 ECHO_SECTOR = np.s_[10:222, 50:270]
 PHILIPS_SECTOR = np.s_[70:152, 335:590]
 
@@ -92,28 +93,43 @@ def measure(frame, output, regions):
     }
 
 
-def real_part(include_bm3d, contact):
+def one_frame(task):
+    """Every method on one real frame: ``(row, outputs)``."""
     from enhance import metrics_ultrasound as mu
     from enhance.baselines import denoise
+
+    name, frame, include_bm3d = task
+    started = time.perf_counter()
+    regions = mu.homogeneous_regions(frame, size=16, count=8)
+    default = run_default(frame)
+    row = {"name": name, "shape": frame.shape, "default": measure(frame, default, regions),
+           "classical": {}}
+    outputs = {"input": frame, "default": default}
+    for method, options in classical_settings(include_bm3d):
+        out = np.asarray(denoise(frame, method, **options), np.float64)
+        row["classical"][(method, label(options))] = measure(frame, out, regions)
+        outputs[(method, label(options))] = out
+    print(f"  {name} {frame.shape[1]}x{frame.shape[0]}: {time.perf_counter() - started:.1f} s",
+          file=sys.stderr, flush=True)
+    return row, outputs
+
+
+def pool_map(function, tasks, workers):
+    if workers <= 1:
+        return [function(t) for t in tasks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(function, tasks))
+
+
+def real_part(include_bm3d, contact, workers):
     from enhance.bench.noref import curve_edge_at
 
-    frames = real_frames()
-    results = []  # per frame: {"name", "default": metrics, "classical": {(method, label): metrics}}
-    outputs = {}
-    for name, frame in frames:
-        started = time.perf_counter()
-        regions = mu.homogeneous_regions(frame, size=16, count=8)
-        default = run_default(frame)
-        row = {"name": name, "shape": frame.shape, "default": measure(frame, default, regions),
-               "classical": {}}
-        outputs[name] = {"input": frame, "default": default}
-        for method, options in classical_settings(include_bm3d):
-            out = np.asarray(denoise(frame, method, **options), np.float64)
-            row["classical"][(method, label(options))] = measure(frame, out, regions)
-            outputs[name][(method, label(options))] = out
-        results.append(row)
-        print(f"  {name} {frame.shape[1]}x{frame.shape[0]}: {time.perf_counter() - started:.1f} s",
-              file=sys.stderr, flush=True)
+    done = pool_map(one_frame, [(n, f, include_bm3d) for n, f in real_frames()], workers)
+    results = [row for row, _ in done]
+    outputs = {row["name"]: out for row, out in done}
 
     print("\n## Real B-mode frames: the default (dae-speckle) per frame\n")
     print("| frame | ENL gain | edge keeping | mean ratio | ratio-image score |")
@@ -123,8 +139,7 @@ def real_part(include_bm3d, contact):
         print(f"| {r['name']} | {d['enl_gain']:.2f} | {d['edge']:.3f} | {d['mean_ratio']:.3f} | "
               f"{d['ratio_score']:.2f} |")
 
-    methods = sorted({m for r in results for (m, _) in r["classical"]},
-                     key=lambda m: list(dict.fromkeys(m2 for r in results for (m2, _) in r["classical"])).index(m))
+    methods = list(dict.fromkeys(m for (m, _) in results[0]["classical"]))
     print("\n## Classical despecklers over their range (mean over the "
           f"{len(results)} frames)\n")
     print("| method | setting | ENL gain | edge keeping | mean ratio | ratio-image score |")
@@ -192,54 +207,70 @@ def write_contact(path, outputs, best, results):
     import matplotlib.pyplot as plt
 
     names = [r["name"] for r in results if r["name"] in best][:3]
-    fig, axes = plt.subplots(len(names), 3, figsize=(12, 4.2 * len(names)), squeeze=False)
-    for row, name in zip(axes, names):
+    fig, axes = plt.subplots(2 * len(names), 3, figsize=(12, 8.4 * len(names)), squeeze=False)
+    for k, name in enumerate(names):
         key = best[name][0]
         d = next(r["default"] for r in results if r["name"] == name)
         c = next(r["classical"][key] for r in results if r["name"] == name)
         panels = [("input", outputs[name]["input"], ""),
                   ("default (dae-speckle)", outputs[name]["default"],
-                   f"ENL x{d['enl_gain']:.1f}, edge {d['edge']:.2f}"),
+                   f"ENL x{d['enl_gain']:.1f}, edge {d['edge']:.2f}, mean {d['mean_ratio']:.3f}"),
                   (f"{key[0]} ({key[1]})", outputs[name][key],
-                   f"ENL x{c['enl_gain']:.1f}, edge {c['edge']:.2f}")]
-        for ax, (title, image, note) in zip(row, panels):
+                   f"ENL x{c['enl_gain']:.1f}, edge {c['edge']:.2f}, mean {c['mean_ratio']:.3f}")]
+        h, w = outputs[name]["input"].shape
+        crop = np.s_[h // 2 - h // 6 : h // 2 + h // 6, w // 2 - w // 6 : w // 2 + w // 6]
+        for ax, zoom, (title, image, note) in zip(axes[2 * k], axes[2 * k + 1], panels):
             ax.imshow(np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(f"{name}: {title}\n{note}", fontsize=9)
+            zoom.imshow(np.clip(image[crop], 0, 1), cmap="gray", vmin=0, vmax=0.6,
+                        interpolation="nearest")
+            zoom.set_title("centre, 3x (grey levels 0-0.6)", fontsize=8)
             ax.axis("off")
+            zoom.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"\ncontact sheet: {path}")
 
 
-def synthetic_part(include_bm3d):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from validation_table import validation_items
-
+def one_synthetic(task):
     from enhance.baselines import denoise
     from enhance.metrics import psnr
 
+    name, noisy, clean, include_bm3d = task
+    default = np.clip(run_default(np.asarray(noisy, np.float64)), 0, 1)
+    scores = {}
+    for method, options in classical_settings(include_bm3d):
+        out = np.asarray(denoise(noisy, method, **options), np.float64)
+        scores[(method, label(options))] = psnr(clean, out, data_range=1.0)
+    untuned = {method: psnr(clean, np.asarray(denoise(noisy, method), np.float64), data_range=1.0)
+               for method in dict.fromkeys(m for m, _ in scores)}
+    print(f"  {name}: done", file=sys.stderr, flush=True)
+    return name, psnr(clean, default, data_range=1.0), scores, untuned
+
+
+def synthetic_part(include_bm3d, workers):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from validation_table import validation_items
+
     _, items = validation_items("speckle")
+    done = pool_map(one_synthetic, [(n, y, x, include_bm3d) for n, y, x, _ in items], workers)
     print("\n## Synthetic validation speckle: the default's PSNR margin over the best tuned classical, per image\n")
     print("| image | default PSNR | best tuned classical (setting) | its PSNR | margin (dB) | best untuned classical | margin |")
     print("|---|---:|---|---:|---:|---|---:|")
-    margins, untuned_margins = [], []
-    for name, noisy, clean, _ in items:
-        default = np.clip(run_default(np.asarray(noisy, np.float64)), 0, 1)
-        p_default = psnr(clean, default, data_range=1.0)
-        scores = {}
-        for method, options in classical_settings(include_bm3d):
-            out = np.asarray(denoise(noisy, method, **options), np.float64)
-            scores[(method, label(options))] = psnr(clean, out, data_range=1.0)
-        untuned = {}
-        for method in {m for m, _ in scores}:
-            untuned[method] = psnr(clean, np.asarray(denoise(noisy, method), np.float64), data_range=1.0)
+    margins, untuned_margins, at_end = [], [], []
+    for name, p_default, scores, untuned in done:
         key = max(scores, key=scores.get)
         ukey = max(untuned, key=untuned.get)
         margins.append(p_default - scores[key])
         untuned_margins.append(p_default - untuned[ukey])
+        sweep = [k for k in scores if k[0] == key[0]]
+        if key in (sweep[0], sweep[-1]):
+            at_end.append(f"{name}: {key[0]} ({key[1]})")
         print(f"| {name} | {p_default:.2f} | {key[0]} ({key[1]}) | {scores[key]:.2f} | {margins[-1]:+.2f} | "
-              f"{ukey} {untuned[ukey]:.2f} | {untuned_margins[-1]:+.2f} |", flush=True)
+              f"{ukey} {untuned[ukey]:.2f} | {untuned_margins[-1]:+.2f} |")
     print(f"| **mean** | | | | **{np.mean(margins):+.2f}** | | {np.mean(untuned_margins):+.2f} |")
+    print("\nBest setting at an end of its range (the optimum may lie beyond): "
+          + ("; ".join(at_end) if at_end else "none"))
     return margins
 
 
@@ -248,11 +279,12 @@ def main(argv=None):
     parser.add_argument("--no-bm3d", action="store_true", help="leave out bm3d_log (seconds per call)")
     parser.add_argument("--no-synthetic", action="store_true", help="only the real frames")
     parser.add_argument("--contact", help="write the contact sheet PNG here")
+    parser.add_argument("--workers", type=int, default=1, help="processes (frames in parallel)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    real_part(not args.no_bm3d, args.contact)
+    real_part(not args.no_bm3d, args.contact, args.workers)
     if not args.no_synthetic:
-        synthetic_part(not args.no_bm3d)
+        synthetic_part(not args.no_bm3d, args.workers)
     print(f"\n{time.perf_counter() - started:.0f} s in all", file=sys.stderr)
 
 
