@@ -72,10 +72,18 @@ def test_a_model_on_a_curve_is_neither_above_nor_below_it(data, tmp_path, monkey
     assert verdict["box"][:2] == (sum(m > 0 for m in margins), sum(m < 0 for m in margins))
 
 
-def test_curve_interpolation():
+def test_curve_interpolation_and_verdicts():
     pts = [(1.0, 0.9), (4.0, 0.5)]
     assert noref.curve_edge_at(pts, 2.0) == pytest.approx(0.7)
     assert noref.curve_edge_at(pts, 8.0) is None and noref.curve_edge_at(pts[:1], 1.0) is None
+    assert noref.compare_to_curve(pts, 2.0, 0.75) == ("above", pytest.approx(0.05))
+    assert noref.compare_to_curve(pts, 2.0, 0.6)[0] == "below"
+    # outside the range: dominated by a setting (more ENL gain, as much edge keeping) is below
+    curve = [(2.5, 0.8), (4.0, 0.6)]
+    assert noref.compare_to_curve(curve, 2.0, 0.72) == ("below", None)
+    assert noref.compare_to_curve(curve, 2.0, 0.85) == ("n/a", None)
+    assert noref.compare_to_curve(curve, 5.0, 0.65) == ("above", None)
+    assert noref.compare_to_curve(curve, 5.0, 0.5) == ("n/a", None)
 
 
 def test_cli_no_reference_refuses_options_that_do_not_apply(data, tmp_path):

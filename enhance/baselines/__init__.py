@@ -67,7 +67,8 @@ def _entries():
         Baseline("median", _g.median, (G, S), "median filter, window from the noise level and grain",
                  sweep=_sweep("size", (3, 5, 7, 9, 11))),
         Baseline("bilateral", _g.bilateral, (G, S), "bilateral filter (OpenCV), range 2 sigma, space 2 px",
-                 sweep=_sweep("sigma_color", (0.03, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 1.0), sigma_space=2.0)),
+                 sweep=_sweep("sigma_color", (0.03, 0.05, 0.08, 0.12, 0.2, 0.3), sigma_space=2.0)
+                 + ({"sigma_color": 0.3, "sigma_space": 3.0}, {"sigma_color": 0.3, "sigma_space": 4.0})),
         Baseline("nlm", _g.nlm, (G, S), "non-local means (scikit-image, fast mode, h = 0.6 sigma)",
                  sweep=_sweep("h", (0.02, 0.04, 0.06, 0.1, 0.15, 0.22, 0.35), sigma=0.0)),
         Baseline("wavelet", _g.wavelet, (G,), "BayesShrink wavelet soft thresholding (db2)"),
@@ -84,7 +85,7 @@ def _entries():
                         {"iterations": 50, "rho": 0.05}, {"iterations": 100, "rho": 0.02},
                         {"iterations": 100, "rho": 0.0})),
         Baseline("nlm_log", _s.nlm_log, (S,), "homomorphic non-local means: log, NLM at the fitted level, exp",
-                 sweep=_sweep("h", (0.2, 0.4, 0.7, 1.0, 1.5, 2.2, 3.0))),
+                 sweep=_sweep("h", (0.3, 0.5, 0.7, 1.0, 1.5, 2.2, 3.0))),
         Baseline("obnlm", _s.obnlm, (S,), "optimized Bayesian NLM, Pearson patch distance (Coupe et al. 2009)",
                  sweep=_sweep("h", (0.4, 0.6, 0.8, 1.0, 1.3, 1.7, 2.2, 3.0))),
         Baseline("bm3d_log", _s.bm3d_log, (S,), "homomorphic BM3D: log, BM3D, exp, bias-corrected",

@@ -29,7 +29,7 @@ from pathlib import Path
 from ..errors import EnhanceError
 
 __all__ = ["NoReferenceRow", "NoReferenceResult", "run_noreference_benchmark",
-           "write_noreference_report", "curve_edge_at"]
+           "write_noreference_report", "curve_edge_at", "compare_to_curve"]
 
 #: The numbers of a row, in the order of ``results.csv``.
 METRICS = ("enl", "enl_gain", "cnr", "gcnr", "edge_keeping", "beta", "ssi", "smpi", "mean_ratio",
@@ -234,10 +234,30 @@ def curve_edge_at(points, gain):
     return float(np.interp(math.log(gain), [math.log(p[0]) for p in pts], [p[1] for p in pts]))
 
 
+def compare_to_curve(points, gain, edge):
+    """Where a point ``(gain, edge)`` lies against a trade-off curve: ``(verdict, margin)``.
+
+    Inside the curve's range of ENL gain, the margin is ``edge`` minus the curve's edge keeping
+    there and the verdict ``above`` (margin > 0), ``below`` (< 0) or ``on``. Outside it, the
+    point is ``below`` when a setting of the curve has both more ENL gain and at least as much
+    edge keeping (it is dominated), ``above`` when it dominates a setting the same way from the
+    other side, else ``n/a``; the margin is then None.
+    """
+    at = curve_edge_at(points, gain)
+    if at is not None:
+        margin = edge - at
+        return ("above" if margin > 0 else "below" if margin < 0 else "on"), margin
+    if any(g >= gain and e >= edge for g, e in points):
+        return "below", None
+    if any(g <= gain and e <= edge for g, e in points):
+        return "above", None
+    return "n/a", None
+
+
 def dominance(result):
-    """``[(model, method, above, below, out_of_range, mean_margin)]``: per image, the model's edge
-    keeping minus the classical curve's at the model's ENL gain (an image where it is exactly on
-    the curve counts as neither above nor below)."""
+    """``[(model, method, above, below, undecided, mean_margin)]``: per image, the model's
+    verdict against the classical curve (:func:`compare_to_curve`; exactly on the curve counts as
+    neither above nor below), and the mean of the margins inside the curve's range."""
     by_image = {}
     for r in result.rows:
         if not r.error:
@@ -254,14 +274,13 @@ def dominance(result):
                 pts = [(r.metrics["enl_gain"], r.metrics["edge_keeping"]) for r in rows if r.method == method]
                 if point is None or not pts:
                     continue
-                at = curve_edge_at(pts, point.metrics["enl_gain"])
-                if at is None:
-                    outside += 1
-                    continue
-                margin = point.metrics["edge_keeping"] - at
-                margins.append(margin)
-                above += margin > 0
-                below += margin < 0  # on the curve: neither
+                verdict, margin = compare_to_curve(pts, point.metrics["enl_gain"],
+                                                   point.metrics["edge_keeping"])
+                if margin is not None:
+                    margins.append(margin)
+                above += verdict == "above"
+                below += verdict == "below"
+                outside += verdict == "n/a"
             mean = sum(margins) / len(margins) if margins else math.nan
             out.append((model, method, above, below, outside, mean))
     return out
@@ -288,7 +307,7 @@ def _table(result):
 
 
 def _dominance_table(result):
-    header = ["model", "classical curve", "images above", "below", "out of range", "mean margin"]
+    header = ["model", "classical curve", "images above", "below", "n/a", "mean margin (in range)"]
     body = [[m, c, str(a), str(b), str(o), "–" if not math.isfinite(x) else f"{x:+.3f}"]
             for m, c, a, b, o, x in dominance(result)]
     return header, body
@@ -319,7 +338,8 @@ def render_noreference_markdown(result):
     if body:
         parts += ["## Models against each classical trade-off curve", "",
                   "Per image, the model's edge keeping minus the curve's at the model's ENL gain "
-                  "(above: positive); out of range: the curve's settings do not reach that ENL gain.",
+                  "(above: positive); outside the curve's range of ENL gain, below when a setting has more "
+                  "ENL gain and at least as much edge keeping (above: the converse); n/a otherwise.",
                   "", _markdown(header, body), ""]
     if result.failed:
         parts += ["## Failed", ""] + [f"- {r.image} / {r.method} {r.setting}: {r.error}" for r in result.failed]
