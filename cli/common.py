@@ -176,6 +176,22 @@ def ray_options(command):
     return command
 
 
+def anonymize_options(command):
+    """--anonymize and --deid-key, shared by ``run`` and ``denoise``."""
+    for option in reversed([
+        click.option("--anonymize", is_flag=True,
+                     help="De-identify DICOM outputs by the PS3.15 Basic Profile's table (UIDs "
+                          "remapped, dates shifted, private tags dropped), name outputs by "
+                          "pseudonyms, keep input names out of OUT_DIR (run: no preview) (README: "
+                          "What is refused, and why)."),
+        click.option("--deid-key", type=click.Path(dir_okay=False), default=None,
+                     help="--anonymize: the key file (created 0600 when missing; never inside "
+                          "OUT_DIR). Default: ~/.config/enhance/deid-key.json."),
+    ]):
+        command = option(command)
+    return command
+
+
 class MemorySize(click.ParamType):
     """A number of bytes: ``1073741824``, ``512M``, ``1.5G``, ``2GiB`` (K/M/G/T are powers of 1024)."""
 

@@ -3,7 +3,7 @@
 import click
 
 from ..names import OUTPUT_FORMATS
-from .common import run_folder_job
+from .common import anonymize_options, run_folder_job
 
 
 def _list_methods(ctx, param, value):
@@ -26,19 +26,18 @@ def _list_methods(ctx, param, value):
 @click.option("--format", "output_format", default="keep", show_default=True,
               type=click.Choice(OUTPUT_FORMATS),
               help="keep = each output in its input's format, dtype and header.")
-@click.option("--anonymize", is_flag=True,
-              help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "
-                   "within the run, dates shifted, private tags dropped; the key stays in OUT_DIR).")
+@anonymize_options
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--dry-run", is_flag=True, help="List what would be done and stop.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--list", is_flag=True, is_eager=True, expose_value=False, callback=_list_methods,
               help="List the methods with the tasks they suit, and exit.")
-def denoise(source, out_dir, method, sigma, exposure, output_format, anonymize, overwrite,
-            dry_run, quiet):
+def denoise(source, out_dir, method, sigma, exposure, output_format, anonymize, deid_key,
+            overwrite, dry_run, quiet):
     """Denoise every image in SOURCE into OUT_DIR with a classical METHOD."""
     from ..jobs import denoise_folder
 
     run_folder_job(denoise_folder, source, out_dir=out_dir, method=method, sigma=sigma,
                    exposure=exposure, output_format=output_format, anonymize=anonymize,
+                   deid_key=deid_key,
                    overwrite=overwrite, dry_run=dry_run, quiet=quiet)

@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
-from .common import MemorySize, file_progress_bar, library_errors, ray_options
+from .common import MemorySize, anonymize_options, file_progress_bar, library_errors, ray_options
 
 
 @click.command()
@@ -48,9 +48,7 @@ from .common import MemorySize, file_progress_bar, library_errors, ray_options
 @click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
               help="Refuse files whose header claims more pixels (height x width x frames), "
                    "before decoding them; 0: no limit.")
-@click.option("--anonymize", is_flag=True,
-              help="De-identify DICOM outputs (PS3.15 basic profile: UIDs remapped consistently "
-                   "within the run, dates shifted, private tags dropped; the key stays in OUT_DIR).")
+@anonymize_options
 @click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
 @click.option("--preview/--no-preview", default=True, show_default=True,
               help="Write OUT_DIR/preview.png: input | output (| reference) of a few images, "
@@ -65,7 +63,7 @@ from .common import MemorySize, file_progress_bar, library_errors, ray_options
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
 def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, precision, runtime, max_memory,
         self_ensemble, output_format,
-        max_pixels, anonymize, overwrite, preview, dry_run, quiet, as_json, engine="local", address=None,
+        max_pixels, anonymize, deid_key, overwrite, preview, dry_run, quiet, as_json, engine="local", address=None,
         actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
@@ -107,14 +105,16 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
                 batch_size=batch_size, self_ensemble=self_ensemble, output_format=output_format, overwrite=overwrite,
                 dry_run=dry_run, progress=emit_progress if as_json else on_progress,
                 max_pixels=max_pixels or None, file_progress=None if as_json else on_fraction,
-                anonymize=anonymize, engine=engine, engine_options=engine_options,
+                anonymize=anonymize, deid_key=deid_key, engine=engine, engine_options=engine_options,
                 precision=precision, max_memory=max_memory, runtime=runtime,
             )
         finally:
             close()
     preview_file, preview_note = None, ""
     finished = [(r.input, r.output) for r in result.results if r.status in ("done", "skipped")]
-    if preview and not dry_run and finished:
+    if preview and not dry_run and finished and anonymize:  # its labels are input names
+        preview_note = "none drawn (--anonymize: it would show input names)"
+    elif preview and not dry_run and finished:
         preview_file, preview_note = _write_preview(out_dir, finished, result.root, chosen)
     if as_json:
         if dry_run:
@@ -131,13 +131,15 @@ def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile
         prefix = "dry run: " if dry_run else ""
         click.echo(f"{prefix}model {chosen} -> {out_dir}: {result.summary()}")
         if preview_file or preview_note:
-            click.echo(f"preview: {preview_file}{preview_note}")
+            click.echo(f"preview: {preview_file}{preview_note}" if preview_file
+                       else f"preview: {preview_note}")
     if not result.ok:
         sys.exit(1)
 
 
 def _write_preview(out_dir, finished, root, chosen):
-    """Write OUT/preview.png; returns (its path or None, a note). Never fails the run."""
+    """Write OUT/preview.png; returns (its path and a note, or None and why not). Never fails
+    the run."""
     from pathlib import Path
 
     from ..errors import EnhanceError
@@ -148,9 +150,9 @@ def _write_preview(out_dir, finished, root, chosen):
         rows = write_preview(path, finished, root=root,
                              title=f"enhance run --model {chosen.split(' (')[0]}: input | output")
     except (EnhanceError, OSError) as error:
-        return None, f"(not written: {str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        return None, f"not written: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     if not rows:
-        return None, "(not written: no finished image could be read back)"
+        return None, "not written: no finished image could be read back"
     refs = sum(r.psnr_before is not None for r in rows)
     note = f" ({len(rows)} images: input | output" + (f", {refs} with PSNR against a reference)" if refs else ")")
     return str(path), note

@@ -64,7 +64,8 @@ def _is_candidate(path: Path) -> bool:
 
 def _is_listed(path: Path) -> bool:
     """A regular file, or an entry with an image's name that is not one (a folder named
-    ``x.png``, a dangling link, a link loop): listed so that it is reported, not skipped."""
+    ``x.png``, a dangling link, a link loop, a pipe, a socket, a device): listed so that it is
+    reported (:func:`enhance.io.read_image` names what it is), not skipped."""
     from .io.formats import format_from_name
 
     try:
@@ -72,7 +73,7 @@ def _is_listed(path: Path) -> bool:
             return True
     except OSError:  # a link loop on some Pythons
         pass
-    return format_from_name(path.name) is not None and (path.is_symlink() or path.is_dir())
+    return format_from_name(path.name) is not None and os.path.lexists(path)
 
 
 def _own_preview(folder):
@@ -85,7 +86,11 @@ def _own_preview(folder):
     if not (sheet.is_file() and manifest.is_file()):
         return None
     sheet = sheet.resolve()
-    for record in Manifest(manifest).records():
+    try:
+        records = Manifest(manifest).records()
+    except EnhanceError:  # not a manifest of ours (a link, ...): the sheet is an image
+        return None
+    for record in records:
         if Path(str(record.get("output") or "")).resolve() == sheet:
             return None
     return sheet
@@ -284,50 +289,105 @@ UNRECORDED_NOTE = "finished output found without a record (a run stopped after w
 
 
 class Manifest:
-    """A JSON-lines log in the output folder: one record per file processed, appended and flushed."""
+    """A JSON-lines log in the output folder: one record per file processed, appended and flushed.
+
+    The file is opened without following links and only when it is a regular file
+    (:func:`enhance.io.atomic.open_regular`): a link planted in its place is refused, never
+    written through, and a device is never read. A line longer than :data:`MAX_LINE` bytes is
+    skipped unread; a line cut by a full disk or a kill is ended before the next record.
+    """
+
+    #: The longest manifest line read (bytes); longer ones are no record of ours.
+    MAX_LINE = 4 << 20
 
     def __init__(self, path):
         self.path = Path(path)
 
+    def _open(self, flags, action):
+        from .io.atomic import open_regular
+
+        try:
+            return open_regular(self.path, flags)
+        except OSError as error:
+            raise EnhanceError(f"{self.path}: cannot {action} the manifest "
+                               f"({_os_cause(error)})") from None
+
     def append(self, record):
-        """Append one record (a line) and fsync it.
+        """Append one record (a line) and fsync it; a last line left without its end (a write
+        cut by a full disk) is ended first, so that the record is not glued to it.
 
         Raises
         ------
         EnhanceError
-            The manifest cannot be written (read-only or full disk, ...): one line naming it.
+            The manifest cannot be written (read-only or full disk, a link or not a regular
+            file, ...): one line naming it.
         """
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
         except OSError as error:
             raise EnhanceError(f"{self.path}: cannot write the manifest ({_os_cause(error)})") from None
+        fd = self._open(os.O_RDWR | os.O_APPEND | os.O_CREAT, "write")
+        try:
+            size = os.fstat(fd).st_size
+            if size and _byte_at(fd, size - 1) != b"\n":
+                line = b"\n" + line
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as error:
+            raise EnhanceError(f"{self.path}: cannot write the manifest ({_os_cause(error)})") from None
+        finally:
+            os.close(fd)
 
     def recorded_outputs(self):
         """``(input, output)`` of the records whose file has its output (done or skipped)."""
         return {(r.get("input"), r.get("output")) for r in self.records()
                 if r.get("status") in ("done", "skipped")}
 
+    def _lines(self, fh):
+        while True:
+            line = fh.readline(self.MAX_LINE + 1)
+            if not line:
+                return
+            if len(line) > self.MAX_LINE and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):  # an overlong line: skipped unread
+                    line = fh.readline(1 << 20)
+                continue
+            yield line
+
     def records(self):
-        """All records, the last one per input winning (a resumed run appends)."""
-        if not self.path.exists():
+        """All records, the last one per input winning (a resumed run appends).
+
+        Raises
+        ------
+        EnhanceError
+            The manifest is a link, not a regular file, or cannot be read.
+        """
+        if not os.path.lexists(self.path):
             return []
         latest = {}
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a kill: ignore it
-                    continue
-                latest[record.get("input")] = record
+        fd = self._open(os.O_RDONLY, "read")
+        try:
+            with os.fdopen(fd, "rb") as fh:
+                for line in self._lines(fh):
+                    try:
+                        record = json.loads(line.decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError):  # a line cut by a kill
+                        continue
+                    if isinstance(record, dict):
+                        latest[record.get("input")] = record
+        except OSError as error:
+            raise EnhanceError(f"{self.path}: cannot read the manifest ({_os_cause(error)})") from None
         return list(latest.values())
+
+
+def _byte_at(fd, offset):
+    if hasattr(os, "pread"):
+        return os.pread(fd, 1, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows (the file is opened for appending anyway)
+    return os.read(fd, 1)
 
 
 def _os_cause(error):
@@ -362,10 +422,17 @@ def _holder_text(info):
 
 
 def _read_holder(path):
+    from .io.atomic import open_regular
+
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+        fd = open_regular(path, os.O_RDONLY)
+        try:
+            info = json.loads(os.read(fd, 4096).decode("utf-8") or "{}")
+        finally:
+            os.close(fd)
     except (OSError, ValueError):
         return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _pid_alive(pid):
@@ -408,12 +475,17 @@ class OutputLock:
 
     def acquire(self):
         """Take the lock (creating the folder); :class:`EnhanceError` if another run holds it."""
+        from .io.atomic import NotRegularFile
+
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if _fcntl is None:
                 self._acquire_exclusive()
             else:
                 self._acquire_flock()
+        except NotRegularFile as error:  # planted: never followed, truncated or written
+            raise EnhanceError(f"{self.path}: the lock file {_os_cause(error)}; remove it (a "
+                               "run's lock is a regular file)") from None
         except OSError as error:
             raise EnhanceError(
                 f"{self.out_dir}: cannot write into the output folder ({_os_cause(error)})"
@@ -421,8 +493,10 @@ class OutputLock:
         return self
 
     def _acquire_flock(self):
+        from .io.atomic import open_regular
+
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
             except BlockingIOError:
@@ -432,7 +506,7 @@ class OutputLock:
                 os.close(fd)
                 raise
             try:  # the holder we waited for may have removed the file: lock the new one
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+                same = os.lstat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
             if same:
@@ -449,7 +523,7 @@ class OutputLock:
     def _acquire_exclusive(self):
         for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # no link
             except FileExistsError:
                 info = _read_holder(self.path)
                 if info.get("host") == socket.gethostname() and not _pid_alive(info.get("pid")):
@@ -485,12 +559,16 @@ except ImportError:  # Windows
 
 
 def _remove_stale_parts(target):
-    """Remove the temporary files a killed run left for ``target`` (``.NAME.XXXX.part``)."""
-    for part in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
-        try:
-            part.unlink()
-        except OSError:
-            pass
+    """Remove the temporary files a killed run left for ``target`` (``.NAME.XXXXXXXX.part``,
+    :func:`enhance.io.atomic.part_prefix`), only ``target``'s."""
+    from .io.atomic import PART_SUFFIX, part_prefix
+
+    prefix = part_prefix(target.name)
+    own = re.compile(re.escape(prefix) + r"[0-9a-f]{8}" + re.escape(PART_SUFFIX))
+    for part in target.parent.glob(f"{glob.escape(prefix)}*{PART_SUFFIX}"):
+        if own.fullmatch(part.name):
+            with contextlib.suppress(OSError):
+                part.unlink()
 
 
 def run_batch(
@@ -504,6 +582,7 @@ def run_batch(
     manifest=MANIFEST_NAME,
     progress=None,
     engine=None,
+    redact=None,
 ):
     """Process ``files`` into ``out_dir``: one by one here, or elsewhere through ``engine``.
 
@@ -537,6 +616,10 @@ def run_batch(
         each made by :func:`process_file` wherever it ran (e.g. :class:`enhance.ray_engine.RayEngine`).
         Either way this function alone holds the lock, applies the skip rule and appends to
         the manifest, as each result arrives; ``process`` may then be None.
+    redact : callable, optional, keyword-only
+        ``redact(record) -> record``: what the manifest holds of each file's record (e.g.
+        :func:`enhance.outputs.redactor` under ``--anonymize``: no input name); the results
+        returned keep the inputs' names.
 
     Returns
     -------
@@ -567,12 +650,13 @@ def run_batch(
             stream = _engine_results(files, output_for, engine, overwrite=overwrite)
         try:
             for result in stream:
+                record = result.as_record() if redact is None else redact(result.as_record())
                 if log is not None and result.status != "skipped":
-                    log.append(result.as_record())
-                elif log is not None and (result.input, result.output) not in recorded:
+                    log.append(record)
+                elif log is not None and (record["input"], record["output"]) not in recorded:
                     # a finished output the manifest does not name (a run killed between
                     # writing it and recording it): recorded now, so that every output has one
-                    log.append({**result.as_record(), "note": UNRECORDED_NOTE})
+                    log.append({**record, "note": UNRECORDED_NOTE})
                 results.append(result)
                 if progress is not None:
                     progress(len(results), total, result)

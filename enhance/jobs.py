@@ -15,7 +15,7 @@ import numpy as np
 from . import batch
 from .errors import EnhanceError, ShapeMismatch
 from .io.limits import DEFAULT_MAX_PIXELS
-from .outputs import deidentifier, output_namer, read_notes, write_output
+from .outputs import deidentifier, output_namer, read_notes, redactor, write_output
 
 def file_seed(degradation_name, index, *, seed=None):
     """The seed of the ``index``-th file (sorted by relative path) under a degradation.
@@ -110,6 +110,7 @@ def denoise_folder(
     progress=None,
     max_pixels=DEFAULT_MAX_PIXELS,
     anonymize=False,
+    deid_key=None,
     **options,
 ):
     """Denoise every image of ``source`` with a classical method into ``out_dir``.
@@ -128,7 +129,10 @@ def denoise_folder(
     max_pixels : int or None, keyword-only
         Pixel limit of :func:`enhance.io.read_image` (None: none).
     anonymize : bool, keyword-only
-        De-identify DICOM outputs (:mod:`enhance.io.deid`; the key stays in ``out_dir``).
+        De-identify DICOM outputs (:mod:`enhance.io.deid`), name every output by a pseudonym
+        and keep input names out of the manifest (as for :func:`enhance.pipeline.enhance_folder`).
+    deid_key : str or Path, optional, keyword-only
+        The key file of ``anonymize`` (default: :func:`enhance.io.deid.default_key_file`).
     progress : callable, optional, keyword-only
         As for :func:`degrade_folder`.
 
@@ -143,7 +147,9 @@ def denoise_folder(
     get_baseline(method)  # fail early on an unknown name
     root, files = batch.discover(source, exclude=[out_dir])
     batch.check_output_dir(root, out_dir)
-    deid = deidentifier(out_dir) if anonymize and not dry_run else None
+    if deid_key is not None and not anonymize:
+        raise EnhanceError("a de-identification key (--deid-key) is only used with --anonymize")
+    deid = deidentifier(deid_key, out_dir=out_dir, dry_run=dry_run) if anonymize else None
 
     def process(item, target):
         image = read_image(item.path, max_pixels=max_pixels)
@@ -158,8 +164,9 @@ def denoise_folder(
                 **({"anonymized": True} if deid is not None else {})}
 
     return batch.run_batch(
-        files, out_dir, process, output_for=output_namer(out_dir, output_format),
+        files, out_dir, process, output_for=output_namer(out_dir, output_format, pseudonyms=deid),
         overwrite=overwrite, dry_run=dry_run, progress=progress, manifest="manifest.jsonl",
+        redact=None if deid is None else redactor(deid),
     )
 
 

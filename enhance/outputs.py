@@ -14,7 +14,7 @@ from . import batch
 from .errors import EnhanceError
 from .names import OUTPUT_FORMATS
 
-__all__ = ["SUFFIXES", "output_namer", "write_output", "deidentifier", "read_notes"]
+__all__ = ["SUFFIXES", "output_namer", "write_output", "deidentifier", "redactor", "read_notes"]
 
 #: Each output format of :data:`enhance.names.OUTPUT_FORMATS` -> (suffix for 2-D images, for
 #: stacks); ``keep`` keeps the input's name.
@@ -26,8 +26,13 @@ SUFFIXES = {
 }
 
 
-def output_namer(out_dir, output_format):
-    """``output_for(input_file) -> Path`` for a folder job writing ``output_format``."""
+def output_namer(out_dir, output_format, *, pseudonyms=None):
+    """``output_for(input_file) -> Path`` for a folder job writing ``output_format``.
+
+    ``pseudonyms`` (an :class:`enhance.io.deid.Deidentifier`, under ``--anonymize``): each
+    output is ``OUT/anon-<16 hex digits>.<ext>`` (:meth:`~enhance.io.deid.Deidentifier.file_name`,
+    a keyed hash of the input's relative path), so that no input name or folder reaches OUT.
+    """
     if output_format not in SUFFIXES:
         raise EnhanceError(
             f"unknown output format {output_format!r}; known: {', '.join(OUTPUT_FORMATS)}"
@@ -35,11 +40,12 @@ def output_namer(out_dir, output_format):
     suffix_2d, suffix_stack = SUFFIXES[output_format]
 
     def output_for(item):
+        relpath = item.relpath if pseudonyms is None else pseudonyms.file_name(item.relpath)
         if suffix_2d is None:
-            return batch.output_path(out_dir, item.relpath)
+            return batch.output_path(out_dir, relpath)
         # stacks are only known once read; a .tif keeps pages, so choose by input kind
         multi = item.path.name.lower().endswith((".nii", ".nii.gz"))
-        return batch.output_path(out_dir, item.relpath, suffix=suffix_stack if multi else suffix_2d)
+        return batch.output_path(out_dir, relpath, suffix=suffix_stack if multi else suffix_2d)
 
     return output_for
 
@@ -79,11 +85,35 @@ def write_output(image, pixels, target, output_format, *, derivation=None, anony
         write_image(target, pixels, dtype=np.uint16)
 
 
-def deidentifier(out_dir):
-    """The :class:`enhance.io.deid.Deidentifier` of an output folder (its key kept there)."""
+def deidentifier(key_file=None, *, out_dir, dry_run=False):
+    """The :class:`enhance.io.deid.Deidentifier` of the key in ``key_file`` (default: the user's,
+    :func:`enhance.io.deid.default_key_file`), never one in ``out_dir``
+    (:meth:`~enhance.io.deid.Deidentifier.from_key_file`); a dry run creates no key."""
     from .io.deid import Deidentifier
 
-    return Deidentifier.for_folder(out_dir)
+    return Deidentifier.from_key_file(key_file, out_dir=out_dir, create=not dry_run)
+
+
+def redactor(deid):
+    """``redact(record)`` for :func:`enhance.batch.run_batch` under ``--anonymize``: the manifest
+    names each input by a keyed pseudonym (``anon:`` and 16 hex digits), its error names it so
+    too, and the libraries' warnings (which may quote header values) are only counted."""
+
+    def redact(record):
+        record = dict(record)
+        original = str(record.get("input", ""))
+        alias = "anon:" + deid.file_name(original)[len("anon-"):].split(".")[0]
+        record["input"] = alias
+        if record.get("error"):
+            error = str(record["error"]).replace(original, alias)
+            name = original.replace("\\", "/").rsplit("/", 1)[-1]
+            record["error"] = error.replace(name, alias) if name else error
+        if record.get("warnings"):
+            record["warnings"] = [f"{len(record['warnings'])} warning(s) not recorded "
+                                  "(--anonymize: they may quote header values)"]
+        return record
+
+    return redact
 
 
 def read_notes(image):

@@ -99,8 +99,9 @@ class RunRecipe:
     model itself, :meth:`load`). ``RunRecipe(...).process(loaded)`` is ``process(item, target)``
     of :func:`enhance.batch.run_batch`: read, restore, write atomically, return the manifest's
     details. Arguments as :func:`enhance_folder`'s; ``chosen`` is
-    :func:`enhance.shipped.describe_model`'s dict and ``anonymize`` the output folder whose key
-    de-identifies DICOM outputs (None: no de-identification).
+    :func:`enhance.shipped.describe_model`'s dict and ``anonymize`` the
+    :class:`enhance.io.deid.Deidentifier` of DICOM outputs (None: no de-identification; its key
+    travels with the recipe to the Ray actors).
     """
 
     def __init__(self, model_dir, *, chosen, exposure=None, sigma=None, photons=None,
@@ -114,7 +115,7 @@ class RunRecipe:
         self.exposure, self.tile, self.batch_size = exposure, tile, batch_size
         self.noise = {"sigma": sigma, "photons": photons, "read_noise": read_noise}
         self.self_ensemble, self.output_format, self.max_pixels = self_ensemble, output_format, max_pixels
-        self.anonymize = None if anonymize is None else Path(anonymize).resolve()
+        self.anonymize = anonymize
         self.precision, self.max_memory, self.runtime = precision, max_memory, runtime
 
     def load(self):
@@ -137,10 +138,10 @@ class RunRecipe:
         (default: the output folder's, when de-identifying); ``file_progress`` as
         :func:`enhance_folder`'s."""
         from .io import read_image
-        from .outputs import deidentifier, read_notes, write_output
+        from .outputs import read_notes, write_output
 
-        if deid is None and self.anonymize is not None:
-            deid = deidentifier(self.anonymize)
+        if deid is None:
+            deid = self.anonymize
         sha = loaded.card.get("weights_sha256", "")
         chosen, exposure, tile, batch_size = self.chosen, self.exposure, self.tile, self.batch_size
         self_ensemble, output_format, max_pixels = self.self_ensemble, self.output_format, self.max_pixels
@@ -201,6 +202,7 @@ def enhance_folder(
     max_pixels=DEFAULT_MAX_PIXELS,
     file_progress=None,
     anonymize=False,
+    deid_key=None,
     engine="local",
     engine_options=None,
     precision="float32",
@@ -244,9 +246,13 @@ def enhance_folder(
         Files whose header claims more pixels (height x width x frames) are refused before
         decoding (:func:`enhance.io.read_image`; None: no limit).
     anonymize : bool, keyword-only
-        De-identify DICOM outputs by the PS3.15 basic profile (:mod:`enhance.io.deid`: UIDs
-        remapped consistently within the run, dates shifted, private attributes removed; the
-        key is kept in ``out_dir``). Other formats carry no header data.
+        De-identify DICOM outputs by the PS3.15 Basic Profile's table (:mod:`enhance.io.deid`:
+        UIDs remapped consistently with the key, dates shifted, private attributes removed),
+        name each output by a keyed pseudonym (``anon-<hex>.<ext>``) and keep input names out
+        of the manifest (:func:`enhance.outputs.redactor`). Other formats carry no header data.
+    deid_key : str or Path, optional, keyword-only
+        The key file of ``anonymize``, never inside ``out_dir`` (default:
+        :func:`enhance.io.deid.default_key_file`; created 0600 when missing).
     progress : callable, optional, keyword-only
         ``progress(done, total, file_result)`` after each file (``total``: every file found,
         skipped ones included), first ``progress(0, total, None)``; see
@@ -286,7 +292,7 @@ def enhance_folder(
         folder or manifest that cannot be written; one line (per-file faults are results).
     """
     from . import batch
-    from .outputs import deidentifier, output_namer
+    from .outputs import deidentifier, output_namer, redactor
     from .shipped import describe_model, resolve_model
 
     if output_format not in OUTPUT_FORMATS:
@@ -318,7 +324,11 @@ def enhance_folder(
             )
     root, files = batch.discover(source, exclude=[out_dir])
     batch.check_output_dir(root, out_dir)
-    output_for = output_namer(out_dir, output_format)
+    if deid_key is not None and not anonymize:
+        raise EnhanceError("a de-identification key (--deid-key) is only used with --anonymize")
+    deid = deidentifier(deid_key, out_dir=out_dir, dry_run=dry_run) if anonymize else None
+    redact = None if deid is None else redactor(deid)
+    output_for = output_namer(out_dir, output_format, pseudonyms=deid)
     if dry_run:
         return batch.run_batch(files, out_dir, None, output_for=output_for,
                                overwrite=overwrite, dry_run=True)
@@ -326,7 +336,7 @@ def enhance_folder(
     recipe = RunRecipe(model_dir, chosen=chosen, exposure=exposure, sigma=sigma, photons=photons,
                        read_noise=read_noise, tile=tile, batch_size=batch_size,
                        self_ensemble=self_ensemble, output_format=output_format,
-                       max_pixels=max_pixels, anonymize=out_dir if anonymize else None,
+                       max_pixels=max_pixels, anonymize=deid,
                        precision=precision, max_memory=max_memory, runtime=runtime)
     loaded = recipe.load()  # as each Ray actor loads it
     if loaded.task == "lowlight" and exposure is None:
@@ -334,14 +344,13 @@ def enhance_folder(
             f"{loaded.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
         )
     sha = loaded.card.get("weights_sha256", "")
-    deid = deidentifier(out_dir) if anonymize else None
 
     if ray_engine is not None:
         # each actor loads the model and runs the recipe; the lock, the skip rule and the
         # manifest stay here (run_batch)
         ray_engine.prepare(recipe, shared=[root, out_dir], weights_sha256=sha)
-        return batch.run_batch(files, out_dir, None, output_for=output_for,
+        return batch.run_batch(files, out_dir, None, output_for=output_for, redact=redact,
                                overwrite=overwrite, progress=progress, engine=ray_engine)
     process = recipe.process(loaded, deid=deid, file_progress=file_progress)
-    return batch.run_batch(files, out_dir, process, output_for=output_for,
+    return batch.run_batch(files, out_dir, process, output_for=output_for, redact=redact,
                            overwrite=overwrite, progress=progress)

@@ -8,17 +8,30 @@ import pytest
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
+def _session_env(name, value):
+    """Set the environment variable ``name`` for the session (subprocesses inherit it), then
+    restore it."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    yield
+    if previous is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = previous
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _model_cache(tmp_path_factory):
     """One OpenVINO conversion cache for the session (enhance.runtime), not the user's; the
     command-line tests' subprocesses inherit it."""
-    previous = os.environ.get("ENHANCE_CACHE_DIR")
-    os.environ["ENHANCE_CACHE_DIR"] = str(tmp_path_factory.mktemp("enhance-cache"))
-    yield
-    if previous is None:
-        os.environ.pop("ENHANCE_CACHE_DIR", None)
-    else:
-        os.environ["ENHANCE_CACHE_DIR"] = previous
+    yield from _session_env("ENHANCE_CACHE_DIR", str(tmp_path_factory.mktemp("enhance-cache")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_config(tmp_path_factory):
+    """The user's configuration folder (where --anonymize keeps its default key,
+    enhance.io.deid.default_key_file) is a temporary one, not the user's."""
+    yield from _session_env("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -210,3 +211,133 @@ def test_a_finished_output_without_a_record_gets_one_on_the_rerun(tmp_path):
         assert Path(records[2]["output"]).is_file()
         assert {r["input"] for r in batch.Manifest(manifest).records()} == {
             str(item.path) for item in files}
+
+
+# --- the files a run owns in OUT: never through a link, only regular files, bounded reads ---------
+
+
+def test_a_planted_symlink_lock_is_refused_and_its_target_untouched(tmp_path):
+    files, out, process, output_for = _writing_batch(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out.mkdir()
+    (out / batch.LOCK_NAME).symlink_to(victim)
+    with pytest.raises(EnhanceError) as info:
+        batch.run_batch(files, out, process, output_for=output_for)
+    assert victim.read_text() == "precious"
+    message = str(info.value)
+    assert message.startswith(f"{out / batch.LOCK_NAME}: the lock file is a symbolic link")
+    assert "\n" not in message and not (out / "x.npy").exists()
+
+
+def test_a_lock_that_is_a_folder_is_refused_in_one_line(tmp_path):
+    files, out, process, output_for = _writing_batch(tmp_path)
+    (out / batch.LOCK_NAME).mkdir(parents=True)
+    with pytest.raises(EnhanceError, match=r"\.enhance\.lock: the lock file is a folder"):
+        batch.run_batch(files, out, process, output_for=output_for)
+
+
+def test_a_planted_symlink_manifest_is_neither_read_nor_appended_to(tmp_path):
+    files, out, process, output_for = _writing_batch(tmp_path)
+    victim = tmp_path / "victim.jsonl"
+    victim.write_text('{"input": "x"}\n')
+    out.mkdir()
+    (out / batch.MANIFEST_NAME).symlink_to(victim)
+    with pytest.raises(EnhanceError) as info:
+        batch.run_batch(files, out, process, output_for=output_for)
+    assert str(info.value) == (f"{out / batch.MANIFEST_NAME}: cannot read the manifest (is a "
+                               "symbolic link (not followed))")
+    assert victim.read_text() == '{"input": "x"}\n'
+    with pytest.raises(EnhanceError, match="cannot write the manifest .is a symbolic link"):
+        batch.Manifest(out / batch.MANIFEST_NAME).append({"input": "y"})
+    assert victim.read_text() == '{"input": "x"}\n'
+
+
+def test_a_manifest_linked_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    """Run in a child limited to 1 GiB of address space: reading /dev/zero as lines would
+    exhaust it (22 GB, then the OOM killer, before the fix)."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    (tmp_path / batch.MANIFEST_NAME).symlink_to("/dev/zero")
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from enhance.batch import Manifest\nfrom enhance.errors import EnhanceError\n"
+            "try:\n    Manifest(sys.argv[1]).records()\n"
+            "except EnhanceError as error:\n    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / batch.MANIFEST_NAME)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip().endswith("cannot read the manifest (is a symbolic link (not followed))")
+
+
+def test_manifest_lines_beyond_the_bound_are_skipped_unread(tmp_path, monkeypatch):
+    path = tmp_path / batch.MANIFEST_NAME
+    monkeypatch.setattr(batch.Manifest, "MAX_LINE", 64)
+    path.write_bytes(b'{"input": "' + b"x" * 500 + b'", "status": "done"}\n'
+                     + b'{"input": "b", "status": "done"}\n')
+    assert [r["input"] for r in batch.Manifest(path).records()] == ["b"]
+
+
+def test_a_record_after_a_cut_line_is_not_glued_to_it(tmp_path):
+    path = tmp_path / batch.MANIFEST_NAME
+    log = batch.Manifest(path)
+    log.append({"input": "a", "status": "done"})
+    with open(path, "ab") as fh:  # a write cut by a full disk: no end of line
+        fh.write(b'{"input": "b", "sta')
+    log.append({"input": "c", "status": "done"})
+    assert [r["input"] for r in log.records()] == ["a", "c"]
+    assert path.read_bytes().endswith(b'"sta\n{"input": "c", "status": "done"}\n')
+
+
+def test_a_fifo_named_like_an_image_is_reported_not_skipped(tmp_path):
+    import os
+
+    make_tree(tmp_path / "in")
+    os.mkfifo(tmp_path / "in" / "pipe.png")
+    _, files = batch.discover(tmp_path / "in")
+    assert "pipe.png" in [f.relpath.name for f in files]
+    with pytest.raises(UnreadableImage, match="pipe.png: not a regular file"):
+        from enhance.io import read_image
+
+        read_image(tmp_path / "in" / "pipe.png")
+
+
+def test_names_of_241_to_255_bytes_are_written_and_their_parts_cleaned(tmp_path):
+    from enhance.io.atomic import NAME_MAX, atomic_write, part_prefix
+
+    names = ["a" * 251 + ".npy", "é" * 125 + "b.npy", "a" * 251 + ".png"]  # 255 bytes each
+    for name in names:
+        target = tmp_path / name
+        stale = tmp_path / f"{part_prefix(name)}0123abcd.part"
+        stale.write_bytes(b"left by a kill")
+        assert len(os.fsencode(stale.name)) <= NAME_MAX
+        with atomic_write(target) as f:
+            f.write(b"x")
+        assert target.read_bytes() == b"x"
+    assert part_prefix(names[0]) != part_prefix(names[2])  # long names never share parts
+    batch._remove_stale_parts(tmp_path / names[0])
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part"))
+    assert left == sorted(f"{part_prefix(n)}0123abcd.part" for n in names[1:])
+
+
+
+def test_a_planted_symlink_preview_is_replaced_not_written_through(tmp_path):
+    import cv2
+
+    from enhance.preview import write_preview
+
+    image = np.tile(np.arange(32, dtype=np.uint8) * 8, (32, 1))
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    out = tmp_path / "out"
+    out.mkdir()
+    cv2.imwrite(str(out / "a.png"), image)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "preview.png").symlink_to(victim)
+    write_preview(out / "preview.png", [(tmp_path / "a.png", out / "a.png")], root=tmp_path)
+    assert victim.read_text() == "precious"
+    assert not (out / "preview.png").is_symlink() and (out / "preview.png").stat().st_size > 0

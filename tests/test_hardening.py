@@ -273,19 +273,19 @@ def _outputs(out):
 
 
 def test_manifest_that_cannot_be_written_is_one_line_and_a_failure(tmp_path, monkeypatch):
-    import builtins
     import errno
+    import os
 
     folder = _folder(tmp_path)
     out = tmp_path / "out"
-    real_open = builtins.open
+    real_open = os.open
 
-    def full_disk(file, mode="r", *args, **kwargs):
-        if str(file).endswith("manifest.jsonl") and "a" in mode:
+    def full_disk(file, flags, *args, **kwargs):
+        if str(file).endswith("manifest.jsonl") and flags & os.O_APPEND:
             raise OSError(errno.ENOSPC, "No space left on device", str(file))
-        return real_open(file, mode, *args, **kwargs)
+        return real_open(file, flags, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", full_disk)
+    monkeypatch.setattr(os, "open", full_disk)
     result = _degrade(folder, out)
     assert result.exit_code == 1 and result.exception is None or isinstance(result.exception,
                                                                               SystemExit)
@@ -603,18 +603,20 @@ def test_anonymize_follows_the_basic_profile_consistently(tmp_path):
     from click.testing import CliRunner
 
     from enhance.cli.main import cli
-    from enhance.io.deid import KEY_FILE
+    from enhance.io.deid import KEY_FILE, Deidentifier
 
     names = _anonymize_inputs(tmp_path / "in")
-    out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["denoise", str(tmp_path / "in"), str(out), "--method",
-                                      "identity", "--sigma", "0.05", "--anonymize", "-q"])
+    out, key_file = tmp_path / "out", tmp_path / "key.json"
+    args = ["denoise", str(tmp_path / "in"), str(out), "--method", "identity", "--sigma", "0.05",
+            "--anonymize", "--deid-key", str(key_file), "-q"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
+    deid = Deidentifier.from_key_file(key_file)
     shifts, studies = set(), {}
     for name in names:
         src = pydicom.dcmread(tmp_path / "in" / name)
-        ds = pydicom.dcmread(out / name)
-        data = (out / name).read_bytes()
+        ds = pydicom.dcmread(out / deid.file_name(name))
+        data = (out / deid.file_name(name)).read_bytes()
         leaked = [s for s in _identifying(src) if s.encode() in data]
         assert not leaked, (name, leaked)
         assert not [e for e in ds.iterall() if e.tag.is_private]
@@ -635,14 +637,15 @@ def test_anonymize_follows_the_basic_profile_consistently(tmp_path):
     assert len(shifts) == 1 and -3650 <= shifts.pop() <= -365  # one shift for the whole run
     assert all(len(mapped) == 1 for mapped in studies.values())  # a study stays one study
     assert len(studies) < len(names)  # (two of the inputs share a study)
-    # a resumed run maps the same way: the key is kept in OUT
-    key = (out / KEY_FILE).read_bytes()
-    first = pydicom.dcmread(out / "MR_small.dcm")
-    (out / "MR_small.dcm").unlink()
-    result = CliRunner().invoke(cli, ["denoise", str(tmp_path / "in"), str(out), "--method",
-                                      "identity", "--sigma", "0.05", "--anonymize", "-q"])
-    assert result.exit_code == 0 and (out / KEY_FILE).read_bytes() == key
-    again = pydicom.dcmread(out / "MR_small.dcm")
+    # a resumed run maps the same way: the key is kept in the user's key file, never in OUT
+    key = key_file.read_bytes()
+    mr = out / deid.file_name("MR_small.dcm")
+    first = pydicom.dcmread(mr)
+    mr.unlink()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and key_file.read_bytes() == key
+    assert not (out / KEY_FILE).exists()
+    again = pydicom.dcmread(mr)
     assert (again.StudyInstanceUID, again.SOPInstanceUID, again.PatientID) == (
         first.StudyInstanceUID, first.SOPInstanceUID, first.PatientID)
 
@@ -684,3 +687,17 @@ def test_png_and_tiff_outputs_carry_no_header_data(tmp_path, fmt, ext):
             tags = {t.name for t in tif.pages[0].tags}
         assert not tags & {"ImageDescription", "Artist", "HostComputer", "Software", "DateTime",
                            "DocumentName", "Make", "Model"}
+
+
+def test_a_preview_that_cannot_be_written_says_why_without_none(tmp_path):
+    from click.testing import CliRunner
+
+    from enhance.cli.main import cli
+
+    folder = _folder(tmp_path, names=("a.png",))
+    out = tmp_path / "out"
+    (out / "preview.png").mkdir(parents=True)  # in the way of the sheet
+    result = CliRunner().invoke(cli, ["run", str(folder), str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    line = result.output.splitlines()[-1]
+    assert line.startswith("preview: not written: ") and "None" not in line

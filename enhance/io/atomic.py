@@ -3,16 +3,23 @@
 The one place of the package that renames into place (:func:`os.replace`): files written through a
 stream (:func:`atomic_write`), JSON (:func:`atomic_write_json`), files that a library writes by
 name (:func:`atomic_save`: Keras weights, NumPy archives) and whole folders (:func:`replace_folder`,
-with :func:`recover_folder` after a kill between its two renames).
+with :func:`recover_folder` after a kill between its two renames). Temporary files are created
+exclusively without following links, under a name that fits the file system's 255 bytes whatever
+the destination's name (:func:`part_prefix`); :func:`open_regular` opens the other files a run
+owns in its output folder (the lock, the manifest) without following links, refusing anything
+but a regular file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
 
 __all__ = [
@@ -22,20 +29,93 @@ __all__ = [
     "replace_folder",
     "recover_folder",
     "PART_SUFFIX",
+    "part_prefix",
+    "open_regular",
+    "NotRegularFile",
 ]
 
 #: Suffix of the temporary files (skipped by :func:`enhance.io.is_supported`).
 PART_SUFFIX = ".part"
 
+#: The longest file name (bytes) of the common file systems (ext4, XFS, APFS, NTFS).
+NAME_MAX = 255
+_RANDOM = 8  # hex digits of a temporary name
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def part_prefix(name, *, extra=""):
+    """The start of the temporary names of a destination named ``name``: ``.NAME.``, then 8 hex
+    digits and :data:`PART_SUFFIX` (and ``extra``). A name too long for that within
+    :data:`NAME_MAX` bytes is cut and followed by ``~`` and a hash of the whole name (so that two
+    long names sharing their start never share temporary files)."""
+    room = NAME_MAX - 2 - _RANDOM - len(PART_SUFFIX) - len(os.fsencode(extra))
+    encoded = os.fsencode(name)
+    if len(encoded) <= room:
+        return f".{name}."
+    tag = "~" + hashlib.sha256(encoded).hexdigest()[:8]
+    cut = encoded[: room - len(tag)]
+    while True:  # never half a UTF-8 character
+        try:
+            head = os.fsdecode(cut)
+            if os.fsencode(head) == cut:
+                break
+        except UnicodeError:
+            pass
+        cut = cut[:-1]
+    return f".{head}{tag}."
+
+
+class NotRegularFile(OSError):
+    """A file the run owns is a symbolic link, a folder, a pipe, a socket or a device."""
+
+
+def open_regular(path, flags, mode=0o666):
+    """``os.open(path, flags, mode)`` without following a symbolic link; only a regular file.
+
+    For the files a run owns in its output folder (its lock, its manifest): a link planted
+    there is not followed (its target is neither truncated nor appended to), and a pipe or a
+    device (``/dev/zero``) is not read. Returns the file descriptor.
+
+    Raises
+    ------
+    NotRegularFile
+        ``path`` is a symbolic link, a folder, a pipe, a socket or a device (its
+        ``strerror`` says which).
+    OSError
+        Any other failure to open it.
+    """
+    try:
+        fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
+            raise NotRegularFile(errno.ELOOP, "is a symbolic link (not followed)") from None
+        if error.errno in (errno.EISDIR, errno.ENXIO):
+            kind = "a folder" if error.errno == errno.EISDIR else "a pipe, socket or device"
+            raise NotRegularFile(error.errno, f"is {kind}, not a regular file") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a pipe, socket or device"
+        raise NotRegularFile(errno.EINVAL, f"is {kind}, not a regular file")
+    if _NONBLOCK and hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
 
 def _open_temp(directory, name):
+    prefix = part_prefix(name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = directory / f".{name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+        tmp = directory / f"{prefix}{secrets.token_hex(_RANDOM // 2)}{PART_SUFFIX}"
         try:
             # exclusive creation; mode 0o666 & ~umask like any new file (mkstemp gives 0o600)
-            return tmp, open(tmp, "xb")
+            stream = os.fdopen(os.open(tmp, flags, 0o666), "wb")
         except FileExistsError:
             continue
+        stream.raw.name = str(tmp)  # writers that want a name (tifffile) see the path
+        return tmp, stream
     raise FileExistsError(f"could not create a temporary file in {directory}")
 
 
@@ -128,7 +208,7 @@ def atomic_save(path, save, *, suffix=""):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}{suffix}"
+    tmp = path.parent / f"{part_prefix(path.name, extra=suffix)}{secrets.token_hex(_RANDOM // 2)}{PART_SUFFIX}{suffix}"
     try:
         save(tmp)
         os.replace(tmp, path)

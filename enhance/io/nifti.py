@@ -79,7 +79,8 @@ def write_nifti(f, pixels, plan):
     """Write `pixels` as a NIfTI volume to the open file `f` (gzip if `plan.path` ends .gz).
 
     A NIfTI source gives the header, affine, slice axis and scl_slope/inter; otherwise the
-    slices are stacked along axis 2 with an identity affine and no scaling.
+    slices are stacked along axis 2 with an identity affine and no scaling. Under
+    ``--anonymize`` (``plan.deid``) the header's text fields and its extensions are dropped.
     """
     if plan.channels > 1:
         raise UnwritableImage(plan.path, "NIfTI output of colour images is not supported")
@@ -100,6 +101,12 @@ def write_nifti(f, pixels, plan):
         vol = np.expand_dims(raw, axis)
     else:
         vol = raw
+    if header is not None and plan.deid is not None:  # --anonymize: no free text, no extension
+        header = header.copy()
+        for field in ("descrip", "aux_file", "db_name", "intent_name"):
+            if field in header:
+                header[field] = b""
+        header.extensions.clear()  # (dcm2niix and others put DICOM headers there)
     img = cls(vol, affine, header)
     try:
         img.set_data_dtype(plan.dtype)
