@@ -56,7 +56,7 @@ def _dropped(previous, result):
               help="Comma-separated degradations of the spec's benchmark list.")
 @click.option("--methods", default="fast", show_default=True,
               help="Comma-separated: fast (shipped models + every classical method but the "
-                   "slow bm3d, gain_bm3d, bm3d_log), classical (every classical method), shipped "
+                   "slow bm3d, gain_bm3d, bm3d_log, nlm_log, obnlm), classical (every classical method), shipped "
                    "(model directories under "
                    "trained_weights/), all (classical + shipped), baseline names or model "
                    "directories. The noisy input is always a row.")
@@ -96,8 +96,8 @@ def bench(ctx, data, out_dir, degradations, methods, models, seed, workers, grid
     method is told the exposure; Gaussian: classical methods and noise-conditioned models are told
     sigma) and scored with PSNR and SSIM (data_range 1.0). Finished cells are cached in the report folder: running
     again computes only what is missing. The default method set (fast) does "samples/*" (the 8
-    clean samples, 5 degradations, 432 cells) in minutes on two CPU cores, most of it
-    vst_bm3d; --methods all adds bm3d, gain_bm3d and bm3d_log (seconds per image each). Into a report folder that holds degradations or methods this
+    clean samples, 5 degradations, 464 cells) in minutes on two CPU cores, most of it
+    vst_bm3d; --methods all adds bm3d, gain_bm3d, bm3d_log (seconds per image each), nlm_log and obnlm. Into a report folder that holds degradations or methods this
     run leaves out, the new report says which it dropped (their cells stay cached).
 
     With --no-reference, DATA's images are real noisy frames (nothing is degraded): see that
