@@ -24,8 +24,9 @@ from .common import library_errors
                    "(each connected patch one region), instead of finding them.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write per-file scores as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write scores and summary as JSON.")
-@click.option("--data-range", type=float, default=1.0, show_default=True,
-              help="Data range of the [0, 1] pixels the files are read into.")
+@click.option("--data-range", type=float, default=None,
+              help="Data range of the values compared (default: 1, the reference's declared "
+                   "range as [0, 1]; required for a float reference outside [0, 1], in its units).")
 @click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
               help="Refuse files whose header claims more pixels (height x width x frames), "
                    "before decoding them; 0: no limit.")
@@ -34,7 +35,9 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels, inputs=N
     or, given one FOLDER (enhance score FOLDER), score its images without a reference.
 
     Two folders: files pair by relative path without extension (scan.dcm pairs with scan.png).
-    Prints PSNR (dB) and SSIM per file, then the mean and its 95% confidence interval.
+    Prints PSNR (dB) and SSIM per file, then the mean and its 95% confidence interval, and what
+    was compared: nothing is stretched; the reference's values on its declared range (16-bit
+    PNG 0..65535 as [0, 1]), float files' values as they are.
 
     One folder (ultrasound, no reference): per image, the equivalent number of looks (ENL) and
     speckle SNR in homogeneous regions found automatically (or --mask), CNR and gCNR between the
@@ -44,6 +47,8 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels, inputs=N
     ideal). Stacks: frames averaged; colour: luminance.
     """
     if test is None:
+        if data_range is not None:
+            raise click.UsageError("--data-range is for two folders (REFERENCE TEST)")
         return _score_one_folder(reference, inputs, mask, csv_path, json_path, max_pixels)
     if inputs or mask:
         raise click.UsageError("--input and --mask are for one folder (enhance score FOLDER)")
@@ -57,6 +62,13 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels, inputs=N
     click.echo(f"{'file':<{width}}  {'PSNR':>8}  {'SSIM':>7}")
     for row in report.scored:
         click.echo(f"{row.relpath:<{width}}  {row.psnr:8.3f}  {row.ssim:7.4f}")
+    scales = {}
+    for row in report.scored:
+        scales.setdefault(row.scale, []).append(row.relpath)
+    for scale, names in scales.items():
+        click.echo(f"scored as: {scale} ({len(names)} file{'s' * (len(names) != 1)})")
+    for row in report.skipped:
+        click.echo(row.skipped)
     if report.scored:
         p, s = summary["psnr"], summary["ssim"]
         click.echo(
@@ -64,13 +76,14 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels, inputs=N
             f"SSIM {s[0]:.4f} (95% CI {s[1]:.4f} to {s[2]:.4f})"
         )
     rows = [dict(r.__dict__) for r in report.rows]
-    _write_files(rows, summary, csv_path, json_path, {"data_range": data_range})
+    _write_files(rows, summary, csv_path, json_path,
+                 {"data_range": 1.0 if data_range is None else data_range})
     _exit_on_failures(report)
 
 
 def _clean(value):
-    """JSON has no NaN or infinity: None."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    """JSON has no NaN: None (an infinite PSNR, identical images, stays as Python writes it)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _write_files(rows, summary, csv_path, json_path, extra):

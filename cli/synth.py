@@ -187,7 +187,9 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
                    f"R {s['recall']:.2f}  MS-SSIM {s['diversity_ms_ssim']:.3f}  "
                    f"copies {s.get('near_copies', '-')}")
     if out_dir:
-        click.echo(f"report: {out_dir}/report.md")
+        import os
+
+        click.echo(f"report: {os.path.join(out_dir, 'report.md')}")
     if record:
         import shlex
         from pathlib import Path

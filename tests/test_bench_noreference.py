@@ -72,6 +72,13 @@ def test_a_model_on_a_curve_is_neither_above_nor_below_it(data, tmp_path, monkey
     assert verdict["box"][:2] == (sum(m > 0 for m in margins), sum(m < 0 for m in margins))
 
 
+def test_a_task_without_no_reference_metrics_is_refused(data, tmp_path):
+    from enhance.errors import EnhanceError
+
+    with pytest.raises(EnhanceError, match="no no-reference metrics"):
+        noref.run_noreference_benchmark(data, tmp_path / "out", methods="box", task="gaussian")
+
+
 def test_curve_interpolation_and_verdicts():
     pts = [(1.0, 0.9), (4.0, 0.5)]
     assert noref.curve_edge_at(pts, 2.0) == pytest.approx(0.7)

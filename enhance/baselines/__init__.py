@@ -23,32 +23,37 @@ from typing import Callable
 import numpy as np
 
 from ..errors import EnhanceError, UnknownName
-from ..names import TASKS
+from ..tasks import all_tasks, get_task
 from . import gaussian as _g
 from . import lowlight as _l
 from . import speckle as _s
 from ._common import as_image, finish, require_exposure
 
-__all__ = ["Baseline", "BASELINES", "denoise", "list_baselines", "tuning_baselines", "TASKS"]
+__all__ = ["Baseline", "BASELINES", "denoise", "list_baselines", "tuning_baselines"]
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """A registry entry: ``name``, ``function``, the ``tasks`` it suits, a one-line ``description``.
+    """A registry entry: ``name``, ``function``, a one-line ``description``.
 
-    ``needs_exposure`` marks the low-light methods, which must be told the exposure. ``sweep`` is
-    the method's parameter range for tuning: option sets (keyword arguments of ``function``)
-    ordered from the weakest smoothing to the strongest; the trade-off curves of
-    ``enhance bench`` without references and the tuned baselines of
-    ``benchmarks/ultrasound_real.py`` run each of them. Empty: the method is not tuned.
+    ``needs_exposure`` marks the low-light methods, which must be told the exposure. The tasks
+    it suits are those that list it (:attr:`enhance.tasks.Task.baselines`). ``sweep`` is the
+    method's parameter range for tuning: option sets (keyword arguments of ``function``) ordered
+    from the weakest smoothing to the strongest; the trade-off curves of ``enhance bench
+    --no-reference`` and the tuned baselines of ``benchmarks/ultrasound_real.py`` run each of
+    them. Empty: the method is not tuned.
     """
 
     name: str
     function: Callable
-    tasks: tuple
     description: str
     needs_exposure: bool = False
     sweep: tuple = ()
+
+    @property
+    def tasks(self):
+        """The names of the tasks this method suits, in the tasks' order."""
+        return tuple(t.name for t in all_tasks() if self.name in t.baselines)
 
     def __call__(self, image, **options):
         return self.function(image, **options)
@@ -59,41 +64,46 @@ def _sweep(name, values, **fixed):
 
 
 def _entries():
-    G, L, S = TASKS
     return [
-        Baseline("identity", _g.identity, (G, L, S), "the noisy input, unchanged (the floor to beat)"),
-        Baseline("gaussian_filter", _g.gaussian_filter, (G, S), "Gaussian smoothing, width chosen by SURE",
+        Baseline("identity", _g.identity, "the noisy input, unchanged (the floor to beat)"),
+        Baseline("gaussian_filter", _g.gaussian_filter, "Gaussian smoothing, width chosen by SURE",
                  sweep=_sweep("width", (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.5))),
-        Baseline("median", _g.median, (G, S), "median filter, window from the noise level and grain",
+        Baseline("median", _g.median, "median filter, window from the noise level and grain",
                  sweep=_sweep("size", (3, 5, 7, 9, 11))),
-        Baseline("bilateral", _g.bilateral, (G, S), "bilateral filter (OpenCV), range 2 sigma, space 2 px",
+        Baseline("bilateral", _g.bilateral, "bilateral filter (OpenCV), range 2 sigma, space 2 px",
                  sweep=_sweep("sigma_color", (0.03, 0.05, 0.08, 0.12, 0.2, 0.3), sigma_space=2.0)
                  + ({"sigma_color": 0.3, "sigma_space": 3.0}, {"sigma_color": 0.3, "sigma_space": 4.0})),
-        Baseline("nlm", _g.nlm, (G, S), "non-local means (scikit-image, fast mode, h = 0.6 sigma)",
+        Baseline("nlm", _g.nlm, "non-local means (scikit-image, fast mode, h = 0.6 sigma)",
                  sweep=_sweep("h", (0.02, 0.04, 0.06, 0.1, 0.15, 0.22, 0.35, 0.5), sigma=0.0)),
-        Baseline("wavelet", _g.wavelet, (G,), "BayesShrink wavelet soft thresholding (db2)"),
-        Baseline("tv", _g.tv, (G,), "total-variation denoising (Chambolle), weight 0.75 sigma"),
-        Baseline("bm3d", _g.bm3d, (G,), "BM3D, reference implementation, sigma_psd = sigma"),
-        Baseline("box", _s.box, (S,), "box (moving-average) filter, 5x5",
+        Baseline("wavelet", _g.wavelet, "BayesShrink wavelet soft thresholding (db2)"),
+        Baseline("tv", _g.tv, "total-variation denoising (Chambolle), weight 0.75 sigma"),
+        Baseline("bm3d", _g.bm3d, "BM3D, reference implementation, sigma_psd = sigma"),
+        Baseline("box", _s.box, "box (moving-average) filter, 5x5",
                  sweep=_sweep("size", (3, 5, 7, 9, 11, 13))),
-        Baseline("lee", _s.lee, (S,), "Lee local-statistics speckle filter, 7x7",
+        Baseline("lee", _s.lee, "Lee local-statistics speckle filter, 7x7",
                  sweep=_sweep("window", (3, 5, 7, 9, 11, 13))),
-        Baseline("frost", _s.frost, (S,), "Frost adaptive exponential speckle filter, 7x7, damping 2",
+        Baseline("frost", _s.frost, "Frost adaptive exponential speckle filter, 7x7, damping 2",
                  sweep=_sweep("window", (3, 5, 7, 9, 11, 13))),
-        Baseline("srad", _s.srad, (S,), "speckle reducing anisotropic diffusion (Yu & Acton 2002)",
+        Baseline("srad", _s.srad, "speckle reducing anisotropic diffusion (Yu & Acton 2002)",
                  sweep=({"iterations": 10}, {"iterations": 20}, {"iterations": 50},
                         {"iterations": 50, "rho": 0.05}, {"iterations": 100, "rho": 0.02},
                         {"iterations": 100, "rho": 0.0})),
-        Baseline("nlm_log", _s.nlm_log, (S,), "homomorphic non-local means: log, NLM at the fitted level, exp",
+        Baseline("nlm_log", _s.nlm_log, "homomorphic non-local means: log, NLM at the fitted level, exp",
                  sweep=_sweep("h", (0.3, 0.5, 0.7, 1.0, 1.5, 2.2, 3.0, 4.0))),
-        Baseline("obnlm", _s.obnlm, (S,), "optimized Bayesian NLM, Pearson patch distance (Coupe et al. 2009)",
+        Baseline("obnlm", _s.obnlm, "optimized Bayesian NLM, Pearson patch distance (Coupe et al. 2009)",
                  sweep=_sweep("h", (0.4, 0.6, 0.8, 1.0, 1.3, 1.7, 2.2, 3.0))),
-        Baseline("bm3d_log", _s.bm3d_log, (S,), "homomorphic BM3D: log, BM3D, exp, bias-corrected",
+        Baseline("bm3d_log", _s.bm3d_log, "homomorphic BM3D: log, BM3D, exp, bias-corrected",
                  sweep=_sweep("sigma_scale", (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5))),
-        Baseline("gain", _l.gain, (L,), "gain by 1/exposure only", True),
-        Baseline("gain_bm3d", _l.gain_bm3d, (L,), "gain by 1/exposure, then BM3D at the fitted noise level", True),
-        Baseline("clahe", _l.clahe, (L,), "gain by 1/exposure, then CLAHE (OpenCV, clip 2, 8x8 tiles)", True),
-        Baseline("vst_bm3d", _l.vst_bm3d, (L,), "generalized Anscombe + BM3D + exact unbiased inverse, / exposure", True),
+        Baseline("gain", _l.gain, "gain by 1/exposure only", True),
+        Baseline("gain_bm3d", _l.gain_bm3d, "gain by 1/exposure, then BM3D at the fitted noise level", True),
+        Baseline("clahe", _l.clahe, "gain by 1/exposure, then CLAHE (OpenCV, clip 2, 8x8 tiles)", True),
+        Baseline("vst_bm3d", _l.vst_bm3d, "generalized Anscombe + BM3D + exact unbiased inverse, / exposure", True),
+        Baseline("vst_nlm", _l.vst_nlm, "generalized Anscombe + NLM told the stabilised level + exact inverse, / exposure", True),
+        Baseline("vst_tv", _l.vst_tv, "generalized Anscombe + TV (Chambolle) + exact inverse, / exposure", True),
+        Baseline("vst_wavelet", _l.vst_wavelet, "generalized Anscombe + BayesShrink wavelet + exact inverse, / exposure", True),
+        Baseline("vst_bilateral", _l.vst_bilateral, "generalized Anscombe + bilateral + exact inverse, / exposure", True),
+        Baseline("vst_median", _l.vst_median, "generalized Anscombe + median + exact inverse, / exposure", True),
+        Baseline("vst_gaussian_filter", _l.vst_gaussian_filter, "generalized Anscombe + Gaussian filter (SURE) + exact inverse, / exposure", True),
     ]
 
 
@@ -105,9 +115,8 @@ def list_baselines(task=None):
     """The registry entries (in order), all or only those suited to ``task``."""
     if task is None:
         return list(BASELINES.values())
-    if task not in TASKS:
-        raise UnknownName(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    return [b for b in BASELINES.values() if task in b.tasks]
+    suited = get_task(task).baselines
+    return [b for b in BASELINES.values() if b.name in suited]
 
 
 def tuning_baselines(task="speckle"):

@@ -117,7 +117,8 @@ def run_noreference_benchmark(data, out_dir, *, methods="fast", models=(), task=
     models : iterable of paths, optional
         More model directories.
     task : str, optional
-        ``speckle`` (the only task with no-reference metrics).
+        A task with no-reference metrics (:attr:`enhance.tasks.Task.no_reference_metrics`;
+        ``speckle``, the default, is the one that has them).
     progress : callable, optional
         ``progress(done, total, row)`` after each (image, method, setting).
     log : callable, optional
@@ -139,9 +140,11 @@ def run_noreference_benchmark(data, out_dir, *, methods="fast", models=(), task=
     from .methods import resolve_methods
     from .runner import with_runtime
 
-    if task != "speckle":
-        raise EnhanceError(f"no-reference benchmarks measure despeckling; task {task!r} has no "
-                           "no-reference metrics (use --task speckle)")
+    from ..tasks import get_task
+
+    if not get_task(task).no_reference_metrics:  # an unknown task: one line naming the known
+        raise EnhanceError(f"task {task!r} has no no-reference metrics "
+                           "(enhance.tasks.Task.no_reference_metrics)")
     started = time.perf_counter()
     out_dir = Path(out_dir)
     notes = []
