@@ -63,6 +63,19 @@ from .common import (MemorySize, RayOptionsCommand, TaskChoice, anonymize_option
               help="local: one file at a time in this process; ray: on the actors of a Ray cluster "
                    "(pip install 'enhance[ray]'; SOURCE and OUT_DIR on storage every node sees).")
 @ray_options
+@click.option("--store", metavar="ROOT", default=None,
+              help="A DICOMweb service root (http(s)://HOST[:PORT]/dicom-web): store each derived "
+                   "DICOM output there (STOW-RS), one new series per source series in the source's "
+                   "study. Credentials: ENHANCE_DICOMWEB_USER and ENHANCE_DICOMWEB_PASSWORD (or "
+                   "ENHANCE_DICOMWEB_TOKEN), else a netrc file ($NETRC, default ~/.netrc).")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), default=None,
+              help="DICOMweb over HTTPS: trust these certificate authorities (PEM; default: the "
+                   "system's).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="DICOMweb: seconds to wait for a connection and for each read.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="DICOMweb: further attempts after a connection error, a timeout or a busy server "
+                   "(waiting 1, 2, 4... s).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
@@ -70,8 +83,11 @@ def run(source, out_dir, *, quiet, as_json, address=None, actors=None, cpus_per_
         gpus_per_actor=0.0, **fields):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
-    SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
-    a manifest.jsonl (for a single file OUT_DIR may be beside it). Finished outputs are skipped
+    SOURCE is a folder (recursive), a file, a quoted glob, or a DICOMweb study or series URL
+    (http(s)://HOST[:PORT]/dicom-web/studies/UID[/series/UID]: its instances are retrieved into
+    OUT_DIR/.retrieved); OUT_DIR mirrors its layout and gets a manifest.jsonl (for a single file
+    OUT_DIR may be beside it). With --store, each DICOM output is also stored into its source's
+    study (README: "Enhance a study from Orthanc"). Finished outputs are skipped
     when the run is started again, if they were made with the same recipe (model, noise level,
     precision, self-ensemble, format, anonymize); outputs of another recipe are refused
     (--overwrite redoes them). A file that cannot be read is reported and the run goes on; the
@@ -93,6 +109,8 @@ def run(source, out_dir, *, quiet, as_json, address=None, actors=None, cpus_per_
         fields["engine_options"] = {"address": address, "actors": actors,
                                     "cpus_per_actor": cpus_per_actor, "gpus_per_actor": gpus_per_actor}
     fields["max_pixels"] = fields.get("max_pixels") or None  # 0: no limit
+    # --ca-bundle, --timeout, --retries: one Connection of the options (checked there)
+    fields["connection"] = {k: fields.pop(k, None) for k in ("ca_bundle", "timeout", "retries")}
     dry_run = fields.get("dry_run", False)
 
     def emit(result):

@@ -158,7 +158,8 @@ def enhance_folder(source, out_dir, *, model=None, task=None, **options):
     Parameters
     ----------
     source : str or Path
-        A folder (recursive), a file or a glob.
+        A folder (recursive), a file, a glob, or a DICOMweb study or series URL
+        (:mod:`enhance.sources`; ``store=ROOT`` stores the DICOM outputs back).
     out_dir : str or Path
         The output folder (same layout, each file in its input's format, ``manifest.jsonl``,
         and ``preview.png`` as ``enhance run`` writes it; ``preview=False``: none).

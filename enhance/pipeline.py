@@ -362,7 +362,9 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
     Parameters
     ----------
     source : str or Path
-        A folder (recursive), a file or a glob. For a file, ``out_dir`` may be in its folder.
+        A folder (recursive), a file or a glob (for a file, ``out_dir`` may be in its folder),
+        or a DICOMweb study or series URL (its instances retrieved into ``out_dir/.retrieved``;
+        ``options.store`` stores each DICOM output into its study: :mod:`enhance.sources`).
     out_dir : str or Path
         The output folder; not inside a ``source`` folder. Gets ``manifest.jsonl``: per file
         the input, output, model and its weights' sha256, the recipe
@@ -371,7 +373,8 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
         :data:`NOISE_REGION` square of larger frames).
     options : enhance.run_options.RunOptions, optional
         Every option of the run (model, noise level, tiles, precision, runtime, output format,
-        anonymize, overwrite, dry run, preview, engine; see its attributes). Default: built
+        anonymize, overwrite, dry run, preview, engine, DICOMweb store and connection; see its
+        attributes). Default: built
         from ``fields``.
     progress : callable, optional, keyword-only
         ``progress(done, total, file_result)`` after each file (``total``: every file found,
@@ -395,8 +398,9 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
     EnhanceError
         Bad options, an unusable model, no image in ``source``, another run writing into
         ``out_dir``, finished outputs of another recipe in ``out_dir`` (without
-        ``overwrite``), an output folder or manifest that cannot be written; one line (per-file
-        faults are results). Nothing is written into ``out_dir`` before these checks.
+        ``overwrite``), an output folder or manifest that cannot be written, a DICOMweb source
+        or store that refuses (:class:`enhance.sources.RunSource`); one line (per-file faults,
+        an output that could not be stored included, are results). Nothing is written into ``out_dir`` before these checks.
     RunInterrupted
         Ctrl-C: a :class:`KeyboardInterrupt` carrying the :class:`RunResult` so far.
     """
@@ -432,10 +436,12 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
         raise EnhanceError(
             f"{ref.name} is a low-light model: give the acquisition's exposure (--exposure 0.1)"
         )
-    root, files = batch.discover(source, exclude=[out_dir])
+    from .sources import RunSource
+
+    run_source = RunSource(source, out_dir, options)  # what depends on the source: one line
+    root, files = run_source.discover()
     if not files:
         raise _no_image(source)
-    batch.check_output_dir(source if Path(source).is_file() else root, out_dir)
     deid = None
     if options.anonymize:  # the user's key, never one in OUT; a dry run creates none
         deid = deidentifier(options.deid_key, out_dir=out_dir, dry_run=options.dry_run)
@@ -467,8 +473,13 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
         else:
             loaded = loaded or recipe.load()
             process = recipe.process(loaded, file_progress=file_progress)
-            ran = batch.run_batch(files, out_dir, process, output_for=output_for, redact=redact,
-                                  overwrite=options.overwrite, progress=record)
+            # a DICOMweb source's items retrieved ahead, outputs stored behind (enhance.sources)
+            with run_source.attached(process, files=files, output_for=output_for,
+                                     overwrite=options.overwrite, progress=record,
+                                     redact=redact) as (process, report):
+                ran = batch.run_batch(files, out_dir, process, output_for=output_for,
+                                      redact=redact, overwrite=options.overwrite, progress=report)
+            ran = run_source.finish(ran)  # outputs that could not be stored: failures
         result = RunResult(ran.results, ran.root, model=ref)
         if options.preview and options.anonymize and result.results:  # labels are input names
             result.preview_note = "none drawn (--anonymize: it would show input names)"

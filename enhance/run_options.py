@@ -126,13 +126,25 @@ class RunOptions:
     engine : {"local", "ray"}
     engine_options : dict
         For ``ray``: keys of :data:`ENGINE_OPTIONS` (see :class:`enhance.ray_engine.RayEngine`).
+    store : str, optional
+        A DICOMweb service root (``http(s)://HOST[:PORT]/PATH``, no credentials in it): each
+        DICOM output is also stored there (STOW-RS) into its source's study, one new series per
+        source series (:mod:`enhance.sources`). Only with ``output_format="keep"`` and the
+        ``local`` engine; normalised without a trailing slash.
+    connection : enhance.sources.dicomweb.Connection or dict, optional
+        How to talk to DICOMweb services (a source URL, ``store``): ``ca_bundle``, ``timeout``
+        (> 0 s), ``retries`` (>= 0), ``backoff`` (>= 0 s); a dict becomes a ``Connection``
+        (checked). Credentials never travel here: the environment or a netrc file
+        (:func:`enhance.sources.dicomweb.credentials`). Default: ``Connection()``'s.
 
     Raises
     ------
     EnhanceError
         On construction: a value of the wrong type or out of range (NaN, infinity, a negative
-        sigma, a tile under :data:`MIN_TILE`, a batch size of 0, ...), an unknown choice, or
-        engine options without ``engine="ray"``; one line.
+        sigma, a tile under :data:`MIN_TILE`, a batch size of 0, ...), an unknown choice,
+        engine options without ``engine="ray"``, a ``store`` that is no service root or comes
+        with another output format than ``keep`` or another engine than ``local``, a
+        ``connection`` out of range; one line.
     """
 
     model: object = None
@@ -156,6 +168,8 @@ class RunOptions:
     preview: bool = True
     engine: str = "local"
     engine_options: dict = field(default_factory=dict)
+    store: str | None = None
+    connection: object = None
 
     def __post_init__(self):
         self.check()  # a RunOptions that exists is a valid one
@@ -217,6 +231,34 @@ class RunOptions:
         if self.engine != "ray" and given:
             raise EnhanceError(f"engine options {', '.join(sorted(given))}: only with engine 'ray'")
         set_(self, "engine_options", options)
+        self._check_dicomweb()
+
+    def _check_dicomweb(self):
+        """``store`` and ``connection`` (:mod:`enhance.sources.dicomweb`; imported only when
+        given)."""
+        if self.store is None and self.connection is None:
+            return
+        from .sources.dicomweb import Connection, check_root
+
+        connection = self.connection
+        if isinstance(connection, dict):
+            unknown = sorted(set(connection) - set(Connection.__dataclass_fields__))
+            if unknown:
+                raise EnhanceError(f"unknown connection option {', '.join(unknown)}; known: "
+                                   f"{', '.join(Connection.__dataclass_fields__)}")
+            connection = Connection(**{k: v for k, v in connection.items() if v is not None})
+        elif connection is not None and not isinstance(connection, Connection):
+            raise EnhanceError(f"connection must be a dict or an enhance.sources.Connection, not "
+                               f"{type(connection).__name__}")
+        object.__setattr__(self, "connection", connection)
+        if self.store is None:
+            return
+        object.__setattr__(self, "store", check_root(self.store))
+        if self.output_format != "keep":
+            raise EnhanceError(f"--store stores DICOM outputs: use --format keep, not "
+                               f"{self.output_format}")
+        if self.engine != "local":
+            raise EnhanceError("--store runs on the local engine only")
 
     def recipe(self, model):
         """What decides an output's bytes: the model (name and weights' sha256, from

@@ -557,6 +557,24 @@ def test_python_and_logging_warnings_are_captured_per_file(tmp_path, capfd):
     assert capfd.readouterr().err == "plain\n"
 
 
+def test_nested_captures_each_keep_their_own_messages():
+    """An inner capture's list and the outer one's compare equal while both are empty: the
+    inner one must still remove its own (a first model conversion nests them: it raised)."""
+    import logging
+    import warnings
+
+    from enhance.batch import captured_warnings
+
+    with captured_warnings(fd=True) as outer:
+        with captured_warnings() as inner:
+            pass
+        logging.getLogger("pydicom").warning("outer message")
+        with captured_warnings() as second:
+            warnings.warn("second message")
+    assert inner == [] and second == ["UserWarning: second message"]
+    assert outer == ["pydicom: outer message"]
+
+
 def test_a_png_named_dcm_is_reported_under_its_input_path(tmp_path):
     folder = _folder(tmp_path, names=("a.png",))
     (folder / "a.png").rename(folder / "scan.dcm")
