@@ -9,6 +9,8 @@ NIfTI volumes) frame by frame, in C order (frame, then channel); where one gray 
 
 import numpy as np
 
+from .errors import EnhanceError
+
 #: Weights of R, G and B in the luminance (ITU-R BT.709, as :func:`skimage.color.rgb2gray`).
 GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
 
@@ -76,3 +78,20 @@ def map_planes(function, pixels, *, is_stack=False):
     for index in iter_plane_indices(pixels.shape, is_stack=is_stack):
         out[index] = function(pixels[index])
     return out
+
+
+def to_grayscale(pixels, *, is_stack=False):
+    """First frame of a stack; colour by luminance (``planes.to_gray``), alpha dropped.
+    Returns float32 (H, W)."""
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if is_stack:
+        pixels = pixels[0]
+    if pixels.ndim == 3:
+        channels = pixels.shape[-1]
+        if channels in (3, 4):
+            pixels = to_gray(pixels)
+        else:  # gray (+ alpha)
+            pixels = pixels[..., 0]
+    if pixels.ndim != 2:
+        raise EnhanceError(f"cannot make a 2-D reference from pixels of shape {pixels.shape}")
+    return np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)

@@ -22,6 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..planes import to_grayscale  # noqa: F401 - the benchmark's references (re-exported)
 from ..errors import EnhanceError
 from .methods import Method
 
@@ -78,27 +79,6 @@ class Cell:
         if not self.seconds or not math.isfinite(self.seconds) or self.seconds <= 0:
             return math.nan
         return self.megapixels / self.seconds
-
-
-def to_grayscale(pixels, *, is_stack=False):
-    """First frame of a stack; colour by luminance (``planes.to_gray``), alpha dropped.
-    Returns float32 (H, W)."""
-    import numpy as np
-
-    from ..planes import to_gray
-
-    pixels = np.asarray(pixels, dtype=np.float32)
-    if is_stack:
-        pixels = pixels[0]
-    if pixels.ndim == 3:
-        channels = pixels.shape[-1]
-        if channels in (3, 4):
-            pixels = to_gray(pixels)
-        else:  # gray (+ alpha)
-            pixels = pixels[..., 0]
-    if pixels.ndim != 2:
-        raise EnhanceError(f"cannot make a 2-D reference from pixels of shape {pixels.shape}")
-    return np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)
 
 
 class _LastValue:
