@@ -41,6 +41,10 @@ import numpy as np
 from _common import ROOT
 
 ECHO_FRAMES = (0, 2, 4, 10, 27)
+#: The strengths of the default's curve (``enhance run --strength``: input + s * (model - input)).
+STRENGTHS = (0.25, 0.5, 0.75, 1.0)
+#: The edge-keeping filters the strength is chosen against (the issue's: above bilateral and NLM).
+CHOOSE_AGAINST = ("bilateral", "nlm", "nlm_log", "obnlm")
 ECHO_SECTOR = np.s_[10:222, 50:270]
 PHILIPS_SECTOR = np.s_[70:152, 335:590]
 
@@ -62,10 +66,20 @@ def real_frames():
     return frames
 
 
-def run_default(frame):
+def run_default(frame, strength=None):
+    """``enhance run --task speckle``'s output (``strength`` None: the task's default)."""
     from enhance.api import enhance_image
 
-    return np.asarray(enhance_image(frame.astype(np.float32), task="speckle"), np.float64)
+    return np.asarray(enhance_image(frame.astype(np.float32), task="speckle", strength=strength),
+                      np.float64)
+
+
+def blended(frame, model_output, strength):
+    """What ``--strength`` makes of the model's output (the task's own blend)."""
+    from enhance.tasks import get_task
+
+    return np.asarray(get_task("speckle").blend(frame, model_output.astype(np.float32), strength),
+                      np.float64)
 
 
 def classical_settings(include_bm3d):
@@ -102,8 +116,12 @@ def one_frame(task):
     name, frame, include_bm3d = task
     started = time.perf_counter()
     regions = mu.homogeneous_regions(frame, size=16, count=8)
-    default = run_default(frame)
+    from enhance.tasks import get_task
+
+    model = run_default(frame, strength=1.0)
+    default = blended(frame, model, get_task("speckle").default_strength)
     row = {"name": name, "shape": frame.shape, "default": measure(frame, default, regions),
+           "strengths": {s: measure(frame, blended(frame, model, s), regions) for s in STRENGTHS},
            "classical": {}}
     outputs = {"input": frame, "default": default}
     for method, options in classical_settings(include_bm3d):
@@ -178,6 +196,8 @@ def real_part(include_bm3d, contact, workers):
     print("\n(Outside a curve's range of ENL gain: below when one of its settings has more ENL gain and "
           "at least as much edge keeping, above for the converse, else n/a.)")
 
+    strength_table(results)
+
     # the best classical output per frame at the default's suppression
     best = {}
     for r in results:
@@ -199,12 +219,65 @@ def real_part(include_bm3d, contact, workers):
     return results, verdict
 
 
+def strength_table(results):
+    """The default model's curve over ``--strength`` against the classical curves; returns the
+    chosen strength: the strongest whose mean margin (edge keeping above the curve at equal ENL
+    gain, in range; frames and the filters of :data:`CHOOSE_AGAINST` pooled) is positive and that
+    lies above each of those filters on at least as many frames as below (the most speckle
+    suppression that still lies above the curves: weaker strengths keep edges better but
+    suppress less, and their margins are measured on the chord from the input). Each
+    classical curve starts at the input itself (ENL gain 1, edge keeping 1: any filter at zero
+    strength), so that weak strengths are compared too."""
+    from enhance.bench.noref import compare_to_curve
+
+    print("\n## The default model over --strength (input + s * (model - input))\n")
+    print("| strength | ENL gain | edge keeping | mean ratio | ratio-image score | "
+          + " | ".join(f"{m}: above/below, margin" for m in CHOOSE_AGAINST) + " |")
+    print("|---:|---:|---:|---:|---:|" + "---|" * len(CHOOSE_AGAINST))
+    scores, majority = {}, {}
+    for s in STRENGTHS:
+        majority[s] = []
+        pts = [r["strengths"][s] for r in results]
+        gain = float(np.exp(np.mean([math.log(p["enl_gain"]) for p in pts])))
+        cells, pooled = [], []
+        for method in CHOOSE_AGAINST:
+            above = below = 0
+            margins = []
+            for r, p in zip(results, pts):
+                # every filter at zero strength is the input itself: (ENL gain 1, edge keeping 1)
+                curve = [(1.0, 1.0)] + [(v["enl_gain"], v["edge"])
+                                        for (m, _), v in r["classical"].items() if m == method]
+                where, margin = compare_to_curve(curve, p["enl_gain"], p["edge"])
+                above += where == "above"
+                below += where == "below"
+                if margin is not None:
+                    margins.append(margin)
+            pooled += margins
+            majority[s].append((above, below))
+            cells.append(f"{above}/{below}, {np.mean(margins):+.3f}" if margins else f"{above}/{below}, n/a")
+        scores[s] = float(np.mean(pooled)) if pooled else -math.inf
+        print(f"| {s:g} | {gain:.2f} | {np.mean([p['edge'] for p in pts]):.3f} | "
+              f"{np.mean([p['mean_ratio'] for p in pts]):.3f} | "
+              f"{np.mean([p['ratio_score'] for p in pts]):.2f} | " + " | ".join(cells) + " |")
+    above_all = [s for s in STRENGTHS if scores[s] > 0 and all(a >= b for a, b in majority[s])]
+    chosen = max(above_all) if above_all else None
+    print(f"\nMean in-range margin over {', '.join(CHOOSE_AGAINST)}: "
+          + ", ".join(f"s={s:g} {v:+.3f}" for s, v in scores.items())
+          + f"\nThe strongest s with a positive margin and above each of them on at least as many "
+            f"frames as below (the most speckle suppression still above the curves): "
+          + (f"{chosen:g}" if chosen is not None else "none"))
+    return chosen
+
+
 def write_contact(path, outputs, best, results):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from enhance.tasks import get_task
+
+    strength = get_task("speckle").default_strength
     names = [r["name"] for r in results if r["name"] in best][:3]
     fig, axes = plt.subplots(2 * len(names), 3, figsize=(12, 8.4 * len(names)), squeeze=False)
     for k, name in enumerate(names):
@@ -212,7 +285,7 @@ def write_contact(path, outputs, best, results):
         d = next(r["default"] for r in results if r["name"] == name)
         c = next(r["classical"][key] for r in results if r["name"] == name)
         panels = [("input", outputs[name]["input"], ""),
-                  ("default (dae-speckle)", outputs[name]["default"],
+                  (f"default (dae-speckle, strength {strength:g})", outputs[name]["default"],
                    f"ENL x{d['enl_gain']:.1f}, edge {d['edge']:.2f}, mean {d['mean_ratio']:.3f}"),
                   (f"{key[0]} ({key[1]})", outputs[name][key],
                    f"ENL x{c['enl_gain']:.1f}, edge {c['edge']:.2f}, mean {c['mean_ratio']:.3f}")]

@@ -27,6 +27,10 @@ from .common import (MemorySize, RayOptionsCommand, TaskChoice, anonymize_option
 @click.option("--read-noise", type=float,
               help="Noise-conditioned low-light models: read-noise std in [0, 1] units of the dark "
                    "image (estimated when omitted).")
+@click.option("--strength", type=float, default=None,
+              help="How much of the model's correction to apply, 0..1: input + strength x "
+                   "(model - input). Default: the task's (1 for gaussian and lowlight; speckle's "
+                   "was chosen on real B-mode frames, README).")
 @click.option("--tile", type=int,
               help="Tile size in pixels, at least 32 (default: large images are tiled automatically).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="At most this many tiles per network call.")
@@ -54,7 +58,7 @@ from .common import (MemorySize, RayOptionsCommand, TaskChoice, anonymize_option
 @click.option("--overwrite", is_flag=True,
               help="Redo files whose output exists. Without it, finished outputs of the same "
                    "recipe are skipped and outputs of another recipe (model, noise level, "
-                   "precision, self-ensemble, format, anonymize) are refused.")
+                   "strength, precision, self-ensemble, format, anonymize) are refused.")
 @click.option("--preview/--no-preview", default=True, show_default=True,
               help="Write OUT_DIR/preview.png: input | output (| reference) of a few images, "
                    "with PSNR before/after where a reference exists (samples/README.md).")
@@ -89,7 +93,7 @@ def run(source, out_dir, *, quiet, as_json, address=None, actors=None, cpus_per_
     OUT_DIR may be beside it). With --store, each DICOM output is also stored into its source's
     study (README: "Enhance a study from Orthanc"). Finished outputs are skipped
     when the run is started again, if they were made with the same recipe (model, noise level,
-    precision, self-ensemble, format, anonymize); outputs of another recipe are refused
+    strength, precision, self-ensemble, format, anonymize); outputs of another recipe are refused
     (--overwrite redoes them). A file that cannot be read is reported and the run goes on; the
     exit status is 1 when any file failed, 130 after Ctrl-C. Colour images are restored channel
     by channel. The summary (model, OUT_DIR, counts, failures) goes to stdout whether the run

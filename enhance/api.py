@@ -109,7 +109,8 @@ def enhance_image(image, model=None, *, task=None, **options):
         checks them (a NaN or negative sigma, a tile under 32, ... are refused in one line):
         ``exposure`` (required by low-light models), ``tile``, ``batch_size``, ``max_memory``,
         ``self_ensemble``, the noise level of noise-conditioned models (``sigma``, ``photons``,
-        ``read_noise``), ``precision`` (``"bfloat16"``) and ``runtime`` (see
+        ``read_noise``), ``strength`` (in [0, 1]: how much of the model's correction is applied;
+        default: the task's), ``precision`` (``"bfloat16"``) and ``runtime`` (see
         :func:`load_model`; for a model given by name or path); and ``progress``, called as
         ``progress(fraction)`` after each network call.
 
@@ -148,8 +149,8 @@ def enhance_image(image, model=None, *, task=None, **options):
 
 #: The options of :func:`enhance_image` (those of :class:`enhance.run_options.RunOptions` that
 #: concern one image).
-IMAGE_OPTIONS = ("exposure", "sigma", "photons", "read_noise", "tile", "batch_size", "max_memory",
-                 "self_ensemble", "precision", "runtime")
+IMAGE_OPTIONS = ("exposure", "sigma", "photons", "read_noise", "strength", "tile", "batch_size",
+                 "max_memory", "self_ensemble", "precision", "runtime")
 
 
 def enhance_folder(source, out_dir, *, model=None, task=None, **options):

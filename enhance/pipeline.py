@@ -37,7 +37,8 @@ def restore_pixels(model, pixels, options=None, *, is_stack=False, told=None, pr
         Its per-image options: ``exposure``, the noise level told to a noise-conditioned model
         (``sigma``, ``photons``, ``read_noise``; missing ones are estimated per frame),
         ``tile``, ``batch_size``, ``max_memory``, ``self_ensemble`` (see
-        :func:`enhance.predict.enhance_image`). Default: ``RunOptions()``.
+        :func:`enhance.predict.enhance_image`), ``strength`` (the model's task's
+        :meth:`~enhance.tasks.Task.blend`). Default: ``RunOptions()``.
     is_stack : bool, keyword-only
     told : list, optional, keyword-only
         Gets what each frame was told (:func:`enhance.predict.noise_parameters`; nothing for
@@ -48,6 +49,10 @@ def restore_pixels(model, pixels, options=None, *, is_stack=False, told=None, pr
     Returns
     -------
     ndarray of float32, same shape.
+        Each frame is the model's output blended with the input by ``strength``, with the
+        input's own pixels where the task restores nothing
+        (:meth:`~enhance.tasks.Task.keep_unrestored`: for speckle, outside the imaging sector and
+        on the scanner's text and graphics).
     """
     import numpy as np
 
@@ -57,6 +62,7 @@ def restore_pixels(model, pixels, options=None, *, is_stack=False, told=None, pr
     options = RunOptions() if options is None else options
     given = {k: getattr(options, k) for k in ("sigma", "photons", "read_noise")}
     told = [] if told is None else told
+    task = get_task(model.task)
 
     def one(frame, index=0, count=1):
         condition = noise_parameters(model, frame, exposure=options.exposure, **given)
@@ -64,9 +70,11 @@ def restore_pixels(model, pixels, options=None, *, is_stack=False, told=None, pr
             told.append(condition)
         told_now = {k: v for k, v in (condition or {}).items() if k in given}
         step = None if progress is None else (lambda f: progress((index + f) / count))
-        return enhance_image(model, frame, tile=options.tile, batch_size=options.batch_size,
-                             exposure=options.exposure, self_ensemble=options.self_ensemble,
-                             max_memory=options.max_memory, progress=step, **told_now)
+        restored = enhance_image(model, frame, tile=options.tile, batch_size=options.batch_size,
+                                 exposure=options.exposure, self_ensemble=options.self_ensemble,
+                                 max_memory=options.max_memory, progress=step, **told_now)
+        restored = task.blend(frame, restored, options.strength)
+        return task.keep_unrestored(frame, restored)
 
     if is_stack:
         return np.stack([one(frame, i, len(pixels)) for i, frame in enumerate(pixels)]).astype(np.float32)

@@ -38,8 +38,8 @@ ENGINE_OPTIONS = ("address", "actors", "cpus_per_actor", "gpus_per_actor", "num_
 #: The options that decide an output's bytes, beside the model's weights (:meth:`RunOptions.recipe`).
 #: Tiles, windows per call, memory and runtime are left out: they decide how the same
 #: restoration is computed, not what it is.
-RECIPE_FIELDS = ("exposure", "sigma", "photons", "read_noise", "self_ensemble", "precision",
-                 "output_format", "anonymize")
+RECIPE_FIELDS = ("exposure", "sigma", "photons", "read_noise", "strength", "self_ensemble",
+                 "precision", "output_format", "anonymize")
 #: The smallest tile core a run accepts (:data:`enhance.predict.MIN_TILE`, the out-of-memory
 #: back-off's floor): smaller cores cost more margin than image.
 MIN_TILE = 32
@@ -64,6 +64,10 @@ class RunOptions:
         image when not given).
     photons, read_noise : float, optional
         Low-light models: photons at full scale (> 0) and read-noise std in [0, 1] units.
+    strength : float, optional
+        How much of the model's correction is applied, in [0, 1]: ``input + strength * (model
+        - input)`` (0: the input, 1: the model's output); default: the task's
+        (:attr:`enhance.tasks.Task.default_strength`; the recipe records the value used).
     tile : int, optional
         Tile core in pixels (>= :data:`MIN_TILE`); default: planned from ``max_memory``.
     batch_size : int
@@ -120,6 +124,7 @@ class RunOptions:
     sigma: float | None = None
     photons: float | None = None
     read_noise: float | None = None
+    strength: float | None = None
     tile: int | None = None
     batch_size: int = 8
     max_memory: int | None = None
@@ -168,6 +173,7 @@ class RunOptions:
             "sigma": dict(low=0, high=1, what=" (the noise std in [0, 1] units, e.g. 0.098 for 25/255)"),
             "photons": dict(low=0, low_open=True, what=" (photons at full scale)"),
             "read_noise": dict(low=0, high=1, what=" (the read-noise std in [0, 1] units)"),
+            "strength": dict(low=0, high=1, what=" (0: the input, 1: the model's output)"),
         }
         for name, bounds in checks.items():
             value = getattr(self, name)
@@ -229,9 +235,15 @@ class RunOptions:
 
     def recipe(self, model):
         """What decides an output's bytes: the model (name and weights' sha256, from
-        ``model``, a :class:`ModelRef`) and :data:`RECIPE_FIELDS`; recorded in the manifest."""
-        return {"model": model.name, "model_sha256": model.sha256,
-                **{name: getattr(self, name) for name in RECIPE_FIELDS}}
+        ``model``, a :class:`ModelRef`) and :data:`RECIPE_FIELDS`; recorded in the manifest.
+        ``strength`` is the one used (the model's task's default when not given)."""
+        recipe = {"model": model.name, "model_sha256": model.sha256,
+                  **{name: getattr(self, name) for name in RECIPE_FIELDS}}
+        if self.strength is None:
+            from .tasks import get_task
+
+            recipe["strength"] = get_task(model.task).default_strength
+        return recipe
 
 
 @dataclass(frozen=True)

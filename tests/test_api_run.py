@@ -112,7 +112,8 @@ def test_options_are_frozen_and_numbers_normalised():
 
 @pytest.mark.parametrize("flag, value", [("--sigma", "nan"), ("--sigma", "inf"), ("--sigma", "-1"),
                                          ("--tile", "-5"), ("--batch-size", "0"),
-                                         ("--exposure", "nan")])
+                                         ("--exposure", "nan"), ("--strength", "1.5"),
+                                         ("--strength", "-0.1"), ("--strength", "nan")])
 def test_the_command_line_refuses_them_before_writing_anything(folder, tmp_path, flag, value):
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["run", str(folder), str(out), flag, value, "-q"])
@@ -215,6 +216,28 @@ def test_pipeline_takes_a_run_options_object_and_the_cli_result_is_the_same(fold
         assert (tmp_path / "lib" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
 
 
+# --- issue 26.4: --strength ------------------------------------------------------------------
+
+
+def test_strength_blends_the_model_output_with_the_input(tiny):
+    from enhance.modeldir import load_model_dir
+    from enhance.pipeline import restore_pixels
+    from enhance.tasks import get_task
+
+    model = load_model_dir(tiny)
+    image = np.random.default_rng(3).random((40, 48)).astype(np.float32)
+    full = restore_pixels(model, image, RunOptions(sigma=0.1))
+    assert not np.allclose(full, image, atol=1e-3)  # the model changes the image
+    assert np.array_equal(restore_pixels(model, image, RunOptions(sigma=0.1, strength=1)), full)
+    assert np.array_equal(restore_pixels(model, image, RunOptions(sigma=0.1, strength=0)), image)
+    half = restore_pixels(model, image, RunOptions(sigma=0.1, strength=0.5))
+    np.testing.assert_allclose(half, (image + full) / 2, atol=1e-6)
+    # gaussian and lowlight keep their outputs: their default strength is 1
+    assert get_task("gaussian").default_strength == get_task("lowlight").default_strength == 1.0
+    assert RunOptions().recipe(ModelRef.of_loaded(model))["strength"] == 1.0
+    assert RunOptions(strength=0.25).recipe(ModelRef.of_loaded(model))["strength"] == 0.25
+
+
 # --- issue 25.5: another recipe's outputs are never taken as finished --------------------------
 
 
@@ -226,7 +249,7 @@ def test_a_rerun_with_another_recipe_is_refused_naming_overwrite(folder, tiny, t
     before = (out / "a.png").read_bytes()
     assert enhance_folder(folder, out, model=tiny, sigma=0.05, preview=False).count("skipped") == 2
     for change in ({"sigma": 0.2}, {"sigma": None}, {"precision": "bfloat16"},
-                   {"self_ensemble": True}):
+                   {"self_ensemble": True}, {"strength": 0.5}):
         with pytest.raises(EnhanceError) as caught:
             enhance_folder(folder, out, model=tiny, preview=False, **{"sigma": 0.05, **change})
         message = str(caught.value)

@@ -110,6 +110,10 @@ class Task:
         none, and ``enhance score FOLDER`` / ``enhance bench --no-reference`` refuse it).
     spec : str or None
         The spec the degradation follows (the model card says it).
+    default_strength : float
+        How much of the model's correction ``enhance run`` applies when ``--strength`` is not
+        given (:meth:`blend`): 1.0, the model's output as it is, unless the task's real images
+        measured otherwise.
     """
 
     name: str
@@ -132,6 +136,7 @@ class Task:
     no_reference_metrics: tuple = ()
     spec: str | None = "spec v1"
     input_transforms: dict = field(default_factory=dict)
+    default_strength: float = 1.0
 
     # ------------------------------------------------------------------ degradations, training
     def defaults(self):
@@ -212,6 +217,24 @@ class Task:
     def constant_noise_level(self, condition):
         """The noise-level map as one number when it is constant everywhere, else None."""
         return None
+
+    # ------------------------------------------------------------------ the restored frame
+    def blend(self, frame, restored, strength=None):
+        """``frame + strength * (restored - frame)`` (float32): how much of the model's
+        correction is applied; ``strength`` None is :attr:`default_strength`. At 1.0
+        ``restored`` itself is returned (the same bytes as without a strength)."""
+        strength = self.default_strength if strength is None else strength
+        if strength == 1.0:
+            return restored
+        frame = np.asarray(frame, dtype=np.float32)
+        change = np.asarray(restored, dtype=np.float32) - frame
+        return (frame + np.float32(strength) * change).astype(np.float32)
+
+    def keep_unrestored(self, frame, restored):
+        """``restored`` with ``frame``'s own pixels written back where the task restores
+        nothing (the speckle task: outside the imaging sector, on burned-in text and graphics);
+        here every pixel is restored and ``restored`` is returned as it is."""
+        return restored
 
     # ------------------------------------------------------------------ exported models
     def export_io(self, transform=None):

@@ -9,6 +9,8 @@ validation images (dae-speckle), no border 26.81 dB, 8 px 26.98, 16 px 26.99.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import degrade
 from ..metrics_ultrasound import REPORT_KEYS
 from .base import Task
@@ -21,6 +23,19 @@ class SpeckleTask(Task):
         return (f"ultrasound speckle: {params['looks']} looks, PSF sigma "
                 f"{tuple(params['psf_sigma'])} px, thermal noise {params['thermal']:g} "
                 "(no noise level given)")
+
+    def keep_unrestored(self, frame, restored):
+        """``restored`` inside the imaging sector, ``frame``'s own pixels outside it and on the
+        scanner's text, marks and colour overlays (:func:`enhance.tasks.sector.imaging_mask`)."""
+        from .sector import imaging_mask
+
+        mask = imaging_mask(frame)
+        if mask.all():
+            return restored
+        frame = np.asarray(frame, dtype=np.float32)
+        if np.ndim(restored) == 3:
+            mask = mask[..., None]
+        return np.where(mask, restored, frame).astype(np.float32)
 
     def export_io(self, transform=None):
         return {**super().export_io(transform), "image": "the speckled image, float in [0, 1]"}
@@ -46,4 +61,7 @@ TASK = SpeckleTask(
     grid_modalities=("ultrasound",),
     grid_rank=0,
     no_reference_metrics=REPORT_KEYS,  # enhance.metrics_ultrasound.despeckling_report's keys
+    # benchmarks/ultrasound_real.py on 6 real B-mode frames: the strongest --strength whose
+    # (ENL gain, edge keeping) lies above bilateral, NLM, log-NLM and OBNLM (README)
+    default_strength=0.5,
 )
