@@ -131,7 +131,7 @@ def test_usefulness_runs_every_arm_per_seed_with_a_fresh_synthetic_draw():
                                np.subtract(out["runs"]["real+classical+synthetic"],
                                            out["runs"]["real+classical"]))
     again = usefulness(x[:8], y[:8], (x[:8], 1 - y[:8]), x[8:], y[8:], 2, seeds=2, steps=2,
-                       seed=7, arms=("real", "real+synthetic"))
+                       seed=7, arms=("real",))
     assert again["runs"]["real"] == out["runs"]["real"]  # same seeds, same real arm
     assert again["synthetic_draws"] == "the same images for every seed"
     with pytest.raises(EnhanceError, match="unknown usefulness arm"):
@@ -195,8 +195,8 @@ def test_shipped_card_has_the_four_arms_over_five_seeds_as_its_report():
     card = json.loads((SHIPPED / "card.json").read_text())
     use = card["evaluation"]["usefulness"]
     report = json.loads((SHIPPED / "evaluation" / "report.json").read_text())["usefulness"]
-    assert list(use["arms"]) == ["real", "real+classical", "real+synthetic",
-                                 "real+classical+synthetic"]
+    assert set(use["arms"]) == {"real", "real+classical", "real+synthetic",
+                                "real+classical+synthetic"}  # the card's keys are sorted
     for arm, stat in use["arms"].items():
         assert stat["seeds"] >= 5 and len(stat["values"]) == stat["seeds"]
         assert stat["mean"] == pytest.approx(np.mean(report["runs"][arm]), abs=1e-4)
