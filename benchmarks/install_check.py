@@ -5,10 +5,12 @@
     python benchmarks/install_check.py --keep DIR      # keep the venv and outputs in DIR
 
 Steps, each printed with its time: clone the repository (or copy the working tree), build the
-wheel (``pip wheel . --no-deps``, with build isolation, as ``pip install .`` does), make a venv
-(``--system-site-packages`` so that TensorFlow and the other dependencies are not downloaded
-again), install the wheel into it (not editable), then, from a folder outside the source tree,
-with ``ENHANCE_WEIGHTS`` and ``PYTHONPATH`` unset:
+wheel (``pip wheel . --no-deps``, with build isolation, as ``pip install .`` does), make a venv,
+install the wheel into it (not editable, no dependencies), then give the venv the site-packages of
+the interpreter that runs this script (a ``.pth`` file: TensorFlow and the other dependencies are
+not downloaded again, whether they are in a venv or in a plain interpreter; ``--system-site-packages``
+would give the base interpreter's instead, without what a venv installed), then, from a folder
+outside the source tree, with ``ENHANCE_WEIGHTS`` and ``PYTHONPATH`` unset:
 
 * ``import enhance`` comes from the venv, the only top-level package the distribution installs
   is ``enhance``, and the shipped models are found inside the installed package;
@@ -17,14 +19,17 @@ with ``ENHANCE_WEIGHTS`` and ``PYTHONPATH`` unset:
   enhances every sample with the shipped default and records it in the manifest;
 * ``enhance.enhance_image(image, model="dncnn-speckle")`` works by name from Python.
 
-Exit status 1 if any check fails. tests/test_install.py is the fast part of this in CI (it
-builds and inspects the wheel); this script needs a few minutes and the dependencies installed.
+Exit status 1 if any check fails, the last line saying which; a run that processed no file, or
+left a sample without its output, fails (:func:`run_checks`). tests/test_install.py is the fast
+part of this in CI (it builds and inspects the wheel; tests/test_install_check.py checks the
+checks); this script needs a few minutes and the dependencies installed.
 """
 
 import argparse
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -133,18 +138,18 @@ def check_install(work, worktree):
             f"top-level {tops}, {len(models_in_wheel)} models")
     check(tops == ["enhance"], "the wheel's only top-level package is enhance")
 
-    t = step("venv (--system-site-packages) + pip install the wheel (not editable)")
+    t = step("venv + pip install the wheel (not editable), then this interpreter's site-packages")
     venv = work / "venv"
-    if run([sys.executable, "-m", "venv", "--system-site-packages", venv], cwd=work).returncode:
+    if run([sys.executable, "-m", "venv", venv], cwd=work).returncode:
         return check(False, "the venv is made")
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python, enhance = bindir / "python", bindir / "enhance"
-    # --force-reinstall: an enhance in the system site-packages (an editable install) does not
-    # count; --no-deps: the dependencies come from the system site-packages, not the network
-    if run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel],
-           cwd=work).returncode:
+    # --no-deps: the dependencies come from this interpreter's site-packages, not the network;
+    # they are added after the install, so that pip sees only the venv's own packages
+    if run([python, "-m", "pip", "install", "-q", "--no-deps", wheel], cwd=work).returncode:
         return check(False, "the wheel installs")
-    done(t)
+    shared = share_site_packages(venv, python)
+    done(t, f"dependencies from {', '.join(map(str, shared))}")
 
     elsewhere = work / "elsewhere"
     elsewhere.mkdir()
@@ -180,26 +185,17 @@ def check_install(work, worktree):
               if line.strip() and not line.startswith(("*", "models in"))}
     done(t, f"{len(listed)} models listed: "
             + ", ".join(f"{k} {sum(v == k for v in listed.values())}" for k in ("enhancer", "generator", "features")))
-    check(result.returncode == 0 and sorted(listed) == models_in_wheel,
+    check(result.returncode == 0 and models_in_wheel and sorted(listed) == models_in_wheel,
           f"enhance models lists every model of the wheel ({len(models_in_wheel)})")
 
     t = step("enhance run samples/ out/enhanced (the README's first command, shipped default)")
     result = run([enhance, "run", "samples/", "out/enhanced", "-q"], cwd=elsewhere, env=env)
     summary = [line for line in (result.stdout + result.stderr).splitlines() if " done, " in line]
     print(f"   {summary[-1] if summary else '(no summary line)'}")
-    manifest = elsewhere / "out" / "enhanced" / "manifest.jsonl"
-    records = [json.loads(line) for line in manifest.read_text().splitlines()] if manifest.is_file() else []
-    done_records = [r for r in records if r.get("status") == "done"]
-    seconds = sum(r.get("seconds", 0) for r in done_records)
-    done(t, f"{len(done_records)} of {len(records)} files done, {seconds:.1f} s in the model")
-    check(result.returncode == 0 and done_records and len(done_records) == len(records),
-          "enhance run succeeds on every sample")
-    from enhance.shipped import DEFAULT_MODELS
-
-    check(all(r["model"] == DEFAULT_MODELS["gaussian"] and r.get("model_source") == "shipped"
-              and Path(r.get("model_path", "")).is_relative_to(venv) for r in done_records),
-          "the manifest names the shipped default, read from the installed package")
-    check(all(Path(r["output"]).is_file() for r in done_records), "every output exists")
+    done(t)
+    for ok, text in run_checks(elsewhere, "samples", "out/enhanced",
+                               returncode=result.returncode, venv=venv):
+        check(ok, text)
 
     t = step("Python API by name: enhance.enhance_image(image, model='dncnn-speckle')")
     code = ("import enhance, numpy as np\n"
@@ -210,6 +206,77 @@ def check_install(work, worktree):
     done(t, result.stdout.strip())
     check(result.returncode == 0, "enhance.enhance_image by name from the installed package")
     return not FAILURES
+
+
+def share_site_packages(venv, python):
+    """Make the site-packages of the interpreter running this script importable in ``venv``.
+
+    A ``.pth`` file in the venv's own site-packages lists them, after the venv's own packages
+    (the installed wheel comes first). Their own ``.pth`` files are not run, so an editable
+    install of ``enhance`` there is not seen. ``--system-site-packages`` is not the same: from a
+    venv it gives the base interpreter's site-packages, without the dependencies the venv
+    installed (the README's own setup).
+
+    Returns
+    -------
+    list of Path
+        The folders listed.
+    """
+    paths = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        paths.append(site.getusersitepackages())
+    paths = [Path(p) for p in dict.fromkeys(paths) if Path(p).is_dir()]
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    (Path(own) / "_install_check_dependencies.pth").write_text(
+        "".join(f"{p}\n" for p in paths if p.resolve() != Path(own).resolve()))
+    return paths
+
+
+def run_checks(cwd, samples, out, *, returncode, venv):
+    """The checks of ``enhance run SAMPLES OUT`` run in ``cwd`` by the venv ``venv``.
+
+    Every image of ``samples`` (as ``enhance`` lists a folder) must be recorded done in the
+    manifest with the shipped default model read from the installed package, its output must
+    exist, and so must the preview. A run that processed no file gives one failure saying so,
+    and no other line.
+
+    Returns
+    -------
+    list of (bool, str)
+        Each check's outcome and what it checks (a failure says why).
+    """
+    from enhance.batch import discover
+    from enhance.preview import PREVIEW_NAME
+    from enhance.shipped import DEFAULT_MODELS
+
+    cwd, venv = Path(cwd), Path(venv)
+    out_dir = cwd / out
+    _, inputs = discover(cwd / samples)
+    expected = {item.path.resolve(): item.relpath.as_posix() for item in inputs}
+    manifest = out_dir / "manifest.jsonl"
+    records = ([json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+               if manifest.is_file() else [])
+    done_records = [r for r in records if r.get("status") == "done"]
+    if not done_records:
+        return [(False, f"enhance run processed no file (exit status {returncode}, "
+                        f"{len(records)} manifest records, {len(expected)} samples)")]
+    seconds = sum(r.get("seconds", 0) for r in done_records)
+    print(f"   {len(done_records)} of {len(records)} files done, {seconds:.1f} s in the model")
+    done_inputs = {(cwd / r["input"]).resolve() for r in done_records}
+    missing = sorted(name for path, name in expected.items() if path not in done_inputs)
+    absent = [r["output"] for r in done_records if not (cwd / r["output"]).is_file()]
+    return [
+        (returncode == 0, f"enhance run exits with 0 (got {returncode})"),
+        (bool(expected) and not missing,
+         f"every sample is done ({len(expected) - len(missing)} of {len(expected)})"
+         + (f"; not done: {', '.join(missing)}" if missing else "")),
+        (not absent, "every output exists" + (f"; missing: {', '.join(absent)}" if absent else "")),
+        ((out_dir / PREVIEW_NAME).is_file(), f"the preview {out}/{PREVIEW_NAME} exists"),
+        (all(r.get("model") == DEFAULT_MODELS["gaussian"] and r.get("model_source") == "shipped"
+             and Path(r.get("model_path", "")).is_relative_to(venv) for r in done_records),
+         "the manifest names the shipped default, read from the installed package"),
+    ]
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 On the validation images of the training recipe (``medical-v1``'s, never trained on), each
 degraded once per preset with the spec's seed rule (``default_rng(1000 d + i)``, ``d`` the
-preset's index in ``enhance.degrade.BENCHMARK_DEGRADATIONS``):
+preset's index in ``enhance.tasks.BENCHMARK_DEGRADATIONS``):
 
 - ``gaussian15``, ``gaussian25``, ``gaussian50`` against BM3D told sigma;
 - ``lowlight-told``: the ``lowlight`` preset against VST+BM3D told the exposure, the photon count
@@ -55,7 +55,8 @@ def spec_preset(preset):
 def preset_items(preset):
     """``(name, noisy, clean, params)`` of the validation images degraded by ``preset``."""
     from enhance.datasets import load_recipe
-    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.degrade import benchmark_seed
+    from enhance.tasks import BENCHMARK_DEGRADATIONS, resolve
 
     name = spec_preset(preset)
     degradation = resolve(name)

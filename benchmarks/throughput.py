@@ -50,7 +50,7 @@ def make_folder(folder, small, large):
     """Write the noisy PNGs; return the clean images by file name and the megapixels."""
     import cv2
 
-    from enhance.degrade import degrade
+    from enhance.tasks import degrade
 
     images = real_images(256, small, seed=0) + real_images(large, 1, seed=1)
     clean = {}

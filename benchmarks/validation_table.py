@@ -27,7 +27,8 @@ CACHE = ROOT / "trained_weights" / "validation_baselines.json"
 def validation_items(task):
     """``(name, noisy, clean, params)`` of the recipe's validation images for ``task``."""
     from enhance.datasets import load_recipe
-    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.degrade import benchmark_seed
+    from enhance.tasks import BENCHMARK_DEGRADATIONS, resolve
     from enhance.tasks import VALIDATION_DEGRADATION, validation_params
 
     preset = VALIDATION_DEGRADATION[task]
@@ -58,7 +59,8 @@ def score(items, restore):
     }
 
 
-def baseline_rows(task, items):
+def baseline_rows(task, items, *, known=()):
+    """The scores of the task's classical methods not in ``known`` (names already cached)."""
     from enhance.baselines import denoise, list_baselines
 
     params = items[0][3]
@@ -66,6 +68,8 @@ def baseline_rows(task, items):
     exposure = params.get("exposure") if task == "lowlight" else None
     rows = {}
     for entry in list_baselines(task):
+        if ("noisy" if entry.name == "identity" else entry.name) in known:
+            continue
         restore = lambda x, m=entry.name: denoise(x, m, sigma=sigma, exposure=exposure)  # noqa: E731
         rows["noisy" if entry.name == "identity" else entry.name] = score(items, restore)
         print(f"  {task:<9} {entry.name:<16} {rows['noisy' if entry.name == 'identity' else entry.name]['psnr']:.2f} dB",
@@ -91,8 +95,10 @@ def main():
     for task in args.tasks.split(","):
         preset, items = validation_items(task)
         if task not in cache:
-            cache[task] = {"degradation": preset, "images": [i[0] for i in items],
-                           "results": baseline_rows(task, items)}
+            cache[task] = {"degradation": preset, "images": [i[0] for i in items], "results": {}}
+        missing = baseline_rows(task, items, known=cache[task]["results"])
+        if missing:  # a method added to the task since the cache was written
+            cache[task]["results"].update(missing)
             CACHE.write_text(json.dumps(cache, indent=1, sort_keys=True))
         if args.baselines_only:
             continue
@@ -121,8 +127,8 @@ def main():
                 loaded = load_model_dir(path)
                 card = dict(loaded.card)
                 validation = dict(card.get("validation") or {})
-                results = {k: {m: v[m] for m in ("psnr", "ssim")} for k, v in rows.items()
-                           if k not in ours}
+                results = {k: {m: v[m] for m in ("psnr", "ssim", "per_image") if m in v}
+                           for k, v in rows.items() if k not in ours}
                 results["model"] = {"psnr": rows[path.name]["psnr"], "ssim": rows[path.name]["ssim"],
                                     "per_image": rows[path.name]["per_image"]}
                 validation.update({

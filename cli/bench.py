@@ -6,9 +6,9 @@ import time
 import click
 
 from ..names import RUNTIMES
-from .common import library_errors, progress_bar, ray_options
+from .common import RayOptionsCommand, library_errors, progress_bar, ray_options
 
-#: The spec's benchmark list (``enhance.degrade.BENCHMARK_DEGRADATIONS``), spelled out here so
+#: The spec's benchmark list (``enhance.tasks.BENCHMARK_DEGRADATIONS``), spelled out here so
 #: that ``enhance bench --help`` imports nothing but click.
 DEFAULT_DEGRADATIONS = "gaussian15,gaussian25,gaussian50,lowlight,speckle"
 
@@ -48,7 +48,7 @@ def _dropped(previous, result):
             "--degradations, to show them)")
 
 
-@click.command()
+@click.command(cls=RayOptionsCommand)
 @click.argument("data")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Report folder: results.csv, summary.md, report.html and the cell cache.")
@@ -133,9 +133,13 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
 
         write_report(result)
     elapsed = time.perf_counter() - started
-    names = ", ".join(m.name for m in result.methods)
+    ran = [m for m in result.methods if any(m.suits(d.task) for d in result.degradations)]
+    unused = len(result.methods) - len(ran)
     click.echo(
-        f"{len(result.references)} images x {len(result.degradations)} degradations; methods: {names}"
+        f"{len(result.references)} images x {len(result.degradations)} degradations; "
+        f"{len(ran)} methods: {', '.join(m.name for m in ran)}"
+        + (f" ({unused} other{'s' if unused > 1 else ''} suit none of these degradations)"
+           if unused else "")
     )
     click.echo(
         f"{len(result.cells)} cells: {result.computed} computed, {result.from_cache} from the cache, "

@@ -156,21 +156,43 @@ def run_folder_job(job, source, *, quiet, **kwargs):
     return result
 
 
+#: The parameters :func:`ray_options` adds (listed apart by :class:`RayOptionsCommand`).
+RAY_OPTIONS = ("address", "actors", "cpus_per_actor", "gpus_per_actor")
+#: The title of their section in ``--help``.
+RAY_SECTION = "Options of --engine ray only"
+
+
+class RayOptionsCommand(click.Command):
+    """A command whose ``--help`` lists the options of ``--engine ray`` (:func:`ray_options`)
+    in a section of their own, after the others."""
+
+    def format_options(self, ctx, formatter):
+        groups = {"Options": [], RAY_SECTION: []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                groups[RAY_SECTION if param.name in RAY_OPTIONS else "Options"].append(record)
+        for title, records in groups.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
 def ray_options(command):
     """The options of ``--engine ray`` shared by ``run`` and ``bench``: --address, --actors,
-    --cpus-per-actor, --gpus-per-actor (each command declares its own --engine)."""
+    --cpus-per-actor, --gpus-per-actor (each command declares its own --engine, and is a
+    :class:`RayOptionsCommand`, whose help lists these apart)."""
     for option in reversed([
         click.option("--address", default=None,
-                     help="--engine ray: the cluster to join ('auto': the one `ray start` runs on "
-                          "this machine, or HOST:PORT). Default: a local Ray instance for this run."),
+                     help="The cluster to join ('auto': the one `ray start` runs on this machine, "
+                          "or HOST:PORT). Default: a local Ray instance for this run."),
         click.option("--actors", type=click.IntRange(min=1), default=None,
-                     help="--engine ray: how many actors (each loads its model once). Default: as "
-                          "many as the cluster's CPUs (GPUs) allow."),
+                     help="How many actors (each loads its model once). Default: as many as the "
+                          "cluster's CPUs (GPUs) allow."),
         click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=1.0,
-                     show_default=True, help="--engine ray: CPUs each actor reserves."),
+                     show_default=True, help="CPUs each actor reserves."),
         click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=0.0,
-                     show_default=True,
-                     help="--engine ray: GPUs each actor reserves (1: a GPU of its own)."),
+                     show_default=True, help="GPUs each actor reserves (1: a GPU of its own)."),
     ]):
         command = option(command)
     return command
@@ -211,3 +233,22 @@ class MemorySize(click.ParamType):
         if size <= 0:
             self.fail(f"{value!r} must be positive", param, ctx)
         return size
+
+
+class TaskChoice(click.Choice):
+    """``--task``: the names of the registered tasks (:func:`enhance.tasks.task_names`), read
+    when the command line is parsed or its help shown (so a task registered after the command
+    was built is offered too)."""
+
+    def __init__(self):
+        super().__init__(())
+
+    @property
+    def choices(self):
+        from ..tasks import task_names
+
+        return task_names()
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ sets it; the registry decides
+        pass

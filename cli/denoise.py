@@ -11,8 +11,10 @@ def _list_methods(ctx, param, value):
         return
     from ..baselines import list_baselines
 
-    for entry in list_baselines():
-        click.echo(f"{entry.name:<16} {','.join(entry.tasks):<26} {entry.description}")
+    entries = list_baselines()
+    width = max(len(",".join(entry.tasks)) for entry in entries)
+    for entry in entries:
+        click.echo(f"{entry.name:<16} {','.join(entry.tasks):<{width}} {entry.description}")
     ctx.exit()
 
 

@@ -77,9 +77,9 @@ class LazyGroup(click.Group):
 def cli():
     """Restore medical images with Keras models and score them against classical denoisers.
 
-    Images are read as float pixels in [0, 1] (8/16-bit PNG and TIFF, DICOM, NIfTI, NumPy) and
-    written back in their own format, atomically; folder jobs mirror the input layout, skip
-    finished files when run again and list what failed at the end.
+    Images are read as float pixels in [0, 1] (8/16-bit PNG and TIFF, JPEG, DICOM, NIfTI,
+    NumPy) and written back in their own format, atomically; folder jobs mirror the input
+    layout, skip finished files when run again and list what failed at the end.
     """
     # keep TensorFlow's start-up banner (oneDNN, CUDA probing on CPU machines) off the terminal,
     # here and in worker processes (enhance.quiet; nothing is imported until a model runs)

@@ -5,17 +5,18 @@ import sys
 
 import click
 
-from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES, TASKS
-from .common import MemorySize, anonymize_options, file_progress_bar, library_errors, ray_options
+from ..names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES
+from .common import (MemorySize, RayOptionsCommand, TaskChoice, anonymize_options,
+                     file_progress_bar, library_errors, ray_options)
 
 
-@click.command()
+@click.command(cls=RayOptionsCommand)
 @click.argument("source")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--model", default=None,
               help="A shipped model's name (enhance models) or a model directory. "
                    "Default: the shipped default of --task.")
-@click.option("--task", type=click.Choice(TASKS), default=None,
+@click.option("--task", type=TaskChoice(), default=None,
               help="Choose the shipped default model of this task (default gaussian).")
 @click.option("--exposure", type=float, help="Low-light models: the acquisition's exposure (e.g. 0.1).")
 @click.option("--sigma", type=float,
@@ -26,7 +27,8 @@ from .common import MemorySize, anonymize_options, file_progress_bar, library_er
 @click.option("--read-noise", type=float,
               help="Noise-conditioned low-light models: read-noise std in [0, 1] units of the dark "
                    "image (estimated when omitted).")
-@click.option("--tile", type=int, help="Tile size in pixels (default: large images are tiled automatically).")
+@click.option("--tile", type=int,
+              help="Tile size in pixels, at least 32 (default: large images are tiled automatically).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="At most this many tiles per network call.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
               help="bfloat16: about twice as fast on CPUs with bfloat16 instructions (AVX512-BF16, "
@@ -49,7 +51,10 @@ from .common import MemorySize, anonymize_options, file_progress_bar, library_er
               help="Refuse files whose header claims more pixels (height x width x frames), "
                    "before decoding them; 0: no limit.")
 @anonymize_options
-@click.option("--overwrite", is_flag=True, help="Redo files whose output exists.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo files whose output exists. Without it, finished outputs of the same "
+                   "recipe are skipped and outputs of another recipe (model, noise level, "
+                   "precision, self-ensemble, format, anonymize) are refused.")
 @click.option("--preview/--no-preview", default=True, show_default=True,
               help="Write OUT_DIR/preview.png: input | output (| reference) of a few images, "
                    "with PSNR before/after where a reference exists (samples/README.md).")
@@ -58,101 +63,104 @@ from .common import MemorySize, anonymize_options, file_progress_bar, library_er
               help="local: one file at a time in this process; ray: on the actors of a Ray cluster "
                    "(pip install 'enhance[ray]'; SOURCE and OUT_DIR on storage every node sees).")
 @ray_options
+@click.option("--store", metavar="ROOT", default=None,
+              help="A DICOMweb service root (http(s)://HOST[:PORT]/dicom-web): store each derived "
+                   "DICOM output there (STOW-RS), one new series per source series in the source's "
+                   "study. Credentials: ENHANCE_DICOMWEB_USER and ENHANCE_DICOMWEB_PASSWORD (or "
+                   "ENHANCE_DICOMWEB_TOKEN), else a netrc file ($NETRC, default ~/.netrc).")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), default=None,
+              help="DICOMweb over HTTPS: trust these certificate authorities (PEM; default: the "
+                   "system's).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="DICOMweb: seconds to wait for a connection and for each read.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="DICOMweb: further attempts after a connection error, a timeout or a busy server "
+                   "(waiting 1, 2, 4... s).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable: one JSON object per file, then a summary object, on stdout.")
-def run(source, out_dir, model, task, exposure, sigma, photons, read_noise, tile, batch_size, precision, runtime, max_memory,
-        self_ensemble, output_format,
-        max_pixels, anonymize, deid_key, overwrite, preview, dry_run, quiet, as_json, engine="local", address=None,
-        actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0):
+def run(source, out_dir, *, quiet, as_json, address=None, actors=None, cpus_per_actor=1.0,
+        gpus_per_actor=0.0, **fields):
     """Enhance every image in SOURCE into OUT_DIR with a Keras model.
 
-    SOURCE is a folder (recursive), a file or a quoted glob; OUT_DIR mirrors its layout and gets
-    a manifest.jsonl. Finished outputs are skipped when the run is started again (--overwrite
-    redoes them); a file that cannot be read is reported and the run goes on; the exit status is
-    1 when any file failed. Colour images are restored channel by channel. The summary (model,
-    OUT_DIR, counts, failures) goes to stdout whether the run succeeded or not; OUT_DIR/preview.png
-    shows a few inputs beside their outputs (--no-preview: none).
+    SOURCE is a folder (recursive), a file, a quoted glob, or a DICOMweb study or series URL
+    (http(s)://HOST[:PORT]/dicom-web/studies/UID[/series/UID]: its instances are retrieved into
+    OUT_DIR/.retrieved); OUT_DIR mirrors its layout and gets a manifest.jsonl (for a single file
+    OUT_DIR may be beside it). With --store, each DICOM output is also stored into its source's
+    study (README: "Enhance a study from Orthanc"). Finished outputs are skipped
+    when the run is started again, if they were made with the same recipe (model, noise level,
+    precision, self-ensemble, format, anonymize); outputs of another recipe are refused
+    (--overwrite redoes them). A file that cannot be read is reported and the run goes on; the
+    exit status is 1 when any file failed, 130 after Ctrl-C. Colour images are restored channel
+    by channel. The summary (model, OUT_DIR, counts, failures) goes to stdout whether the run
+    succeeded, failed or was interrupted; OUT_DIR/preview.png shows a few inputs beside their
+    outputs (--no-preview: none).
     """
-    from ..pipeline import enhance_folder
-    from ..shipped import describe_model, read_model_info, resolve_model
+    from ..pipeline import RunInterrupted, enhance_folder
+    from ..run_options import RunOptions
 
-    def emit(result):
-        click.echo(json.dumps(result.as_record(), sort_keys=True))
-
-    def emit_progress(done, total, result):  # --json: one line per file as it finishes
-        if result is not None:
-            emit(result)
-
+    engine = fields.setdefault("engine", "local")
     ray_only = {"--address": address, "--actors": actors,
                 "--cpus-per-actor": cpus_per_actor != 1.0 or None, "--gpus-per-actor": gpus_per_actor or None}
     if engine != "ray" and any(v is not None for v in ray_only.values()):
         given = ", ".join(k for k, v in ray_only.items() if v is not None)
         raise click.UsageError(f"{given}: only with --engine ray")
-    engine_options = {"address": address, "actors": actors, "cpus_per_actor": cpus_per_actor,
-                      "gpus_per_actor": gpus_per_actor}
+    if engine == "ray":
+        fields["engine_options"] = {"address": address, "actors": actors,
+                                    "cpus_per_actor": cpus_per_actor, "gpus_per_actor": gpus_per_actor}
+    fields["max_pixels"] = fields.get("max_pixels") or None  # 0: no limit
+    # --ca-bundle, --timeout, --retries: one Connection of the options (checked there)
+    fields["connection"] = {k: fields.pop(k, None) for k in ("ca_bundle", "timeout", "retries")}
+    dry_run = fields.get("dry_run", False)
+
+    def emit(result):
+        from ..batch import json_safe
+
+        click.echo(json.dumps(json_safe(result.as_record()), sort_keys=True))
+
+    def emit_progress(done, total, result):  # --json: one line per file as it finishes
+        if result is not None:
+            emit(result)
+
+    interrupted = False
     with library_errors():
-        model_dir = resolve_model(model, task=task, kind="enhancer")
-        info = read_model_info(model_dir)
-        model_name = info["card"].get("name") or info["name"]
-        source_kind = describe_model(model, model_dir)["model_source"]
-        chosen = f"{model_name} ({'shipped' if source_kind == 'shipped' else model_dir})"
+        options = RunOptions.from_dict(fields)  # checked: one line for a bad value
         on_progress, on_fraction, close = file_progress_bar(quiet=quiet or as_json or dry_run)
         try:
-            result = enhance_folder(
-                source, out_dir, model=model, task=task, exposure=exposure, sigma=sigma,
-                photons=photons, read_noise=read_noise, tile=tile,
-                batch_size=batch_size, self_ensemble=self_ensemble, output_format=output_format, overwrite=overwrite,
-                dry_run=dry_run, progress=emit_progress if as_json else on_progress,
-                max_pixels=max_pixels or None, file_progress=None if as_json else on_fraction,
-                anonymize=anonymize, deid_key=deid_key, engine=engine, engine_options=engine_options,
-                precision=precision, max_memory=max_memory, runtime=runtime,
-            )
+            result = enhance_folder(source, out_dir, options,
+                                    progress=emit_progress if as_json else on_progress,
+                                    file_progress=None if as_json else on_fraction)
+        except RunInterrupted as stop:
+            result, interrupted = stop.result, True
         finally:
             close()
-    preview_file, preview_note = None, ""
-    finished = [(r.input, r.output) for r in result.results if r.status in ("done", "skipped")]
-    if preview and not dry_run and finished and anonymize:  # its labels are input names
-        preview_note = "none drawn (--anonymize: it would show input names)"
-    elif preview and not dry_run and finished:
-        preview_file, preview_note = _write_preview(out_dir, finished, result.root, chosen)
-    if as_json:
-        if dry_run:
-            for r in result.results:
-                emit(r)
-        click.echo(json.dumps({"summary": {s: result.count(s) for s in ("done", "skipped", "failed", "planned")},
-                               "model": model_name, "model_path": str(model_dir), "out": str(out_dir),
-                               "preview": preview_file, "failed": [r.error for r in result.failed]}))
-    else:
-        if dry_run:
-            click.echo(f"model: {chosen}, task {info['task']}")
-            for r in result.results:
-                click.echo(f"{r.status}: {r.input} -> {r.output}")
-        prefix = "dry run: " if dry_run else ""
-        click.echo(f"{prefix}model {chosen} -> {out_dir}: {result.summary()}")
-        if preview_file or preview_note:
-            click.echo(f"preview: {preview_file}{preview_note}" if preview_file
-                       else f"preview: {preview_note}")
+    _report(result, out_dir, as_json=as_json, dry_run=dry_run, emit=emit)
+    if interrupted:
+        sys.exit(130)  # as a shell reports a command stopped by SIGINT
     if not result.ok:
         sys.exit(1)
 
 
-def _write_preview(out_dir, finished, root, chosen):
-    """Write OUT/preview.png; returns (its path and a note, or None and why not). Never fails
-    the run."""
-    from pathlib import Path
-
-    from ..errors import EnhanceError
-    from ..preview import PREVIEW_NAME, write_preview
-
-    path = Path(out_dir) / PREVIEW_NAME
-    try:
-        rows = write_preview(path, finished, root=root,
-                             title=f"enhance run --model {chosen.split(' (')[0]}: input | output")
-    except (EnhanceError, OSError) as error:
-        return None, f"not written: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-    if not rows:
-        return None, "not written: no finished image could be read back"
-    refs = sum(r.psnr_before is not None for r in rows)
-    note = f" ({len(rows)} images: input | output" + (f", {refs} with PSNR against a reference)" if refs else ")")
-    return str(path), note
+def _report(result, out_dir, *, as_json, dry_run, emit):
+    """The summary on stdout: one JSON object (--json) or the lines of the run."""
+    ref = result.model
+    if as_json:
+        if dry_run:
+            for r in result.results:
+                emit(r)
+        counts = {s: result.count(s) for s in ("done", "skipped", "failed", "planned")}
+        click.echo(json.dumps({"summary": counts, "model": ref.name, "model_path": str(ref.path),
+                               "out": str(out_dir), "preview": result.preview,
+                               "interrupted": result.interrupted,
+                               "failed": [r.error for r in result.failed]}))
+        return
+    if dry_run:
+        click.echo(f"model: {ref.label}, task {ref.task}")
+        for r in result.results:
+            click.echo(f"{r.status}: {r.input} -> {r.output}")
+    prefix = "dry run: " if dry_run else ""
+    click.echo(f"{prefix}model {ref.label} -> {out_dir}: {result.summary()}")
+    if result.preview:
+        click.echo(f"preview: {result.preview}{result.preview_note}")
+    elif result.preview_note:
+        click.echo(f"preview: {result.preview_note}")

@@ -207,7 +207,9 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
     if "skipped" in use:
         click.echo(f"usefulness skipped: {use['skipped']}")
     if out_dir:
-        click.echo(f"report: {out_dir}/report.md")
+        import os
+
+        click.echo(f"report: {os.path.join(out_dir, 'report.md')}")
     if record:
         import shlex
         from pathlib import Path

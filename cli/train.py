@@ -11,8 +11,7 @@ import json
 
 import click
 
-from ..names import TASKS
-from .common import library_errors, step_bar
+from .common import TaskChoice, library_errors, step_bar
 
 
 class JsonObject(click.ParamType):
@@ -134,7 +133,7 @@ def _with_config_options(command):
 
 @click.command()
 @click.option("--arch", type=click.Choice(["dncnn", "dae", "nafnet", "gan"]), default="dncnn", show_default=True)
-@click.option("--task", type=click.Choice(TASKS), default="gaussian",
+@click.option("--task", type=TaskChoice(), default="gaussian",
               show_default=True)
 @click.option("--data", default="medical-v1", show_default=True,
               help="A recipe of offline medical images (medical-v1, medical-v2), a folder of clean "

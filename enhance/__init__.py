@@ -5,7 +5,7 @@ loads TensorFlow; Keras is imported only when a model is built, loaded or traine
 
 >>> import enhance
 >>> image = enhance.read_image("samples/t1_coronal.png")            # doctest: +SKIP
->>> from enhance.degrade import degrade                              # the spec's noise models
+>>> from enhance.tasks import degrade                                # the spec's noise models
 >>> noisy = degrade(image.pixels, "gaussian25", seed=0)              # doctest: +SKIP
 >>> clean = enhance.denoise(noisy, "bm3d", sigma=25 / 255)           # doctest: +SKIP
 >>> enhance.psnr(image.pixels, clean, data_range=1.0)                # doctest: +SKIP

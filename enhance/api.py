@@ -71,8 +71,7 @@ def _enhancer(model, task, *, precision="float32", runtime="auto"):
     a model loaded here is loaded on ``runtime`` in ``precision``."""
     from .modeldir import LoadedModel
     from .predict import with_precision
-    from .runtime import load_enhancer
-    from .shipped import resolve_model
+    from .run_options import ModelRef
 
     if isinstance(model, LoadedModel):
         if task is not None and model.task != task:
@@ -80,8 +79,7 @@ def _enhancer(model, task, *, precision="float32", runtime="auto"):
         return with_precision(model, precision)
     if model is not None and task is not None:
         raise EnhanceError("give a model or a task, not both")
-    return load_enhancer(resolve_model(model, task=task, kind="enhancer"), precision=precision,
-                         runtime=runtime)
+    return ModelRef.resolve(model, task=task).load(precision=precision, runtime=runtime)
 
 
 def _is_image(value):
@@ -107,11 +105,13 @@ def enhance_image(image, model=None, *, task=None, **options):
     task : {"gaussian", "lowlight", "speckle"}, optional, keyword-only
         Picks the shipped default model when ``model`` is not given (``gaussian``).
     **options
-        Keyword-only, passed to :func:`enhance.predict.enhance_image`: ``exposure``
-        (required by low-light models), ``tile``, ``batch_size``, ``max_memory``,
-        ``self_ensemble``, and the noise level of noise-conditioned models; and ``precision``
-        (``"bfloat16"``) and ``runtime`` (see :func:`load_model`; for a model given by name or
-        path).
+        Keyword-only, :data:`IMAGE_OPTIONS`, checked as :class:`enhance.run_options.RunOptions`
+        checks them (a NaN or negative sigma, a tile under 32, ... are refused in one line):
+        ``exposure`` (required by low-light models), ``tile``, ``batch_size``, ``max_memory``,
+        ``self_ensemble``, the noise level of noise-conditioned models (``sigma``, ``photons``,
+        ``read_noise``), ``precision`` (``"bfloat16"``) and ``runtime`` (see
+        :func:`load_model`; for a model given by name or path); and ``progress``, called as
+        ``progress(fraction)`` after each network call.
 
     Returns
     -------
@@ -124,24 +124,32 @@ def enhance_image(image, model=None, *, task=None, **options):
     The earlier order ``enhance_image(model, image)`` still works (the argument that is an
     array or an :class:`enhance.Image` is the image) but is deprecated.
     """
-    import numpy as np
-
     if not _is_image(image) and _is_image(model):
         warnings.warn("enhance.enhance_image(model, image) is deprecated: use "
                       "enhance.enhance_image(image, model=...)", DeprecationWarning, stacklevel=2)
         image, model = model, image
     from .io import Image, read_image
-    from .predict import enhance_image as run_model
+    from .pipeline import restore_pixels
+    from .run_options import RunOptions
 
+    progress = options.pop("progress", None)
+    unknown = sorted(set(options) - set(IMAGE_OPTIONS))
+    if unknown:
+        raise EnhanceError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                           f"of enhance_image; known: {', '.join(IMAGE_OPTIONS)}")
+    checked = RunOptions.from_dict(options)  # NaN, negative sigma, tile 0, ...: one line
     if not _is_image(image):
         image = read_image(image)
     is_stack = isinstance(image, Image) and image.meta.is_stack
     pixels = image.pixels if isinstance(image, Image) else image
-    loaded = _enhancer(model, task, precision=options.pop("precision", "float32"),
-                       runtime=options.pop("runtime", "auto"))
-    if is_stack:
-        return np.stack([run_model(loaded, frame, **options) for frame in pixels]).astype(np.float32)
-    return run_model(loaded, pixels, **options)
+    loaded = _enhancer(model, task, precision=checked.precision, runtime=checked.runtime)
+    return restore_pixels(loaded, pixels, checked, is_stack=is_stack, progress=progress)
+
+
+#: The options of :func:`enhance_image` (those of :class:`enhance.run_options.RunOptions` that
+#: concern one image).
+IMAGE_OPTIONS = ("exposure", "sigma", "photons", "read_noise", "tile", "batch_size", "max_memory",
+                 "self_ensemble", "precision", "runtime")
 
 
 def enhance_folder(source, out_dir, *, model=None, task=None, **options):
@@ -150,37 +158,39 @@ def enhance_folder(source, out_dir, *, model=None, task=None, **options):
     Parameters
     ----------
     source : str or Path
-        A folder (recursive), a file or a glob.
+        A folder (recursive), a file, a glob, or a DICOMweb study or series URL
+        (:mod:`enhance.sources`; ``store=ROOT`` stores the DICOM outputs back).
     out_dir : str or Path
-        The output folder (same layout, each file in its input's format, ``manifest.jsonl``).
+        The output folder (same layout, each file in its input's format, ``manifest.jsonl``,
+        and ``preview.png`` as ``enhance run`` writes it; ``preview=False``: none).
     model : str or Path or LoadedModel, optional, keyword-only
         A shipped model's name, a model directory given as a path, or a model loaded from a
-        directory (:func:`load_model`); default: the shipped default of ``task``.
+        directory (:func:`load_model`; it is used as loaded, not loaded again); default: the
+        shipped default of ``task``.
     task : str, optional, keyword-only
     **options
-        Keyword-only, passed to :func:`enhance.pipeline.enhance_folder` (``exposure``,
-        ``tile``, ``batch_size``, ``self_ensemble``, ``output_format``, ``overwrite``,
-        ``dry_run``, ``progress``: ``progress(done, total, file_result)`` after each file,
-        ...).
+        Keyword-only, the attributes of :class:`enhance.run_options.RunOptions` (``exposure``,
+        ``sigma``, ``tile``, ``batch_size``, ``self_ensemble``, ``precision``, ``runtime``,
+        ``output_format``, ``anonymize``, ``overwrite``, ``dry_run``, ``preview``, ...; checked:
+        an unknown name or a value out of range is refused), and ``progress``:
+        ``progress(done, total, file_result)`` after each file, ``file_progress``:
+        ``file_progress(path, fraction)`` within one.
 
     Returns
     -------
-    enhance.batch.BatchResult
-        ``ok``, ``results`` (one per file: status, input, output, error), ``summary()``.
+    enhance.pipeline.RunResult
+        ``ok``, ``results`` (one per file: status, input, output, error), ``summary()``,
+        ``model`` and ``preview``.
+
+    Raises
+    ------
+    EnhanceError
+        As :func:`enhance.pipeline.enhance_folder`.
     """
-    from .modeldir import LoadedModel
     from .pipeline import enhance_folder as run_folder
+    from .run_options import RunOptions
 
-    if isinstance(model, LoadedModel):
-        if model.path is None:
-            raise EnhanceError(f"{model.name}: a model not loaded from a directory cannot be "
-                               "recorded in a manifest; save it with enhance.modeldir.save_model_dir")
-        from pathlib import Path
-
-        from .shipped import weights_dir
-
-        path, loaded_runtime = Path(model.path), model.runtime
-        # a model loaded by its shipped name is recorded as that name, any other by its path
-        model = path.name if path.parent.resolve() == weights_dir().resolve() else path
-        options.setdefault("runtime", loaded_runtime)
-    return run_folder(source, out_dir, model=model, task=task, **options)
+    progress = options.pop("progress", None)
+    file_progress = options.pop("file_progress", None)
+    run_options = RunOptions.from_dict({"model": model, "task": task, **options})
+    return run_folder(source, out_dir, run_options, progress=progress, file_progress=file_progress)

@@ -12,25 +12,19 @@
   transforms) into the same folder is refused.
 
 Reproducing a pair: ``x = transform(clean)`` (rot90 ``k`` times counter-clockwise, then a
-left-right flip, then ``x ** gamma``), then ``enhance.degrade.degrade(x, task,
+left-right flip, then ``x ** gamma``), then ``enhance.tasks.degrade(x, task,
 seed=noise_seed, **params)``.
 
 Seeds: with base seed ``S`` (0 by default), file index ``i`` (sorted by relative path), copy ``k``
-and the degradation's stable number ``d`` (its place in :data:`enhance.degrade.PRESETS`; 100 + its
+and the degradation's stable number ``d`` (its place in :data:`enhance.tasks.PRESETS`; 100 + its
 place among the functions for a bare function name): the transform is drawn from
 ``default_rng([S, i, k])``, the parameters from ``default_rng([S, i, k, d, 1])`` and the noise from
 ``default_rng([S, i, k, d, 2])``.
 
-Parameter ranges (:data:`RANGES`; ``fixed=True`` keeps the preset's values instead). A preset that
-names its level (``gaussian15``, ``gaussian25``, ``gaussian50``) keeps it.
-
-============  ==============================================================================
-gaussian      sigma ~ U(5, 50) / 255
-lowlight      exposure ~ logU(0.05, 0.2), photons ~ logU(300, 3000), read_noise ~ U(0.001, 0.004)
-speckle       looks ~ {1, 2, 3, 4}, psf_sigma ~ (U(0.7, 1.5), U(1.0, 2.0)), thermal ~ U(0.01, 0.03)
-rician        sigma ~ U(0.01, 0.1)
-lowdose_ct    i0 ~ logU(5e3, 5e4)
-============  ==============================================================================
+Parameters: each copy's are drawn from its task's jitter table (:attr:`enhance.tasks.Task.jitter`,
+the ranges training draws from, e.g. gaussian ``sigma ~ U(0, 55/255)``; ``fixed=True`` keeps the
+preset's values instead). A preset that sets its parameters (``gaussian15``, ``gaussian25``,
+``gaussian50``) keeps them.
 
 Transforms: ``geometric`` -- rot90 by k ~ {0, 1, 2, 3} and a left-right flip with probability
 1/2; ``gamma`` -- gamma ~ logU(0.7, 1.4).
@@ -45,47 +39,22 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from . import batch
-from .degrade import degradation_id
 from .errors import EnhanceError
+from .tasks import degradation_id, degrade, get_task, resolve
 
-__all__ = ["augment_folder", "draw_params", "draw_transform", "apply_transform", "RANGES",
+__all__ = ["augment_folder", "draw_params", "draw_transform", "apply_transform",
            "degradation_id", "SETTINGS_FILE"]
 
 SETTINGS_FILE = "augment.json"
 
 
-def _uniform(lo, hi):
-    return lambda rng: float(rng.uniform(lo, hi))
-
-
-def _log_uniform(lo, hi):
-    return lambda rng: float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
-
-
-RANGES = {
-    "gaussian": {"sigma": _uniform(5 / 255, 50 / 255)},
-    "lowlight": {"exposure": _log_uniform(0.05, 0.2), "photons": _log_uniform(300, 3000),
-                 "read_noise": _uniform(0.001, 0.004)},
-    "speckle": {"looks": lambda rng: int(rng.integers(1, 5)),
-                "psf_sigma": lambda rng: [float(rng.uniform(0.7, 1.5)), float(rng.uniform(1.0, 2.0))],
-                "thermal": _uniform(0.01, 0.03)},
-    "rician": {"sigma": _uniform(0.01, 0.1)},
-    "lowdose_ct": {"i0": _log_uniform(5e3, 5e4)},
-}
-_NAMED_LEVEL = {"gaussian15", "gaussian25", "gaussian50"}
-
-
 def draw_params(name, rng, *, fixed=False):
-    """Parameters of one degraded copy: the preset's (``fixed`` or a named level) or drawn."""
-    from .degrade import resolve
-
+    """Parameters of one degraded copy: the preset's (``fixed``, or a preset that sets them) or
+    drawn from the task's jitter."""
     base = resolve(name)
-    if fixed or name in _NAMED_LEVEL:
+    if fixed or base.params:
         return dict(base.params)
-    params = dict(base.params)
-    for key, draw in RANGES.get(base.task, {}).items():
-        params[key] = draw(rng)
-    return params
+    return get_task(base.task).sample_params(rng)
 
 
 def draw_transform(rng, *, geometric=False, gamma=False):
@@ -160,7 +129,7 @@ def augment_folder(source, out_dir, degradations, *, copies=1, seed=0, geometric
         Folder (recursive), file or glob.
     out_dir : str or Path
     degradations : list of str
-        Preset or function names of :mod:`enhance.degrade`.
+        Preset or task names (:func:`enhance.tasks.resolve`).
     copies : int
         K, degraded copies per image and degradation.
     seed : int
@@ -178,7 +147,6 @@ def augment_folder(source, out_dir, degradations, *, copies=1, seed=0, geometric
     -------
     enhance.batch.BatchResult
     """
-    from .degrade import degrade, resolve
     from .io import write_image
 
     degradations = [d.strip() for d in degradations if d.strip()]

@@ -183,12 +183,19 @@ def input_root(files):
 def check_output_dir(source_root, out_dir):
     """Refuse an output folder that is the input folder or inside it, or that holds it.
 
+    ``source_root`` may be a single input file: the input is then that file, not its folder
+    (``enhance run scans/a.png scans/out`` is fine); only the file itself is refused.
+
     Raises
     ------
     EnhanceError
     """
     src = Path(source_root).resolve()
     out = Path(out_dir).resolve()
+    if src.is_file():
+        if out == src:
+            raise EnhanceError(f"{out_dir}: the output folder is the input file itself")
+        return
     if out == src or src in out.parents:
         raise EnhanceError(
             f"{out_dir}: the output folder is inside the input folder {source_root}; "
@@ -322,7 +329,8 @@ class Manifest:
             The manifest cannot be written (read-only or full disk, a link or not a regular
             file, ...): one line naming it.
         """
-        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
+        line = (json.dumps(json_safe(record), sort_keys=True, default=str, allow_nan=False)
+                + "\n").encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -381,6 +389,18 @@ class Manifest:
         except OSError as error:
             raise EnhanceError(f"{self.path}: cannot read the manifest ({_os_cause(error)})") from None
         return list(latest.values())
+
+
+def json_safe(value):
+    """``value`` with every NaN or infinite float replaced by None: JSON has no such numbers
+    (Python would write ``NaN``/``Infinity``, which other readers refuse)."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _byte_at(fd, offset):

@@ -4,22 +4,22 @@ Every function takes a clean image ``x`` (float array in [0, 1]) and a
 :class:`numpy.random.Generator` ``rng`` and returns a float32 image in [0, 1]. The random draws
 are made in the order the spec fixes, so that one seed gives one noisy image everywhere.
 
-Named presets (``gaussian15``, ``gaussian25``, ``gaussian50``, ``lowlight``, ``speckle``, and the
-extras ``rician``, ``lowdose_ct``) map a benchmark name to a function and its parameters; see
-:func:`resolve` and :func:`degrade`.
+The named presets (``gaussian15``, ``gaussian25``, ``gaussian50``, ``lowlight``, ``speckle``,
+``rician``, ``lowdose_ct``) belong to the restoration tasks that own them: see
+:func:`enhance.tasks.resolve` and :func:`enhance.tasks.degrade`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
-from .errors import EnhanceError, UnknownName
+from .errors import EnhanceError
 
 __all__ = [
-    "degradation_id",
     "gaussian",
     "lowlight",
     "speckle",
@@ -27,10 +27,6 @@ __all__ = [
     "lowdose_ct",
     "speckle_mean_correction",
     "Degradation",
-    "PRESETS",
-    "BENCHMARK_DEGRADATIONS",
-    "resolve",
-    "degrade",
     "benchmark_seed",
 ]
 
@@ -232,30 +228,23 @@ def lowdose_ct(x, rng, i0=1e4, angles=360):
     return np.clip(recon[top : top + h, left : left + w], 0.0, 1.0).astype(np.float32)
 
 
-_FUNCTIONS = {
-    "gaussian": gaussian,
-    "lowlight": lowlight,
-    "speckle": speckle,
-    "rician": rician,
-    "lowdose_ct": lowdose_ct,
-}
-
-
 @dataclass(frozen=True)
 class Degradation:
-    """A named degradation: the spec's function and its parameters.
+    """A named degradation: a function of the spec (or a task's own) and its parameters.
 
-    ``task`` is the restoration task it belongs to (``gaussian``, ``lowlight``, ``speckle``, ...),
-    which is also the name of the function applied.
+    ``task`` is the restoration task it belongs to (:mod:`enhance.tasks`, which makes these:
+    :func:`enhance.tasks.resolve`); ``function`` is applied as ``function(x, rng, **params)``.
     """
 
     name: str
     task: str
     params: dict = field(default_factory=dict)
+    function: Callable = field(default=None, compare=False, repr=False)
 
-    @property
-    def function(self):
-        return _FUNCTIONS[self.task]
+    def __post_init__(self):
+        if not callable(self.function):
+            raise EnhanceError(f"degradation {self.name!r} has no function; make it with "
+                               "enhance.tasks.resolve")
 
     @property
     def resolved_params(self):
@@ -275,72 +264,6 @@ class Degradation:
         return self.function(x, rng, **self.params)
 
 
-PRESETS = {
-    "gaussian15": Degradation("gaussian15", "gaussian", {"sigma": 15 / 255}),
-    "gaussian25": Degradation("gaussian25", "gaussian", {"sigma": 25 / 255}),
-    "gaussian50": Degradation("gaussian50", "gaussian", {"sigma": 50 / 255}),
-    "lowlight": Degradation("lowlight", "lowlight", {}),
-    "speckle": Degradation("speckle", "speckle", {}),
-    "rician": Degradation("rician", "rician", {}),
-    "lowdose_ct": Degradation("lowdose_ct", "lowdose_ct", {}),
-}
-
-#: The spec's v1 benchmark list, in its order (the ``d`` of the seed rule).
-BENCHMARK_DEGRADATIONS = ("gaussian15", "gaussian25", "gaussian50", "lowlight", "speckle")
-
-
-def resolve(name, **params):
-    """Return the :class:`Degradation` for a preset or function name, with parameters overridden.
-
-    ``resolve("gaussian25")``, ``resolve("speckle", looks=4)``, ``resolve("gaussian", sigma=0.1)``.
-    A parameter that the function does not take raises :class:`~enhance.errors.EnhanceError`.
-    """
-    import inspect
-
-    if name in PRESETS:
-        base = PRESETS[name]
-    elif name in _FUNCTIONS:
-        base = Degradation(name, name, {})
-    else:
-        known = ", ".join(sorted(set(PRESETS) | set(_FUNCTIONS)))
-        raise UnknownName(f"unknown degradation {name!r}; known: {known}")
-    accepted = set(inspect.signature(_FUNCTIONS[base.task]).parameters) - {"x", "rng"}
-    unknown = set(params) - accepted
-    if unknown:
-        raise EnhanceError(
-            f"degradation {name!r} takes {sorted(accepted)}, not {sorted(unknown)}"
-        )
-    merged = {**base.params, **{k: v for k, v in params.items() if v is not None}}
-    return Degradation(base.name if not params else name, base.task, merged)
-
-
-def degrade(x, name, *, seed=None, rng=None, **params):
-    """Degrade ``x`` with a named degradation (see :data:`PRESETS`).
-
-    Give either ``seed`` (an int for :func:`numpy.random.default_rng`) or ``rng``.
-    """
-    if rng is None:
-        rng = np.random.default_rng(seed)
-    return resolve(name, **params)(x, rng)
-
-
 def benchmark_seed(degradation_index, image_index):
     """The spec's seed for the i-th image (sorted by relative path) under the d-th degradation."""
     return 1000 * int(degradation_index) + int(image_index)
-
-
-def degradation_id(name):
-    """Stable number of a degradation name: its position in :data:`PRESETS` (the spec's benchmark
-    list comes first), or 100 + its position among the functions for a bare function name.
-
-    Raises
-    ------
-    UnknownName
-        ``name`` is neither (the message lists the known names).
-    """
-    if name in PRESETS:
-        return list(PRESETS).index(name)
-    if name in _FUNCTIONS:
-        return 100 + list(_FUNCTIONS).index(name)
-    resolve(name)  # raises UnknownName with the known names
-    raise EnhanceError(f"unknown degradation {name!r}")

@@ -86,8 +86,6 @@ LICENSE = "BSD-3-Clause"
 DEFAULT_AUTHORS = ("enhance contributors",)
 #: Side of the bioimage.io test image (a multiple of every shipped model's size factor).
 TEST_IMAGE_SIZE = 128
-TASK_WORDS = {"gaussian": "Gaussian noise", "lowlight": "low-light (Poisson-Gaussian) noise",
-              "speckle": "ultrasound speckle"}
 
 
 @dataclass
@@ -148,28 +146,12 @@ def describe_io(model):
     model (``arch_params.noise_map``) is the per-pixel noise-level map in the units of the
     image channels, as :func:`enhance.tasks.noise_level_map` makes it.
     """
+    from .tasks import get_task
+
     task, transform = model.task, model.input_transform
     image_channels = [f"image{c}" if model.channels > 1 else "image" for c in range(model.channels)]
-    if transform == "vst":
-        image_text = ("the dark image y (float in [0, 1]) through the generalized Anscombe "
-                      "transform: 2 sqrt(y photons + 3/8 + (read_noise photons)^2), divided by the "
-                      "same transform of a full-brightness pixel (y = exposure)")
-        map_text = "the constant 1 / that scale (the transformed noise std)"
-        pre = "generalized Anscombe transform and scale (see channels)"
-        post = ("exact unbiased inverse of the generalized Anscombe transform (Makitalo & Foi "
-                "2013), times 1 / (photons exposure), then clip to [0, 1]; not in the graph")
-    elif task == "lowlight":
-        image_text = "the dark image divided by the acquisition's exposure (the gain applied), float"
-        map_text = ("the noise std of each pixel in the same units: sqrt(x / (exposure photons) + "
-                    "(read_noise / exposure)^2), x the 5 x 5 mean of the image channel clipped at 0")
-        pre = "divide the dark image (float in [0, 1]) by the exposure"
-        post = "clip to [0, 1]"
-    else:
-        image_text = {"gaussian": "the noisy image, float in [0, 1]",
-                      "speckle": "the speckled image, float in [0, 1]"}[task]
-        map_text = "the Gaussian noise std sigma in [0, 1] units, constant (e.g. 25/255)"
-        pre = "none (pixels mapped to float in [0, 1])"
-        post = "clip to [0, 1]"
+    words = get_task(task).export_io(transform)
+    image_text, map_text, pre, post = (words[k] for k in ("image", "noise_level", "pre", "post"))
     channels = {name: image_text for name in image_channels}
     if model.noise_map:
         channels["noise_level"] = map_text
@@ -308,7 +290,9 @@ def _one_line_description(model):
             "gan": "pix2pix GAN generator"}.get(arch, arch)
     told = " told the noise level (noise-level map channel)" if model.noise_map else ""
     vst = " through the generalized Anscombe transform" if model.input_transform == "vst" else ""
-    return (f"{model.name}: {kind}{told} that removes {TASK_WORDS.get(model.task, model.task)} "
+    from .tasks import get_task
+
+    return (f"{model.name}: {kind}{told} that removes {get_task(model.task).words} "
             f"from medical images{vst} (enhance, task {model.task}).")
 
 
@@ -317,7 +301,7 @@ def sample_input(model, *, size=TEST_IMAGE_SIZE, seed=0):
 
     The clean image is scikit-image's Shepp-Logan phantom (in its wheel; no download) at
     ``size`` x ``size``, degraded by the task's validation preset
-    (:data:`enhance.tasks.VALIDATION_DEGRADATION`) with ``numpy.random.default_rng(seed)``.
+    (:attr:`enhance.tasks.Task.validation_preset`) with ``numpy.random.default_rng(seed)``.
 
     Returns
     -------
@@ -329,29 +313,23 @@ def sample_input(model, *, size=TEST_IMAGE_SIZE, seed=0):
     import numpy as np
     from skimage.data import shepp_logan_phantom
 
-    from .degrade import resolve as resolve_degradation
-    from .tasks import VALIDATION_DEGRADATION, noise_level_map, prepare_input, validation_params
+    from .tasks import get_task, resolve as resolve_degradation
 
     clean = cv2.resize(shepp_logan_phantom().astype(np.float32), (size, size),
                        interpolation=cv2.INTER_AREA)
     clean = np.clip(0.1 + 0.8 * clean, 0.0, 1.0).astype(np.float32)  # away from the clip
-    preset = VALIDATION_DEGRADATION[model.task]
-    params = validation_params(model.task)
+    task = get_task(model.task)
+    preset = task.validation_preset
+    params = task.validation_params()
     noisy = resolve_degradation(preset)(clean, np.random.default_rng(seed)).astype(np.float32)
-    planes = [noisy] * model.channels
-    if model.input_transform == "vst":
-        from .baselines.lowlight import gat_forward
-
-        a = 1.0 / float(params["photons"])
-        s = float(params["read_noise"]) / a
-        scale = float(gat_forward(float(params["exposure"]) / a, s))
-        planes = [(gat_forward(p / a, s) / scale).astype(np.float32) for p in planes]
-        level = np.full(noisy.shape, 1.0 / scale, np.float32)
-    else:
-        planes = [prepare_input(p, model.task, exposure=params.get("exposure")) for p in planes]
-        level = noise_level_map(model.task, planes[0], params) if model.noise_map else None
+    condition = {**params, "source": "given"}
+    transform = task.input_transform(model.input_transform, condition,
+                                     exposure=params.get("exposure"))
+    planes = [transform.forward(p) for p in [noisy] * model.channels]
     if model.noise_map:
-        planes.append(level)
+        constant = transform.constant_level(condition)
+        planes.append(np.full(noisy.shape, constant, np.float32) if constant is not None
+                      else task.noise_level_map(planes[0], params))
     network_input = np.stack(planes, axis=-1)[None].astype(np.float32)
     info = {"clean": f"skimage.data.shepp_logan_phantom() at {size} x {size}, 0.1 + 0.8 x",
             "degradation": preset, "params": params, "seed": seed}

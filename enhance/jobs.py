@@ -21,12 +21,12 @@ def file_seed(degradation_name, index, *, seed=None):
     """The seed of the ``index``-th file (sorted by relative path) under a degradation.
 
     Without ``seed`` this is the spec's rule ``1000 * d + i``, with ``d`` the position of the
-    degradation in :data:`enhance.degrade.PRESETS` (the spec's benchmark list comes first, so
+    degradation in :data:`enhance.tasks.PRESETS` (the spec's benchmark list comes first, so
     ``enhance degrade --kind gaussian25`` makes the benchmark's noisy images). With a user seed
     ``S`` the entropy ``[S, d, i]`` seeds :func:`numpy.random.default_rng`. Either way the value
     is recorded in the manifest and reproduces the image.
     """
-    from .degrade import degradation_id
+    from .tasks import degradation_id
 
     d = degradation_id(degradation_name)
     if seed is None:
@@ -57,8 +57,8 @@ def degrade_folder(
         Output folder (not inside ``source``); a ``manifest.jsonl`` records each file's seed and
         parameters.
     degradation : str
-        A preset (``gaussian25``, ``lowlight``, ``speckle``, ...) or a function name of
-        :mod:`enhance.degrade`; ``params`` override its parameters.
+        A preset (``gaussian25``, ``lowlight``, ``speckle``, ...) or a task's name (its
+        degradation function, :func:`enhance.tasks.resolve`); ``params`` override its parameters.
     seed : int, optional, keyword-only
         See :func:`file_seed`.
     output_format : {"png16", "tiff16", "npy", "keep"}, keyword-only
@@ -73,8 +73,8 @@ def degrade_folder(
     -------
     enhance.batch.BatchResult
     """
-    from .degrade import resolve
     from .io import read_image
+    from .tasks import resolve
     from .planes import map_planes
 
     spec = resolve(degradation, **params)
@@ -185,7 +185,12 @@ def _stem(relpath):
 
 @dataclass
 class ScoreRow:
-    """PSNR and SSIM of one test file against its reference (or the error that stopped it)."""
+    """PSNR and SSIM of one test file against its reference (or the error that stopped it).
+
+    ``scale`` says which values were compared on which range (:func:`score_scale`);
+    ``skipped`` says why a file was not scored although nothing failed (another file of the
+    same name is scored against the same reference).
+    """
 
     relpath: str
     reference: str
@@ -193,6 +198,8 @@ class ScoreRow:
     psnr: float = math.nan
     ssim: float = math.nan
     error: str = ""
+    scale: str = ""
+    skipped: str = ""
 
 
 @dataclass
@@ -203,11 +210,15 @@ class ScoreReport:
 
     @property
     def scored(self):
-        return [r for r in self.rows if not r.error]
+        return [r for r in self.rows if not r.error and not r.skipped]
 
     @property
     def failed(self):
         return [r for r in self.rows if r.error]
+
+    @property
+    def skipped(self):
+        return [r for r in self.rows if r.skipped]
 
     def summary(self):
         """``{"psnr": (mean, low, high), "ssim": (...), "n": count}`` over scored files."""
@@ -221,10 +232,12 @@ class ScoreReport:
         return out
 
 
-def score_images(reference, test, *, is_stack=False, data_range=1.0):
+def score_images(reference, test, *, is_stack=False, data_range=1.0, exclude=None):
     """PSNR and SSIM of ``test`` against ``reference`` (pixels of the same shape).
 
-    Stacks are scored as a whole for PSNR and as the mean SSIM of their frames.
+    Stacks are scored as a whole for PSNR and as the mean SSIM of their frames. ``exclude``
+    (a boolean mask of the shape, optional) leaves pixels out: the MSE is taken over the
+    others, and SSIM sees the reference's value there in both images.
     """
     from .metrics import psnr, ssim
 
@@ -232,33 +245,144 @@ def score_images(reference, test, *, is_stack=False, data_range=1.0):
     test = np.asarray(test, dtype=np.float64)
     if reference.shape != test.shape:
         raise ShapeMismatch(f"shapes differ: reference {reference.shape}, test {test.shape}")
+    excluded = 0 if exclude is None else int(np.count_nonzero(exclude))
+    if excluded:
+        test = np.where(exclude, reference, test)
     p = psnr(reference, test, data_range=data_range)
+    if 0 < excluded < test.size and math.isfinite(p):
+        # the MSE over the pixels kept: the excluded ones added zeros to the mean
+        p -= 10 * math.log10(test.size / (test.size - excluded))
     frames = zip(reference, test) if is_stack else [(reference, test)]
     s = float(np.mean([ssim(r, t, data_range=data_range) for r, t in frames]))
     return float(p), s
 
 
-def in_scale_of(reference, test):
-    """The test pixels in the reference's [0, 1] scale.
+def _in_scale(reference, test):
+    """:func:`in_scale_of`'s values and a few words saying how they were read."""
+    ref, tst = reference.meta, test.meta
+    same = ref.format == tst.format and ref.dtype == tst.dtype
+    if tst.dtype.kind == "f" and (ref.dtype.kind != "f" or (ref.lo, ref.hi) == (0.0, 1.0)):
+        values, how = np.asarray(test.raw(), np.float32), "float values as held"
+    elif same and (ref.format in ("dicom", "nifti") or ref.dtype.kind == "f"):
+        return ref.to_unit(test.raw()), "in the reference's range"
+    else:
+        return test.pixels, _range_text(tst)
+    if tst.padding is not None:  # NoData values as held would swamp everything else
+        values = tst.padding.fill_pixels(values.copy())
+    return values, how
 
-    Grayscale DICOM and NIfTI map their own min..max to [0, 1], so a derived file of the same
-    format and dtype (a denoised scan, whose extremes moved) is compared through its stored
-    values mapped by the reference's range; other formats map fixed ranges already.
+
+def in_scale_of(reference, test):
+    """The test pixels in the reference's [0, 1] scale, never a stretch of a float image.
+
+    A float file's values are taken as they are (float pixels are [0, 1] values by the spec,
+    and :func:`enhance.io.read_image` reads float data within [0, 1] unchanged), unless the
+    reference is float data outside [0, 1] of the same format and dtype. Grayscale DICOM and
+    NIfTI (and float data outside [0, 1]) map their own range to [0, 1], so a derived file of
+    the same format and dtype (a denoised scan, whose extremes moved) is compared through its
+    stored values mapped by the reference's range. Integer files map their declared range.
+    Padding and NoData pixels of the test read as the image mirrored into them.
+    """
+    return _in_scale(reference, test)[0]
+
+
+def _range_text(meta):
+    """How a file's values are read: its declared range (or "float values as held")."""
+    if meta.dtype.kind == "f":
+        return "float values as held"
+    bits = meta.extra.get("sbit")
+    declared = f" (sBIT {bits})" if bits else ""
+    own = " (its own range)" if meta.format in ("dicom", "nifti") and meta.channels == 1 else ""
+    return f"{meta.dtype.name} {meta.lo:g}..{meta.hi:g}{declared}{own} = [0, 1]"
+
+
+def score_scale(reference, test, *, data_range=None):
+    """The values to compare, on which range, and a line saying so.
+
+    Nothing is stretched: the reference's values are read on its declared range (an integer
+    file: its dtype's range, its stored bits or sBIT, a grayscale DICOM or NIfTI its recorded
+    range; all as [0, 1]); a float file's values are compared as they are (the spec: never
+    guess the range of a float image). A float reference outside [0, 1] has no declared range:
+    ``data_range`` must then be given. Padding and NoData pixels of either file
+    (``meta.padding``) are left out.
+
+    Parameters
+    ----------
+    reference, test : enhance.io.Image
+    data_range : float, optional
+        Default 1.0 (the [0, 1] scale); required for a float reference outside [0, 1].
+
+    Returns
+    -------
+    ref_values, test_values : ndarray of float64
+    data_range : float
+    exclude : ndarray of bool or None
+    scale : str
+
+    Raises
+    ------
+    EnhanceError
+        A float reference outside [0, 1] without ``data_range``; a float file whose reading
+        clipped far outliers (their values are not held any more); an integer test against
+        such a reference.
     """
     ref, tst = reference.meta, test.meta
-    if ref.format == tst.format and ref.format in ("dicom", "nifti") and ref.dtype == tst.dtype:
-        return ref.to_unit(test.raw())
-    return test.pixels
+    for image in (reference, test):
+        clipped = image.meta.extra.get("value_map", {}).get("clipped", 0)
+        if clipped:
+            raise EnhanceError(
+                f"{image.meta.path}: {clipped:,} float values lie far outside the others and were "
+                "clipped when read: they cannot be scored as they are"
+            )
+    ref_float_outside = ref.dtype.kind == "f" and (ref.lo, ref.hi) != (0.0, 1.0)
+    if ref_float_outside:
+        if data_range is None:
+            raise EnhanceError(
+                f"{ref.path}: a float reference with values outside [0, 1] "
+                f"({ref.lo:g}..{ref.hi:g}) declares no range: give the data range "
+                "(--data-range, in its units)"
+            )
+        if tst.dtype.kind != "f":
+            raise EnhanceError(
+                f"{test.meta.path} vs {ref.path}: an integer-coded test against a float reference "
+                f"outside [0, 1] ({ref.lo:g}..{ref.hi:g}) have no common scale"
+            )
+        ref_values, test_values = (np.asarray(image.raw(), np.float64) for image in (reference, test))
+        for values, meta in ((ref_values, ref), (test_values, tst)):
+            if meta.padding is not None:  # left out below; filled so SSIM's windows stay finite
+                meta.padding.fill_pixels(values)
+        scale = f"reference float values as held, data range {data_range:g}; test float values as held"
+    else:
+        ref_values = np.asarray(reference.pixels, np.float64)
+        test_values, how = _in_scale(reference, test)
+        test_values = np.asarray(test_values, np.float64)
+        scale = f"reference {_range_text(ref)}; test {how}"
+    exclude = None
+    for meta in (ref, tst):
+        if meta.padding is not None and meta.padding.mask.shape == ref_values.shape:
+            exclude = meta.padding.mask if exclude is None else exclude | meta.padding.mask
+    if exclude is not None and exclude.any():
+        scale += f"; {int(exclude.sum()):,} padding/NoData pixels left out"
+    return ref_values, test_values, 1.0 if data_range is None else float(data_range), exclude, scale
 
 
-def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT_MAX_PIXELS):
+def _pick_one(tests):
+    """Of several test files pairing with one reference, the one scored: the same relative
+    path as the reference first, else the first by name."""
+    return sorted(tests, key=lambda t: (not t[1], str(t[0].relpath)))[0][0]
+
+
+def score_folders(reference_dir, test_dir, *, data_range=None, max_pixels=DEFAULT_MAX_PIXELS):
     """Score every image of ``test_dir`` against the image of ``reference_dir`` at the same path.
 
     Files are paired by relative path without the extension (a ``scan.dcm`` reference pairs
-    with a ``scan.png`` output of ``enhance degrade``). Pixels are compared in the reference's
-    [0, 1] scale (see :func:`in_scale_of`), so ``data_range`` is 1.0 unless the caller knows
-    better. ``max_pixels`` is the pixel limit of :func:`enhance.io.read_image` (None: none);
-    a file over it is a row with its error.
+    with a ``scan.png`` output of ``enhance degrade``). Values are compared as
+    :func:`score_scale` says (never a stretch of a float image; each row's ``scale`` says what
+    was compared); ``data_range`` is 1.0 on that scale unless given (required for float
+    references outside [0, 1]). When several test files pair with one reference (``a.png``
+    and ``a.npy``), one is scored (the same name as the reference, else the first by name)
+    and the others are rows with ``skipped`` saying which. ``max_pixels`` is the pixel limit
+    of :func:`enhance.io.read_image` (None: none); a file over it is a row with its error.
 
     Returns
     -------
@@ -275,12 +399,14 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT
     if not tests:
         raise EnhanceError(f"{test_dir}: no image files to score")
     report = ScoreReport()
+    pairs, claims = [], {}
     for item in tests:
         row = ScoreRow(str(item.relpath), "", str(item.path))
         candidates = by_stem.get(_stem(item.relpath), [])
         exact = [c for c in candidates if c.relpath == item.relpath]
         if exact:
             candidates = exact
+        ref = None
         if not candidates:
             row.error = f"{item.path}: no reference {Path(reference_dir) / _stem(item.relpath)}.*"
         elif len(candidates) > 1:
@@ -289,12 +415,24 @@ def score_folders(reference_dir, test_dir, *, data_range=1.0, max_pixels=DEFAULT
         else:
             ref = candidates[0]
             row.reference = str(ref.path)
+            claims.setdefault(ref.relpath, []).append((item, bool(exact)))
+        pairs.append((item, ref, row))
+    chosen = {rel: _pick_one(items) for rel, items in claims.items() if len(items) > 1}
+    for item, ref, row in pairs:
+        if ref is not None and ref.relpath in chosen and chosen[ref.relpath] is not item:
+            row.skipped = (f"{item.path}: not scored: {chosen[ref.relpath].path} is scored "
+                           f"against the same reference {ref.path}")
+            report.rows.append(row)
+            continue
+        if ref is not None:
             try:
                 ref_image = read_image(ref.path, max_pixels=max_pixels)
                 test_image = read_image(item.path, max_pixels=max_pixels)
+                ref_values, test_values, scored_range, exclude, row.scale = score_scale(
+                    ref_image, test_image, data_range=data_range)
                 row.psnr, row.ssim = score_images(
-                    ref_image.pixels, in_scale_of(ref_image, test_image),
-                    is_stack=ref_image.meta.is_stack, data_range=data_range,
+                    ref_values, test_values, is_stack=ref_image.meta.is_stack,
+                    data_range=scored_range, exclude=exclude,
                 )
             except ShapeMismatch as error:
                 row.error = f"{item.path} vs {ref.path}: {error}"

@@ -125,16 +125,41 @@ class ModelDir:
     sha256: str
 
 
+#: A model directory's JSON files nest a few levels; deeper nesting is refused (Python's
+#: parser and every later walk of the dict would otherwise recurse until RecursionError).
+MAX_JSON_DEPTH = 32
+
+
+def _json_depth(value):
+    """How deeply lists and dicts nest in ``value`` (walked without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def read_json(path):
-    """A JSON file's contents; :class:`ModelError` naming the file if missing or unreadable."""
+    """A JSON file's contents; :class:`ModelError` naming the file if missing or unreadable
+    (also when lists and objects nest more than :data:`MAX_JSON_DEPTH` levels)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: missing file")
     try:
         with open(path, encoding="utf-8") as stream:
-            return json.load(stream)
+            value = json.load(stream)
+    except RecursionError:
+        raise ModelError(f"{path}: unreadable JSON (nested more than {MAX_JSON_DEPTH} levels "
+                         "deep)") from None
     except (OSError, ValueError) as error:
         raise ModelError(f"{path}: unreadable JSON ({error})") from error
+    if _json_depth(value) > MAX_JSON_DEPTH:
+        raise ModelError(f"{path}: unreadable JSON (nested more than {MAX_JSON_DEPTH} levels deep)")
+    return value
 
 
 def config_kind(config, where=CONFIG_FILE):
@@ -557,7 +582,8 @@ def load_model_dir(path):
 
     Parameters
     ----------
-    path : str or Path
+    path : str or Path or ModelDir
+        A model directory, or what :func:`read_model_dir` read of one (not read again).
 
     Returns
     -------
@@ -570,7 +596,7 @@ def load_model_dir(path):
         model, weights whose SHA-256 differs from the card's ``weights_sha256``), or an invalid
         config (:func:`check_config`: checked before anything is built).
     """
-    found = read_model_dir(path, kind="enhancer")
+    found = path if isinstance(path, ModelDir) else read_model_dir(path, kind="enhancer")
     path, config, weights = found.path, found.config, found.weights
     check_config(config, path / CONFIG_FILE)
     from .models import registry

@@ -1,13 +1,11 @@
-"""The package's vocabularies, each spelled once: restoration tasks and output formats.
+"""The package's vocabularies, each spelled once: output formats, precisions, runtimes.
 
 Pure constants (no imports), so the command line can build its choices from them without loading
-NumPy or Keras. Everything else imports them from here.
+NumPy or Keras. Everything else imports them from here. The restoration tasks are listed by their
+registry, :mod:`enhance.tasks`.
 """
 
-__all__ = ["TASKS", "OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS", "RUNTIMES"]
-
-#: The restoration tasks: what a model or a classical method restores.
-TASKS = ("gaussian", "lowlight", "speckle")
+__all__ = ["OUTPUT_FORMATS", "DEGRADE_FORMATS", "PRECISIONS", "RUNTIMES"]
 
 #: Output formats of the folder jobs that restore (``run``, ``denoise``): ``keep`` writes each
 #: file like its input (format, dtype, range, header); the others convert.

@@ -66,6 +66,11 @@ def write_output(image, pixels, target, output_format, *, derivation=None, anony
     from .io import write_image
     from .io.formats import FORMAT_NAMES, format_from_name
 
+    padding = image.meta.padding
+    if padding is not None and np.shape(pixels) == padding.mask.shape:
+        # padding and NoData hold no result: their fill (converted outputs), their own stored
+        # values (outputs in the input's format: io.image.WritePlan.restore_padding)
+        pixels = padding.fill_pixels(np.array(pixels, dtype=np.float32))
     if output_format == "keep":
         named = format_from_name(target)
         try:
@@ -117,6 +122,11 @@ def redactor(deid):
 
 
 def read_notes(image):
-    """What the manifest records about how a file was read: its float value map, if any."""
+    """What the manifest records about how a file was read: its float value map and its
+    padding / NoData pixels (how many, why; left out of the range and the processing, written
+    back exactly), if any."""
     note = image.meta.extra.get("value_map")
-    return {"value_map": note} if note else {}
+    notes = {"value_map": note} if note else {}
+    if image.meta.padding is not None:
+        notes["padding"] = image.meta.padding.as_dict()
+    return notes

@@ -10,7 +10,9 @@ import weakref
 import numpy as np
 
 from .errors import EnhanceError
-from .tasks import finish_output, inference_border, noise_level_map, prepare_input
+from .tasks import finish_output, get_task
+from .tasks import gaussian as _gaussian_task
+from .tasks import lowlight as _lowlight_task
 from .tiling import margin_for, plan_tiles
 
 __all__ = [
@@ -334,14 +336,9 @@ def _run_ensembled(keras_model, inputs, *, self_ensemble, progress=None, **optio
 
 #: :func:`noise_parameters` estimates the noise level on the central square of this side.
 ESTIMATE_REGION = 2048
-#: How :func:`noise_parameters` estimates what it is not told (recorded in manifests and cards).
-SIGMA_ESTIMATOR = (
-    "estimated by enhance.metrics.estimate_noise(mid_range=True) (the classical methods' Haar-MAD "
-    "on blocks away from the clip)"
-)
-POISSON_ESTIMATOR = (
-    "estimated by enhance.baselines.lowlight.noise_level_function (as VST+BM3D when not told)"
-)
+#: How :func:`noise_parameters` estimates what it is not told (the tasks' own words).
+SIGMA_ESTIMATOR = _gaussian_task.SIGMA_ESTIMATOR
+POISSON_ESTIMATOR = _lowlight_task.POISSON_ESTIMATOR
 
 
 def noise_parameters(model, image, *, sigma=None, exposure=None, photons=None, read_noise=None):
@@ -373,71 +370,9 @@ def noise_parameters(model, image, *, sigma=None, exposure=None, photons=None, r
     # the level is estimated on the central ESTIMATE_REGION square (bounded time and memory)
     top, left = (max(0, (n - ESTIMATE_REGION) // 2) for n in image.shape[:2])
     image = image[top : top + ESTIMATE_REGION, left : left + ESTIMATE_REGION]
-    if model.task == "gaussian":
-        if sigma is not None:
-            return {"sigma": float(sigma), "source": "given"}
-        from .metrics import estimate_noise
-
-        return {"sigma": float(estimate_noise(image, mid_range=True)), "source": SIGMA_ESTIMATOR}
-    if model.task == "lowlight":
-        if exposure is None:
-            raise EnhanceError(
-                "a lowlight model must be told the exposure (e.g. --exposure 0.1, exposure=0.1)"
-            )
-        given = {"exposure": float(exposure)}
-        if photons is not None and read_noise is not None:
-            return {**given, "photons": float(photons), "read_noise": float(read_noise),
-                    "source": "given"}
-        from .baselines.lowlight import noise_level_function
-
-        planes = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[-1])]
-        fits = np.array(
-            [noise_level_function(p, photons=photons, read_noise=read_noise) for p in planes]
-        )
-        a, b = np.median(fits, axis=0)
-        return {
-            **given,
-            "photons": float(photons) if photons is not None else float(1.0 / a),
-            "read_noise": float(read_noise) if read_noise is not None else float(np.sqrt(b)),
-            "source": POISSON_ESTIMATOR if photons is None and read_noise is None
-            else "partly given, the rest " + POISSON_ESTIMATOR,
-        }
-    raise EnhanceError(f"{model.name}: a noise-map model for task {model.task!r} is not supported")
-
-
-class _VarianceStabilised:
-    """Low light through the generalized Anscombe transform (Makitalo & Foi 2013).
-
-    The dark image ``y`` (``y * photons = Poisson(photons exposure x) + N(0, (read_noise
-    photons)^2)``) becomes ``D = GAT(y * photons)``, whose noise is Gaussian with std 1; ``D`` is
-    scaled by the GAT value of a full-brightness pixel so that the Gaussian denoiser sees an
-    image in about [0, 1] with noise std ``1 / scale``; the denoised ``D`` goes back through the
-    exact unbiased inverse (which accounts for the clip of ``y`` to [0, 1]) and the gain.
-    """
-
-    def __init__(self, condition):
-        from .baselines.lowlight import gat_forward
-
-        self.exposure = condition["exposure"]
-        self.a = 1.0 / condition["photons"]
-        self.s = condition["read_noise"] / self.a
-        self.scale = float(gat_forward(self.exposure / self.a, self.s))
-
-    def forward(self, plane):
-        from .baselines.lowlight import gat_forward
-
-        return (gat_forward(plane / self.a, self.s) / self.scale).astype(np.float32)
-
-    @property
-    def sigma(self):
-        return 1.0 / self.scale
-
-    def inverse(self, output):
-        from .baselines.lowlight import gat_inverse_exact
-
-        counts = gat_inverse_exact(np.asarray(output, np.float64) * self.scale, self.s,
-                                   upper=1.0 / self.a)
-        return (counts * self.a / self.exposure).astype(np.float32)
+    return get_task(model.task).noise_condition(
+        image, sigma=sigma, exposure=exposure, photons=photons, read_noise=read_noise
+    )
 
 
 def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_ensemble=False,
@@ -505,24 +440,20 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
         )
     condition = noise_parameters(model, image, sigma=sigma, exposure=exposure, photons=photons,
                                  read_noise=read_noise)
-    vst = _VarianceStabilised(condition) if model.input_transform == "vst" else None
-    if vst is not None:
-        inputs = [vst.forward(x) for x in inputs]
-        condition = {"sigma": vst.sigma}
-    else:
-        inputs = [prepare_input(x, model.task, exposure=exposure) for x in inputs]
+    task = get_task(model.task)
+    transform = task.input_transform(model.input_transform, condition, exposure=exposure)
+    inputs = [transform.forward(x) for x in inputs]
     constant = None
-    if condition is not None and (vst is not None or model.task == "gaussian"):
-        constant = float(condition["sigma"])  # a constant map: added window by window
-    elif condition is not None:
-        inputs = [
-            np.concatenate([x, noise_level_map(model.task, x[..., 0], condition)[..., None]],
-                           axis=-1)
-            for x in inputs
-        ]
+    if condition is not None:
+        constant = transform.constant_level(condition)  # a constant map: added window by window
+        if constant is None:
+            inputs = [
+                np.concatenate([x, task.noise_level_map(x[..., 0], condition)[..., None]], axis=-1)
+                for x in inputs
+            ]
     margin = margin_for(model.receptive_field, model.size_factor)
     # the image's own border, with the context the model was trained to see beyond a patch
-    border = inference_border(model.task)
+    border = task.inference_border()
     # the image, the model's inputs and their padded copies, the outputs: float32 per channel
     held = planes.shape[-1] * 2 + 2 * sum(x.shape[-1] for x in inputs)
     tile, per_call = plan_windows(
@@ -559,8 +490,7 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
                 per_call //= 2
             else:
                 tile = (max(current // 2, MIN_TILE),) * 2
-    if vst is not None:
-        outputs = [vst.inverse(y) for y in outputs]
+    outputs = [transform.inverse(y) for y in outputs]
     restored = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
     if image.ndim == 2:
         restored = restored[..., 0]

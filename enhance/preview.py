@@ -1,7 +1,7 @@
 """A before/after contact sheet of a folder run: ``OUT/preview.png`` of ``enhance run``.
 
 One row per chosen image: the input and the output side by side (and the clean reference when
-there is one), grayscale, on one fixed display scale (pixel value 0 is black, 1 is white, so
+there is one), in colour for colour images and grey for the others, on one fixed display scale (pixel value 0 is black, 1 is white, so
 input and output are compared as they are), labelled with the file's path; where a reference
 exists the label gives PSNR before and after (``data_range=1.0``).
 
@@ -9,12 +9,13 @@ exists the label gives PSNR before and after (``data_range=1.0``).
 stem exists at the same place under a sibling folder ``reference`` (``.../reference/NAME.*``),
 as in ``samples/``. Such a reference is not shown as a row of its own.
 
-**Which rows.** Every input with a reference first (by path), then the images the model changed
-most (mean absolute difference between input and output over the pixels that are not black,
-see :func:`_change`), up to ``max_rows``. To bound the cost
+**Which rows.** The rows that show the change: inputs with a reference first, then the others,
+each group ordered by how much the model changed the image (mean absolute difference between
+input and output over the pixels that are not black, see :func:`_change`; the most changed
+first, so that the first row is never a faint one), up to ``max_rows``. To bound the cost
 on a large run, at most :data:`MAX_CANDIDATES` files (spread evenly over the sorted list) are
 looked at, and files over :data:`MAX_PREVIEW_PIXELS` are passed over. Stacks show their middle
-frame, colour images their luminance.
+frame; colour images (three channels or more) their first three channels as RGB.
 
 Only NumPy and OpenCV (no GUI, no matplotlib); the PNG is written atomically.
 """
@@ -49,7 +50,7 @@ class PreviewRow:
     """One row of the sheet: what was shown and the scores in its label."""
 
     label: str
-    input: np.ndarray  # (H, W) float in [0, 1]: the frame shown
+    input: np.ndarray  # (H, W) or (H, W, 3) RGB, float in [0, 1]: the frame shown
     output: np.ndarray
     reference: np.ndarray | None = None
     reference_label: str = ""
@@ -85,14 +86,12 @@ def _stem(name):
 
 
 def _display_frame(pixels, is_stack):
-    """The 2-D frame a row shows: a stack's middle frame, a colour image's luminance."""
+    """The frame a row shows: a stack's middle frame; a colour image's RGB (H, W, 3), another
+    multi-channel image's mean (H, W)."""
     frame = pixels[len(pixels) // 2] if is_stack else pixels
     frame = np.asarray(frame, dtype=np.float32)
     if frame.ndim == 3:
-        if frame.shape[-1] >= 3:
-            frame = frame[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        else:
-            frame = frame.mean(axis=-1)
+        frame = frame[..., :3] if frame.shape[-1] >= 3 else frame.mean(axis=-1)
     return np.clip(frame, 0.0, 1.0)
 
 
@@ -106,6 +105,8 @@ def _change(before, after):
     of the image that hold signal, whatever the size of a black background."""
     signal = before > BACKGROUND_LEVEL
     difference = np.abs(after - before)
+    if before.ndim == 3:  # colour: a pixel holds signal where any channel does
+        signal, difference = signal.any(axis=-1), difference.mean(axis=-1)
     return float(difference[signal].mean() if signal.any() else difference.mean())
 
 
@@ -161,8 +162,9 @@ def choose_rows(pairs, *, max_rows=6, root=None):
     Returns
     -------
     list of PreviewRow
-        Inputs with a reference first (by path), then the most changed images. Files that
-        cannot be read (or are too large for a preview) are passed over.
+        Inputs with a reference first, then the others, each group the most changed first
+        (:func:`_change`). Files that cannot be read (or are too large for a preview) are
+        passed over.
     """
     pairs = [(Path(i), Path(o)) for i, o in pairs]
     references = {r.resolve() for r in (find_reference(i) for i, _ in pairs) if r is not None}
@@ -190,15 +192,18 @@ def choose_rows(pairs, *, max_rows=6, root=None):
                 continue
         return rows
 
-    chosen = read(with_ref[:max_rows])
+    chosen = sorted(read(with_ref[:MAX_CANDIDATES]), key=lambda r: -r.change)
     rest = sorted(read(others), key=lambda r: -r.change)
     return (chosen + rest)[:max(0, max_rows)]
 
 
-def _panel(frame, height=PANEL_HEIGHT):
+def _panel(frame, height=PANEL_HEIGHT, *, colour=False):
+    """A panel ``height`` pixels tall, 8-bit; (h, w, 3) RGB when ``colour`` (grey frames too)."""
     import cv2
 
-    h, w = frame.shape
+    h, w = frame.shape[:2]
+    if colour and frame.ndim == 2:
+        frame = np.repeat(frame[..., None], 3, axis=-1)
     width = max(1, round(w * height / h))
     interpolation = cv2.INTER_AREA if height < h else cv2.INTER_NEAREST
     scaled = cv2.resize(frame, (width, height), interpolation=interpolation)
@@ -215,7 +220,8 @@ def _text_width(text, scale):
 def _put(canvas, text, x, y, scale=0.5, value=235):
     import cv2
 
-    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, int(value), 1, cv2.LINE_AA)
+    colour = (int(value),) * (3 if canvas.ndim == 3 else 1)
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
 
 
 def _row_label(row):
@@ -228,19 +234,21 @@ def _row_label(row):
 
 
 def contact_sheet(rows, *, title=""):
-    """Draw rows as one 8-bit grayscale image: a title, then per row a label over its panels.
+    """Draw rows as one 8-bit image: a title, then per row a label over its panels.
 
     Each row is ``input | output`` (``| reference`` when there is one), every panel
-    :data:`PANEL_HEIGHT` pixels tall.
+    :data:`PANEL_HEIGHT` pixels tall. The sheet is grey (H, W) when every row is, else RGB
+    (H, W, 3), grey rows drawn grey in it.
     """
     if not rows:
         raise EnhanceError("nothing to preview")
     header, label_h = 44, 24
+    colour = any(row.input.ndim == 3 for row in rows)
     blocks = []
     for row in rows:
-        panels = [_panel(row.input), _panel(row.output)]
+        panels = [_panel(row.input, colour=colour), _panel(row.output, colour=colour)]
         if row.reference is not None:
-            panels.append(_panel(row.reference))
+            panels.append(_panel(row.reference, colour=colour))
         blocks.append((row, panels))
     width = max(
         [sum(p.shape[1] for p in panels) + _GAP * (len(panels) + 1) for _, panels in blocks]
@@ -248,7 +256,8 @@ def contact_sheet(rows, *, title=""):
         + [_text_width(title, 0.55) + 2 * _GAP]
     )
     height = header + len(blocks) * (label_h + PANEL_HEIGHT + _GAP)
-    canvas = np.full((height, width), _BACKGROUND, dtype=np.uint8)
+    canvas = np.full((height, width, 3) if colour else (height, width), _BACKGROUND,
+                     dtype=np.uint8)
     _put(canvas, title, _GAP, 18, scale=0.55)
     _put(canvas, "each row: input | output | reference (when there is one); 0 black, 1 white",
          _GAP, 36, scale=0.4, value=180)
@@ -282,7 +291,10 @@ def write_preview(path, pairs, *, title="", max_rows=6, root=None):
         rows = choose_rows(pairs, max_rows=max_rows, root=root)
     if not rows:
         return rows
-    ok, encoded = cv2.imencode(".png", contact_sheet(rows, title=title))
+    sheet = contact_sheet(rows, title=title)
+    if sheet.ndim == 3:
+        sheet = cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
+    ok, encoded = cv2.imencode(".png", sheet)
     if not ok:
         raise EnhanceError(f"{path}: the preview could not be encoded as PNG")
     with atomic_write(path) as f:

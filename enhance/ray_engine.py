@@ -36,6 +36,9 @@ import os
 import pickle
 import secrets
 import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path, PurePosixPath
 
 from .errors import EnhanceError
@@ -63,6 +66,31 @@ def import_ray():
         raise EnhanceError(f"--engine ray needs Ray Data, which is not installed ({error}): {INSTALL}") \
             from None
     return ray
+
+
+def _start_watchdog(ray):
+    """Start ``enhance/_ray_watchdog.py`` for the local Ray instance this process has just
+    started (Linux): if this process ends, however (``kill -9`` included), it kills the Ray
+    processes of the session that outlive it (the raylet's agents linger a minute otherwise).
+
+    Returns the watchdog (its stdin is the pipe to close at shutdown), or None where there is
+    nothing to watch (a cluster joined, not started) or no ``/proc``.
+    """
+    node = getattr(getattr(ray, "_private", None), "worker", None)
+    node = getattr(node, "_global_node", None)
+    if node is None or not getattr(node, "all_processes", None) or not os.path.isdir("/proc"):
+        return None
+    try:
+        session = node.get_session_dir_path()
+    except Exception:  # noqa: BLE001 - a private API of Ray: no watchdog rather than no run
+        return None
+    # -I: isolated (no current folder, no PYTHON* variables); its own session: Ctrl-C and a
+    # kill of the driver's process group leave it running; the pipe's write end stays here
+    return subprocess.Popen(
+        [sys.executable, "-I", str(Path(__file__).with_name("_ray_watchdog.py")), session,
+         str(os.getpid())],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True)
 
 
 def _one_line(text):
@@ -115,6 +143,7 @@ class RayEngine:
         self.recipe = None
         self.shared = []
         self.weights_sha256 = ""
+        self._watchdog = None
 
     def prepare(self, recipe, *, shared=(), weights_sha256=""):
         """Set what the actors run: ``recipe.load()`` (once per actor) gives a model,
@@ -153,7 +182,18 @@ class RayEngine:
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
             where = f"join the Ray cluster at {self.address}" if self.address else "start Ray"
             raise EnhanceError(f"cannot {where}: {_one_line(error) or type(error).__name__}") from None
+        self._watchdog = _start_watchdog(ray)
         return True
+
+    def _disconnect(self):
+        """Shut down the instance :meth:`_connect` started, then let its watchdog go."""
+        try:
+            self.ray.shutdown()
+        finally:
+            watchdog, self._watchdog = self._watchdog, None
+            if watchdog is not None:
+                watchdog.stdin.close()  # end of file: it ends what shutdown left, then exits
+                threading.Thread(target=watchdog.wait, daemon=True).start()  # reaped, not waited on
 
     def _actor_count(self, files):
         resources = self.ray.cluster_resources()
@@ -224,7 +264,7 @@ class RayEngine:
                                f"remaining {what}") from None
         finally:
             if started:
-                ray.shutdown()
+                self._disconnect()
 
     def __call__(self, todo):
         """Process ``todo`` (``(input_file, output_path)`` pairs) on the cluster; yield one

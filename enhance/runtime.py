@@ -143,7 +143,7 @@ def _convert(found, folder):
     from .modeldir import load_model_dir
     from .predict import activation_bytes_per_pixel
 
-    model = load_model_dir(found.path)  # checks the config and builds the network (Keras)
+    model = load_model_dir(found)  # checks the config and builds the network (Keras)
     write_openvino_ir(model.keras_model, folder / "model.xml")
     import keras
     import openvino
@@ -291,8 +291,9 @@ def load_enhancer(path, *, precision="float32", runtime="auto"):
 
     Parameters
     ----------
-    path : str or Path
-        A model directory (weights verified against the card).
+    path : str or Path or enhance.modeldir.ModelDir
+        A model directory (weights verified against the card), or what
+        :func:`enhance.modeldir.read_model_dir` read of one (not read again).
     precision : {"float32", "bfloat16"}, keyword-only
     runtime : {"auto", "openvino", "keras"}, keyword-only
         See the module's description.
@@ -308,13 +309,14 @@ def load_enhancer(path, *, precision="float32", runtime="auto"):
         What :func:`enhance.modeldir.load_model_dir` refuses; for ``openvino`` (not ``auto``) a
         failed conversion.
     """
-    from .modeldir import LoadedModel, read_model_dir
+    from .modeldir import LoadedModel, ModelDir, read_model_dir
     from .predict import check_precision
 
     check_precision(precision)  # before any conversion
     chosen = choose_runtime(runtime)
+    found = path if isinstance(path, ModelDir) else None  # read once by the caller (ModelRef)
     if chosen == "openvino":
-        found = read_model_dir(path, kind="enhancer")
+        found = found or read_model_dir(path, kind="enhancer")
         try:
             folder, info, keep = openvino_ir(found)
         except ModelError:
@@ -327,4 +329,4 @@ def load_enhancer(path, *, precision="float32", runtime="auto"):
     from .modeldir import load_model_dir
     from .predict import with_precision
 
-    return with_precision(load_model_dir(path), precision)
+    return with_precision(load_model_dir(found or path), precision)

@@ -21,14 +21,11 @@ from pathlib import Path
 
 from .errors import ModelError
 from .modeldir import CONFIG_FILE, read_model_dir
+from .tasks import DEFAULT_TASK, all_tasks, get_task
 
-#: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation).
-DEFAULT_MODELS = {
-    "gaussian": "dae-gaussian-sigma-20k",
-    "lowlight": "dae-lowlight-sigma-20k",
-    "speckle": "dae-speckle",
-}
-DEFAULT_TASK = "gaussian"
+#: The model ``enhance run`` uses per task when ``--model`` is not given (best on validation):
+#: each task's :attr:`~enhance.tasks.Task.default_model`, for the tasks that have one.
+DEFAULT_MODELS = {t.name: t.default_model for t in all_tasks() if t.default_model}
 
 
 #: How each kind (:data:`enhance.modeldir.KINDS`) is used (``enhance models``, error messages);
@@ -116,6 +113,71 @@ def read_model_info(path):
     }
 
 
+def locate_model(name_or_dir=None, *, task=None, kind=None, root=None):
+    """The model directory a name, a path or the default of ``task`` means, without reading it.
+
+    Parameters are :func:`resolve_model`'s; ``kind`` only words the errors (an unknown name
+    lists the shipped models of that kind, the closest first). The directory's kind is not
+    checked (:func:`check_kind`).
+
+    Raises
+    ------
+    ModelError
+        When a name is not a shipped model or a path is not a model directory.
+    """
+    if name_or_dir is None:
+        default = get_task(task or DEFAULT_TASK)
+        if default.default_model is None:
+            raise ModelError(f"no model is shipped for the {default.name} task; give one (--model)")
+        name_or_dir = default.default_model
+    root = Path(root) if root is not None else weights_dir()
+    if is_path_like(name_or_dir):
+        path = Path(name_or_dir).expanduser()
+        noun = {"generator": "a generator", "features": "a feature network"}.get(kind, "a model")
+        if not path.is_dir():
+            raise ModelError(f"{name_or_dir}: not {noun} directory (no such folder)")
+        if not (path / CONFIG_FILE).is_file():
+            raise ModelError(f"{name_or_dir}: not {noun} directory (no config.json)")
+        return path
+    name = str(name_or_dir)
+    path = root / name
+    if not name or not (path / CONFIG_FILE).is_file():
+        raise ModelError(_not_shipped(name, root, kind))
+    return path
+
+
+def _not_shipped(name, root, kind):
+    """One line for a bare name that is not a shipped model: the closest shipped models of
+    ``kind`` first ("did you mean"), then the others of that kind."""
+    import difflib
+
+    def of_kind(path):
+        try:
+            return kind is None or model_kind(path) == kind
+        except ModelError:
+            return False
+
+    names = [p.name for p in shipped_model_dirs(root) if of_kind(p)]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6) if name else []
+    noun = {"enhancer": "enhancers", "generator": "generators",
+            "features": "feature networks"}.get(kind, "models")
+    text = f"{name}: not a shipped model"
+    if close:
+        text += f"; did you mean {' or '.join(close)}?"
+    text += f" (shipped {noun} in {root}: {', '.join(names) or 'none found'})"
+    if name and Path(name).is_dir():
+        text += f"; to use the folder {name}, give it as a path: ./{name}"
+    return text
+
+
+def check_kind(name_or_dir, found, kind):
+    """Refuse a model of kind ``found`` where ``kind`` is needed (:class:`ModelError`, one line
+    saying what the model is for)."""
+    if found != kind:
+        use = KIND_USE[found].format(name=name_or_dir)
+        raise ModelError(f"{name_or_dir} is {use}; this needs {KIND_USE[kind].split(':')[0]}")
+
+
 def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
     """The model directory for a shipped model's name, a path, or the default of ``task``.
 
@@ -128,42 +190,20 @@ def resolve_model(name_or_dir=None, *, task=None, kind=None, root=None):
     task : str, optional
         Picks the default when ``name_or_dir`` is not given (``gaussian`` by default).
     kind : str, optional
-        ``enhancer``, ``generator`` or ``features``: refuse a model of another kind.
+        ``enhancer``, ``generator`` or ``features``: refuse a model of another kind (and list
+        only this kind's shipped models for an unknown name).
     root : str or Path, optional
         Where shipped models live (default :func:`weights_dir`).
 
     Raises
     ------
     ModelError
-        When a name is not a shipped model, a path is not a model directory, or the model is
-        not of ``kind``.
+        When a name is not a shipped model (with the closest names of ``kind``), a path is not
+        a model directory, or the model is not of ``kind``.
     """
-    if name_or_dir is None:
-        name_or_dir = DEFAULT_MODELS[task or DEFAULT_TASK]
-    root = Path(root) if root is not None else weights_dir()
-    if is_path_like(name_or_dir):
-        path = Path(name_or_dir).expanduser()
-        noun = {"generator": "a generator", "features": "a feature network"}.get(kind, "a model")
-        if not path.is_dir():
-            raise ModelError(f"{name_or_dir}: not {noun} directory (no such folder)")
-        if not (path / CONFIG_FILE).is_file():
-            raise ModelError(f"{name_or_dir}: not {noun} directory (no config.json)")
-    else:
-        name = str(name_or_dir)
-        path = root / name
-        if not name or not (path / CONFIG_FILE).is_file():
-            names = ", ".join(p.name for p in shipped_model_dirs(root)) or "none found"
-            hint = ""
-            if name and Path(name).is_dir():
-                hint = f"; to use the folder {name}, give it as a path: ./{name}"
-            raise ModelError(
-                f"{name}: not a shipped model (shipped in {root}: {names}){hint}"
-            )
+    path = locate_model(name_or_dir, task=task, kind=kind, root=root)
     if kind is not None:
-        found = model_kind(path)
-        if found != kind:
-            use = KIND_USE[found].format(name=name_or_dir)
-            raise ModelError(f"{name_or_dir} is {use}; this needs {KIND_USE[kind].split(':')[0]}")
+        check_kind(name_or_dir, model_kind(path), kind)
     return path
 
 

@@ -52,3 +52,19 @@ def real_folder(tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny, untrained but deterministic enhancer (DnCNN, depth 3, width 8)."""
+    import keras
+
+    from enhance.modeldir import make_config, save_model_dir
+    from enhance.models import build_model
+
+    keras.utils.set_random_seed(3)
+    config = make_config("dncnn", "gaussian", arch_params={"depth": 3, "width": 8})
+    model = build_model(config)
+    path = tmp_path_factory.mktemp("models") / "tiny-dncnn"
+    save_model_dir(path, model, config, {"name": "tiny-dncnn"})
+    return path

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from enhance.augment import RANGES, apply_transform, augment_folder
-from enhance.degrade import degrade
+from enhance.augment import apply_transform, augment_folder, draw_params
+from enhance.tasks import all_tasks, degrade, get_task
 from enhance.errors import EnhanceError
 from enhance.io import read_image
 
@@ -46,9 +46,12 @@ def test_layout_manifest_and_pairs(real_folder, tmp_path):
             if pair["degradation"] == "gaussian25":
                 assert params == {"sigma": 25 / 255}
             if pair["degradation"] == "lowlight":
-                assert 0.05 <= params["exposure"] <= 0.2 and 300 <= params["photons"] <= 3000
+                jitter = get_task("lowlight").jitter  # training's table
+                assert jitter["exposure"][1] <= params["exposure"] <= jitter["exposure"][2]
+                assert jitter["photons"][1] <= params["photons"] <= jitter["photons"][2]
             if pair["degradation"] == "speckle":
-                assert params["looks"] in (1, 2, 3, 4) and 0.01 <= params["thermal"] <= 0.03
+                jitter = get_task("speckle").jitter
+                assert params["looks"] in (1, 2, 3, 4) and 0 <= params["thermal"] <= jitter["thermal"][2]
             again = degrade(apply_transform(source, pair["transform"]), pair["task"],
                             seed=pair["noise_seed"], **params)
             stored = read_image(out / pair["file"]).pixels
@@ -66,7 +69,8 @@ def test_same_seed_same_files_other_seed_differs(real_folder, tmp_path):
         assert (a / rel).read_bytes() == (b / rel).read_bytes()
         assert (a / rel).read_bytes() != (c / rel).read_bytes()
     sigma = [p["params"]["sigma"] for r in _records(a) for p in r["pairs"] if p["task"] == "gaussian"]
-    assert all(5 / 255 <= s <= 50 / 255 for s in sigma) and len(set(sigma)) == 3
+    _, low, high = get_task("gaussian").jitter["sigma"]
+    assert all(low <= s <= high for s in sigma) and len(set(sigma)) == 3
 
 
 def test_geometric_and_gamma_transform_the_clean_pair(real_folder, tmp_path):
@@ -97,13 +101,15 @@ def test_resume_and_refused_settings(real_folder, tmp_path):
         augment_folder(real_folder, real_folder / "out", ["gaussian25"])
 
 
-def test_ranges_are_documented():
-    import enhance.augment as module
-
-    for task, params in RANGES.items():
-        assert task in module.__doc__
-        for name in params:
-            assert name in module.__doc__
+def test_copies_draw_from_the_tasks_training_jitter():
+    # one table: augment draws each task's parameters exactly as training does
+    for task in all_tasks():
+        drawn = draw_params(task.name, np.random.default_rng([3, 1]))
+        assert drawn == task.sample_params(np.random.default_rng([3, 1]))
+        assert set(drawn) == set(task.jitter)
+    # a preset that sets its level keeps it; fixed keeps the preset's values
+    assert draw_params("gaussian25", np.random.default_rng(0)) == {"sigma": 25 / 255}
+    assert draw_params("lowlight", np.random.default_rng(0), fixed=True) == {}
 
 
 def test_cli_exit_codes(real_folder, tmp_path):

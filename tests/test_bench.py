@@ -13,7 +13,7 @@ import pytest
 
 from enhance.bench import cells, methods
 from enhance.bench.runner import run_benchmark
-from enhance.degrade import BENCHMARK_DEGRADATIONS, degrade
+from enhance.tasks import BENCHMARK_DEGRADATIONS, degrade
 from enhance.io import read_image
 from enhance.metrics import psnr
 

@@ -144,7 +144,8 @@ def _told(model, params):
 @pytest.mark.parametrize("task", sorted(DEFAULT_MODELS))
 def test_default_model_and_best_classical_reproduce_the_cards_margin(task, validation):
     from enhance.baselines import denoise
-    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.degrade import benchmark_seed
+    from enhance.tasks import BENCHMARK_DEGRADATIONS, resolve
     from enhance.metrics import psnr, ssim
     from enhance.modeldir import load_model_dir
     from enhance.predict import enhance_image
@@ -199,7 +200,7 @@ def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
     from click.testing import CliRunner
 
     from enhance.cli.main import cli
-    from enhance.degrade import degrade
+    from enhance.tasks import degrade
     from enhance.io import read_image, write_image
     from enhance.shipped import DEFAULT_TASK
     from enhance.tasks import VALIDATION_DEGRADATION
@@ -220,3 +221,43 @@ def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
     assert restored.shape == noisy.shape
     # the default restores: closer to the clean crop than the noisy input was
     assert np.mean((restored - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
+
+
+def test_readme_seed_claim_is_the_cards(tables):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert tables.readme_block(readme, tables.CLAIM_MARKERS) == tables.render_claim(), (
+        "README.md's seed-claim table is not the cards': run python benchmarks/readme_tables.py --write")
+
+
+def test_seed_claim_intervals_and_verdicts_on_known_numbers(tables):
+    mean, lo, hi = tables.paired_interval([1.0, 2.0, 3.0])  # sd 1, t(0.975, 2) = 4.3027
+    assert mean == pytest.approx(2.0)
+    assert (lo, hi) == pytest.approx((2.0 - 4.30265 / 3**0.5, 2.0 + 4.30265 / 3**0.5), abs=1e-4)
+    assert tables._verdict(5.1, 6.0, 5.0, 3, 3) == "yes (3/3)"
+    assert tables._verdict(1.0, 4.9, 5.0, 0, 3) == "no (0/3)"
+    assert tables._verdict(4.0, 6.0, 5.0, 1, 3) == "unclear (1/3)"
+
+
+def test_seed_claim_follows_the_per_image_scores_of_the_card(tables, tmp_path):
+    """A filter made 10 dB worse on every image turns its row into a clear 'yes'."""
+    for name in tables.restoration_models():
+        (tmp_path / name).mkdir()
+        for file in ("config.json", "card.json"):
+            shutil.copy(weights_dir() / name / file, tmp_path / name / file)
+    assert tables.render_claim(tmp_path) == tables.render_claim()
+    card_path = tmp_path / DEFAULT_MODELS["lowlight"] / "card.json"
+    card = json.loads(card_path.read_text())
+    nlm = card["validation"]["results"]["vst_nlm"]
+    for scores in nlm["per_image"].values():
+        scores["psnr"] -= 10.0
+    nlm["psnr"] -= 10.0
+    card_path.write_text(json.dumps(card))
+    _, _, n, rows = tables.claim_rows(tmp_path)
+    row = dict((method, (p, s)) for method, _, p, s in rows)["vst_nlm"]
+    assert row[0][1] >= tables.CLAIM_PSNR and row[0][3] == n
+    assert "| VST+NLM |" in tables.render_claim(tmp_path)
+    assert f"yes ({n}/{n})" in tables.render_claim(tmp_path)
+    del card["validation"]["results"]["vst_tv"]["per_image"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(SystemExit, match="per-image vst_tv"):
+        tables.render_claim(tmp_path)

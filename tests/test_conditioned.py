@@ -12,7 +12,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from enhance.degrade import degrade  # noqa: E402
+from enhance.tasks import degrade  # noqa: E402
 from enhance.errors import EnhanceError  # noqa: E402
 from enhance.modeldir import LoadedModel, load_model_dir, make_config, save_model_dir  # noqa: E402
 from enhance.models import build_model, receptive_field  # noqa: E402

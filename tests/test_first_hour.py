@@ -198,6 +198,8 @@ def test_readme_blocks_use_only_folders_that_earlier_commands_create():
         return path.strip("/").removeprefix("./").rstrip("/*")
 
     def check(path, words):
+        if re.match(r"https?://", path):  # a DICOMweb study on a server, not a folder
+            return
         path = norm(path)
         if path.startswith("samples") or any(path == m or path.startswith(m + "/") for m in made):
             return
@@ -240,3 +242,152 @@ def test_readme_blocks_use_only_folders_that_earlier_commands_create():
                 if sub == "generate":
                     made.append(norm(words[3]))
     assert "out/enhanced" in made and "out/dark" in made
+
+
+# --- issue 30: what a newcomer still trips on --------------------------------------------------
+
+
+def _images(folder, names, *, shape=(40, 48), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in names:
+        cv2.imwrite(str(folder / name), (rng.random(shape) * 255).astype(np.uint8))
+    return folder
+
+
+def test_a_single_file_may_have_its_output_folder_beside_it(tiny_model_dir, tmp_path):
+    model = tiny_model_dir
+    scans = _images(tmp_path / "scans", ["a.png", "b.png"])
+    result = CliRunner().invoke(cli, ["run", str(scans / "a.png"), str(scans / "out"),
+                                      "--model", str(model), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (scans / "out" / "a.png").is_file() and not (scans / "out" / "b.png").exists()
+    # a folder is still refused an output folder inside it (its next run would read it)
+    result = CliRunner().invoke(cli, ["run", str(scans), str(scans / "out2"), "--model", str(model)])
+    assert result.exit_code == 1 and "inside the input folder" in result.output
+
+
+def test_a_folder_without_images_is_an_error_and_creates_nothing(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no image here")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(empty), str(out), "-q"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "no image found" in line and ".png" in line and ".jpg" in line and ".dcm" in line
+    assert "done" not in result.output and not out.exists()
+
+
+def test_ctrl_c_prints_the_summary_then_exits_130_and_the_rerun_finishes(tiny_model_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = tiny_model_dir
+    source = _images(tmp_path / "in", [f"{i:02d}.png" for i in range(12)])
+    out = tmp_path / "out"
+    code = ("import time\n"
+            "import enhance.pipeline as pipeline\n"
+            "restore = pipeline.restore_pixels\n"
+            "def slow(*args, **kwargs):  # time for the signal to arrive mid-run\n"
+            "    time.sleep(0.5)\n"
+            "    return restore(*args, **kwargs)\n"
+            "pipeline.restore_pixels = slow\n"
+            "from enhance.cli.main import cli\n"
+            "cli()\n")
+    process = subprocess.Popen([sys.executable, "-c", code, "run", str(source), str(out),
+                                "--model", str(model), "--runtime", "keras", "-q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 240
+    while not (manifest.is_file() and manifest.read_text().count("\n") >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    summary = re.search(r"-> .*: (\d+) done, 0 skipped .*, 0 failed; interrupted", stdout)
+    assert summary, stdout
+    done = int(summary.group(1))
+    assert 2 <= done < 12
+    assert not (out / ".enhance.lock").exists()
+    result = CliRunner().invoke(cli, ["run", str(source), str(out), "--model", str(model),
+                                      "--runtime", "keras", "-q"])
+    assert result.exit_code == 0, result.output
+    assert f"{12 - done} done, {done} skipped" in result.output
+
+
+def test_the_preview_is_in_colour_for_colour_images(tiny_model_dir, tmp_path):
+    model = tiny_model_dir
+    source = tmp_path / "in"
+    source.mkdir()
+    rgb = np.zeros((48, 48, 3), np.uint8)
+    rgb[..., 0], rgb[..., 2] = 200, 40  # red in RGB
+    cv2.imwrite(str(source / "photo.png"), rgb[..., ::-1])  # OpenCV writes BGR
+    result = CliRunner().invoke(cli, ["run", str(source), str(tmp_path / "out"), "--model",
+                                      str(model), "-q"])
+    assert result.exit_code == 0, result.output
+    sheet = cv2.imread(str(tmp_path / "out" / "preview.png"), cv2.IMREAD_UNCHANGED)
+    assert sheet.ndim == 3 and sheet.shape[-1] == 3
+    panel = sheet[70:250, 20:40].reshape(-1, 3).astype(int)  # inside the input panel
+    blue, red = panel[:, 0].mean(), panel[:, 2].mean()
+    assert red > blue + 100, (red, blue)
+
+
+def test_a_misspelt_model_gets_did_you_mean_among_enhancers_only(tmp_path):
+    from enhance.shipped import read_model_info, shipped_model_dirs
+
+    source = _images(tmp_path / "in", ["a.png"])
+    result = CliRunner().invoke(cli, ["run", str(source), str(tmp_path / "o"), "--model",
+                                      "dae-gausian"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    line = result.output.strip().splitlines()[-1]
+    assert "did you mean dae-gaussian" in line
+    kinds = {p.name: read_model_info(p)["kind"] for p in shipped_model_dirs()}
+    listed = line.split("shipped enhancers in ")[1]
+    assert all(name in listed for name, kind in kinds.items() if kind == "enhancer")
+    assert not [name for name, kind in kinds.items() if kind != "enhancer" and name in listed]
+
+
+def test_bench_lists_the_methods_it_computes(tmp_path):
+    data, out = _tiny_data(tmp_path), tmp_path / "report"
+    result = CliRunner().invoke(cli, ["bench", str(data), "--out", str(out), "--degradations",
+                                      "gaussian25", "--methods", "median,lee", "--grid-images",
+                                      "0", "-q", "--models", ""])
+    assert result.exit_code == 0, result.output
+    stated = re.search(r"(\d+) methods: ([^(\n]+?)(?: \((\d+) others? suits? none|\n)",
+                       result.output)
+    assert stated, result.output
+    listed = [m.strip() for m in stated.group(2).split(",")]
+    with open(out / "results.csv", newline="") as f:
+        computed = {r["method"] for r in csv.DictReader(f)}
+    assert set(listed) == computed and int(stated.group(1)) == len(listed)
+    assert "lee" not in listed and stated.group(3) == "1"  # lee restores speckle only
+
+
+def test_synth_evaluate_names_its_report_without_a_double_slash(tmp_path, monkeypatch):
+    real = _images(tmp_path / "real", ["a.png"])
+    monkeypatch.setattr("enhance.synth.evaluate.evaluate", lambda *a, **k: {"sets": {}})
+    result = CliRunner().invoke(cli, ["synth", "evaluate", str(real), "--real", str(real),
+                                      "--out", str(tmp_path / "synth-report") + "/"])
+    assert result.exit_code == 0, result.output
+    assert f"report: {tmp_path / 'synth-report' / 'report.md'}" in result.output
+    assert "//" not in result.output
+
+
+def test_help_names_every_format_and_groups_the_ray_options():
+    from enhance.io.formats import FORMAT_NAMES
+
+    text = " ".join(CliRunner().invoke(cli, ["--help"]).output.split())
+    for name in FORMAT_NAMES.values():
+        assert name.split()[0] in text, name
+    for command in ("run", "bench"):
+        text = CliRunner().invoke(cli, [command, "--help"]).output
+        head, section = text.split("Options of --engine ray only:")
+        for option in ("--address", "--actors", "--cpus-per-actor", "--gpus-per-actor"):
+            assert option in section and option not in head, (command, option)
+        assert "--engine ray:" not in text  # the section says it once

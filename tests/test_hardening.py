@@ -54,9 +54,12 @@ def test_one_extreme_float_pixel_does_not_squeeze_the_image(tmp_path, ext):
     assert (image.meta.lo, image.meta.hi) == (float(np.delete(raw, 5 * 50 + 7).min()),
                                               float(np.delete(raw, 5 * 50 + 7).max()))
     assert 0.3 < float(np.median(pixels)) < 0.7
-    note = image.meta.extra["value_map"]
-    assert note["clipped"] == 1 and note["max"] == pytest.approx(1e38, rel=1e-6)
-    # written back in the input's own scale (the outlier clipped to the range)
+    # 1e38 is a NoData value: left out of the range, read as a neighbour, never clipped
+    assert image.meta.extra["value_map"]["clipped"] == 0
+    assert image.meta.padding.count == 1
+    around = pixels.reshape(raw.shape)[3:8, 5:10].reshape(-1)
+    assert pixels.reshape(raw.shape)[5, 7] in np.delete(around, 12)
+    # written back in the input's own scale, the NoData value exactly
     out = write_image(tmp_path / f"out{ext}", image)
     back = read_image(out)
     assert back.meta.dtype == np.float32
@@ -65,7 +68,7 @@ def test_one_extreme_float_pixel_does_not_squeeze_the_image(tmp_path, ext):
         keep = np.ones(raw.shape, bool)
         keep[5, 7] = False
         np.testing.assert_allclose(stored[keep], raw[keep], atol=1e-4 * 320)
-        assert stored[5, 7] == pytest.approx(image.meta.hi)
+        assert stored[5, 7] == np.float32(1e38)
 
 
 def test_float_data_within_range_map_their_own_min_max_and_record_it(tmp_path):
@@ -552,6 +555,24 @@ def test_python_and_logging_warnings_are_captured_per_file(tmp_path, capfd):
     with c_stderr():  # no capture open: nothing is redirected
         os.write(2, b"plain\n")
     assert capfd.readouterr().err == "plain\n"
+
+
+def test_nested_captures_each_keep_their_own_messages():
+    """An inner capture's list and the outer one's compare equal while both are empty: the
+    inner one must still remove its own (a first model conversion nests them: it raised)."""
+    import logging
+    import warnings
+
+    from enhance.batch import captured_warnings
+
+    with captured_warnings(fd=True) as outer:
+        with captured_warnings() as inner:
+            pass
+        logging.getLogger("pydicom").warning("outer message")
+        with captured_warnings() as second:
+            warnings.warn("second message")
+    assert inner == [] and second == ["UserWarning: second message"]
+    assert outer == ["pydicom: outer message"]
 
 
 def test_a_png_named_dcm_is_reported_under_its_input_path(tmp_path):

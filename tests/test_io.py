@@ -491,3 +491,63 @@ def test_large_arrays_convert_in_strips_to_the_same_values(monkeypatch):
     assert strips_raw.dtype == np.uint16
     np.testing.assert_array_equal(image_module.to_raw(strips_unit > 0.5, bool, 0, 1),
                                   strips_unit > 0.5)
+
+
+SAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "samples")
+
+
+def _png_with_sbit(path, stored, bits):
+    """A PNG of ``stored`` (RGB order for colour) with an sBIT chunk declaring ``bits``."""
+    from enhance.io.raster import _sbit_chunk, _to_cv
+
+    channels = stored.shape[2] if stored.ndim == 3 else 1
+    data = cv2.imencode(".png", _to_cv(stored))[1].tobytes()
+    path.write_bytes(data[:33] + _sbit_chunk(bits, channels) + data[33:])
+    return path
+
+
+@pytest.mark.parametrize("fill", ["noise", "zeros", "replicate", "unscaled"])
+def test_16_bit_png_with_sbit_reads_its_significant_bits_and_writes_them_back(tmp_path, fill):
+    from enhance.io.raster import _fill_low_bits
+
+    t1 = cv2.imread(os.path.join(SAMPLES, "t1_coronal.png"), cv2.IMREAD_UNCHANGED)[64:112, 64:104]
+    values = (t1 >> 4).astype(np.uint16)  # a 12-bit detector's values
+    low = {"noise": np.random.default_rng(1).integers(0, 16, values.shape, dtype=np.uint16),
+           "zeros": 0}
+    stored = {"replicate": lambda: _fill_low_bits(values, 12, 16),
+              "unscaled": lambda: values}.get(fill, lambda: (values << 4) | low[fill])()
+    source = _png_with_sbit(tmp_path / "a.png", stored, 12)
+    image = read_image(source)
+    # scaled by 2**12 - 1, the low 4 bits ignored (not read as signal)
+    np.testing.assert_array_equal(image.pixels, (values / 4095).astype(np.float32))
+    assert image.meta.extra["sbit"] == 12 and image.raw().max() <= 4095
+    out = write_image(tmp_path / "b.png", image.pixels * 0.5, like=image)
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    half = to_raw(image.pixels * 0.5, np.uint16, 0, 4095)
+    expected = {"replicate": _fill_low_bits(half, 12, 16), "unscaled": half}.get(fill, half << 4)
+    np.testing.assert_array_equal(written, expected)  # same convention, noise written as zeros
+    assert read_image(out).meta.extra["sbit"] == 12  # the sBIT chunk is written too
+    write_image(tmp_path / "c.png", image)
+    if fill != "noise":
+        assert cv2.imread(str(tmp_path / "c.png"), cv2.IMREAD_UNCHANGED).tobytes() == stored.tobytes()
+
+
+def test_rgb_png_sbit_and_bad_sbit_chunks(tmp_path):
+    rgb = np.random.default_rng(2).integers(0, 1024, (16, 16, 3), dtype=np.uint16)  # 10 bits
+    image = read_image(_png_with_sbit(tmp_path / "rgb.png", rgb << 6, 10))
+    np.testing.assert_array_equal(image.pixels, (rgb / 1023).astype(np.float32))
+    for bits, message in [(0, "does not fit 16-bit"), (17, "does not fit 16-bit")]:
+        bad = _png_with_sbit(tmp_path / f"bad{bits}.png", rgb, bits)
+        with pytest.raises(UnreadableImage, match=message):
+            read_image(bad)
+    gray = _png_with_sbit(tmp_path / "full.png", rgb[..., 0], 16)  # all bits significant
+    assert read_image(gray).meta.hi == 65535 and "sbit" not in read_image(gray).meta.extra
+
+
+def test_float_data_within_unit_range_are_read_as_held_never_stretched(tmp_path):
+    raw = (np.random.default_rng(3).random((20, 30)) * 0.4 + 0.2).astype(np.float32)
+    np.save(tmp_path / "f.npy", raw)
+    image = read_image(tmp_path / "f.npy")
+    assert (image.meta.lo, image.meta.hi) == (0.0, 1.0)  # not their own 0.2..0.6
+    np.testing.assert_array_equal(image.pixels, raw)
+    assert image.meta.extra["value_map"]["min"] == float(raw.min())

@@ -155,7 +155,7 @@ def test_estimate_noise_of_8_bit_images_near_one_grey_level():
 
 def test_mid_range_noise_estimate_is_not_pulled_down_by_the_clip():
     """A CT-like image: half dark background (clipped at 0 by the noise), half mid-grey tissue."""
-    from enhance.degrade import degrade
+    from enhance.tasks import degrade
     from enhance.metrics import estimate_noise
 
     image = np.full((256, 256), 0.03, np.float32)

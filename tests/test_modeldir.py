@@ -255,3 +255,21 @@ def test_the_shipped_configs_name_their_kind():
     for path in shipped_model_dirs():
         config = json.loads((path / CONFIG_FILE).read_text())
         assert config["kind"] == config_kind(config), path
+
+
+@pytest.mark.parametrize("depth", [200, 100_000])
+@pytest.mark.parametrize("file", [CONFIG_FILE, CARD_FILE])
+def test_deeply_nested_json_is_one_model_error_not_a_recursion_error(tmp_path, depth, file):
+    from click.testing import CliRunner
+
+    from enhance.cli.main import cli
+
+    path, _, _ = saved(tmp_path)
+    (path / file).write_text("[" * depth + "]" * depth)
+    with pytest.raises(ModelError, match=rf"{file.replace('.', '[.]')}: unreadable JSON \(nested"):
+        load_model_dir(path)
+    result = CliRunner().invoke(cli, ["run", "--model", str(path), str(tmp_path / "none.png"),
+                                      str(tmp_path / "out")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "RecursionError" not in result.output
+    assert result.output.count("\n") == 1 and "unreadable JSON" in result.output, result.output

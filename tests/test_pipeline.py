@@ -11,21 +11,6 @@ from enhance.errors import EnhanceError, ModelError
 pytest.importorskip("keras")
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    import keras
-
-    from enhance.modeldir import make_config, save_model_dir
-    from enhance.models import build_model
-
-    keras.utils.set_random_seed(3)
-    config = make_config("dncnn", "gaussian", arch_params={"depth": 3, "width": 8})
-    model = build_model(config)
-    path = tmp_path_factory.mktemp("models") / "tiny-dncnn"
-    save_model_dir(path, model, config, {"name": "tiny-dncnn"})
-    return path
-
-
 @pytest.fixture
 def mixed_folder(real_folder):
     """Real images in PNG 8/16-bit, DICOM, plus TIFF RGB, NIfTI, npy, a corrupt and an empty file."""
@@ -122,7 +107,7 @@ def test_interrupted_run_resumes_to_byte_identical_outputs(mixed_folder, tiny_mo
     partial = outputs(resumed)
     assert 0 < len(partial) < len(outputs(whole))
     # a kill in the middle of a write leaves a hidden temporary file; it is never an output
-    (resumed / ".t1.png.dead.part").write_bytes(b"half a file")
+    (resumed / ".t1.png.0badcafe.part").write_bytes(b"half a file")  # atomic.part_prefix + 8 hex
     result = enhance_folder(mixed_folder, resumed, model=tiny_model_dir)
     assert result.count("skipped") == len([p for p in partial if not p.name.startswith(".")])
     assert outputs(resumed) == outputs(whole)

@@ -186,7 +186,7 @@ def test_activation_memory_estimate_halves_in_bfloat16():
 
 @pytest.mark.parametrize("name", ["dae-gaussian-sigma", "dncnn-speckle"])
 def test_bfloat16_is_the_same_network_within_a_tenth_of_a_db(name):
-    from enhance.degrade import degrade
+    from enhance.tasks import degrade
     from enhance.metrics import psnr
     from enhance.modeldir import load_model_dir
     from enhance.predict import with_precision

@@ -68,6 +68,20 @@ def test_rows_put_references_first_then_the_most_changed_and_skip_references(lay
     assert [r.label for r in choose_rows(pairs, max_rows=1, root=src)] == ["degraded/a.png"]
 
 
+def test_rows_with_a_reference_show_the_most_changed_first(layout):
+    """The faint row (little noise, little change) is not the first picture (issue 30.4)."""
+    src, out, pairs = layout
+    clean = np.tile(np.linspace(0.2, 0.8, 48), (40, 1))
+    noisy = clean + 0.3 * np.random.default_rng(1).standard_normal(clean.shape)
+    _png(src / "degraded" / "z.png", noisy)
+    _png(src / "reference" / "z.png", clean)
+    _png(out / "degraded" / "z.png", clean)
+    pairs = pairs + [(src / "degraded" / "z.png", out / "degraded" / "z.png")]
+    rows = choose_rows(sorted(pairs), max_rows=4, root=src)
+    assert [r.label for r in rows][:2] == ["degraded/z.png", "degraded/a.png"]
+    assert rows[0].change > rows[1].change and rows[1].psnr_before is not None
+
+
 def test_the_sheet_is_written_atomically_as_a_grayscale_png(layout, tmp_path):
     src, out, pairs = layout
     target = out / "preview.png"
@@ -138,16 +152,19 @@ def test_exposure_given_to_a_gaussian_model_is_refused_in_one_line(layout, tmp_p
 def test_progress_moves_within_an_image_tiles_and_frames(tmp_path):
     from enhance.modeldir import load_model_dir
     from enhance.pipeline import restore_pixels
+    from enhance.run_options import RunOptions
 
     model = load_model_dir(_tiny_model(tmp_path / "m"))
     seen = []
     stack = np.random.default_rng(1).random((3, 64, 64)).astype(np.float32)
-    restore_pixels(model, stack, is_stack=True, tile=32, batch_size=1, progress=seen.append)
+    restore_pixels(model, stack, RunOptions(tile=32, batch_size=1), is_stack=True,
+                   progress=seen.append)
     assert len(seen) == 3 * 4  # 4 tiles per frame, one per call
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
     assert seen[0] == pytest.approx(1 / 12)
     seen.clear()
-    restore_pixels(model, stack[0], tile=32, batch_size=2, self_ensemble=True, progress=seen.append)
+    restore_pixels(model, stack[0], RunOptions(tile=32, batch_size=2, self_ensemble=True),
+                   progress=seen.append)
     assert len(seen) == 8 * 2 and seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
 
 

@@ -230,9 +230,10 @@ def test_an_actor_that_does_not_see_the_folders_stops_the_run_with_one_line(work
     from enhance.outputs import output_namer
     from enhance.pipeline import RunRecipe
     from enhance.ray_engine import SHARED_STORAGE, RayEngine
+    from enhance.run_options import ModelRef, RunOptions
 
     model, out = workdir / "model", tmp_path / "out"
-    recipe = RunRecipe(model, chosen={"model_source": "path", "model_path": str(model)})
+    recipe = RunRecipe(ModelRef.resolve(model), RunOptions())
     engine = RayEngine(address=cluster.address, actors=1)
     engine.prepare(recipe, shared=[tmp_path / "not-mounted-here", out])
     _, files = batch.discover(workdir / "small")

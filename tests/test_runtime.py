@@ -37,7 +37,7 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def image():
-    from enhance.degrade import degrade
+    from enhance.tasks import degrade
     from enhance.io import read_image
 
     clean = read_image(SAMPLES / "t1_coronal.png").pixels[:200, :176]
@@ -148,7 +148,7 @@ def test_failed_conversion_falls_back_to_keras_unless_openvino_was_asked(tmp_pat
 
 def test_bfloat16_on_openvino_costs_little(cache, image):
     pytest.importorskip("openvino")
-    from enhance.degrade import degrade
+    from enhance.tasks import degrade
     from enhance.io import read_image
     from enhance.metrics import psnr
     from enhance.predict import enhance_image

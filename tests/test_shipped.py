@@ -49,7 +49,8 @@ def test_card_is_complete_and_matches_the_weights(path):
 def test_card_scores_are_reproduced_on_two_validation_images(path):
     pytest.importorskip("keras")
     from enhance.datasets import load_recipe
-    from enhance.degrade import BENCHMARK_DEGRADATIONS, benchmark_seed, resolve
+    from enhance.degrade import benchmark_seed
+    from enhance.tasks import BENCHMARK_DEGRADATIONS, resolve
     from enhance.metrics import psnr
     from enhance.modeldir import load_model_dir
     from enhance.predict import enhance_image

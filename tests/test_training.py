@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from enhance.degrade import degrade  # noqa: E402
+from enhance.tasks import degrade  # noqa: E402
 from enhance.errors import EnhanceError  # noqa: E402
 from enhance.modeldir import load_model_dir  # noqa: E402
 from enhance.tasks import TASKS, make_training_pair, prepare_input, sample_params  # noqa: E402

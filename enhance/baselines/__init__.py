@@ -23,51 +23,61 @@ from typing import Callable
 import numpy as np
 
 from ..errors import EnhanceError, UnknownName
-from ..names import TASKS
+from ..tasks import all_tasks, get_task
 from . import gaussian as _g
 from . import lowlight as _l
 from . import speckle as _s
 from ._common import as_image, finish, require_exposure
 
-__all__ = ["Baseline", "BASELINES", "denoise", "list_baselines", "TASKS"]
+__all__ = ["Baseline", "BASELINES", "denoise", "list_baselines"]
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """A registry entry: ``name``, ``function``, the ``tasks`` it suits, a one-line ``description``.
+    """A registry entry: ``name``, ``function``, a one-line ``description``.
 
-    ``needs_exposure`` marks the low-light methods, which must be told the exposure.
+    ``needs_exposure`` marks the low-light methods, which must be told the exposure. The tasks
+    it suits are those that list it (:attr:`enhance.tasks.Task.baselines`).
     """
 
     name: str
     function: Callable
-    tasks: tuple
     description: str
     needs_exposure: bool = False
+
+    @property
+    def tasks(self):
+        """The names of the tasks this method suits, in the tasks' order."""
+        return tuple(t.name for t in all_tasks() if self.name in t.baselines)
 
     def __call__(self, image, **options):
         return self.function(image, **options)
 
 
 def _entries():
-    G, L, S = TASKS
     return [
-        Baseline("identity", _g.identity, (G, L, S), "the noisy input, unchanged (the floor to beat)"),
-        Baseline("gaussian_filter", _g.gaussian_filter, (G,), "Gaussian smoothing, width chosen by SURE"),
-        Baseline("median", _g.median, (G, S), "median filter, window from the noise level and grain"),
-        Baseline("bilateral", _g.bilateral, (G,), "bilateral filter (OpenCV), range 2 sigma, space 2 px"),
-        Baseline("nlm", _g.nlm, (G,), "non-local means (scikit-image, fast mode, h = 0.6 sigma)"),
-        Baseline("wavelet", _g.wavelet, (G,), "BayesShrink wavelet soft thresholding (db2)"),
-        Baseline("tv", _g.tv, (G,), "total-variation denoising (Chambolle), weight 0.75 sigma"),
-        Baseline("bm3d", _g.bm3d, (G,), "BM3D, reference implementation, sigma_psd = sigma"),
-        Baseline("lee", _s.lee, (S,), "Lee local-statistics speckle filter, 7x7"),
-        Baseline("frost", _s.frost, (S,), "Frost adaptive exponential speckle filter, 7x7, damping 2"),
-        Baseline("srad", _s.srad, (S,), "speckle reducing anisotropic diffusion (Yu & Acton 2002)"),
-        Baseline("bm3d_log", _s.bm3d_log, (S,), "homomorphic BM3D: log, BM3D, exp, bias-corrected"),
-        Baseline("gain", _l.gain, (L,), "gain by 1/exposure only", True),
-        Baseline("gain_bm3d", _l.gain_bm3d, (L,), "gain by 1/exposure, then BM3D at the fitted noise level", True),
-        Baseline("clahe", _l.clahe, (L,), "gain by 1/exposure, then CLAHE (OpenCV, clip 2, 8x8 tiles)", True),
-        Baseline("vst_bm3d", _l.vst_bm3d, (L,), "generalized Anscombe + BM3D + exact unbiased inverse, / exposure", True),
+        Baseline("identity", _g.identity, "the noisy input, unchanged (the floor to beat)"),
+        Baseline("gaussian_filter", _g.gaussian_filter, "Gaussian smoothing, width chosen by SURE"),
+        Baseline("median", _g.median, "median filter, window from the noise level and grain"),
+        Baseline("bilateral", _g.bilateral, "bilateral filter (OpenCV), range 2 sigma, space 2 px"),
+        Baseline("nlm", _g.nlm, "non-local means (scikit-image, fast mode, h = 0.6 sigma)"),
+        Baseline("wavelet", _g.wavelet, "BayesShrink wavelet soft thresholding (db2)"),
+        Baseline("tv", _g.tv, "total-variation denoising (Chambolle), weight 0.75 sigma"),
+        Baseline("bm3d", _g.bm3d, "BM3D, reference implementation, sigma_psd = sigma"),
+        Baseline("lee", _s.lee, "Lee local-statistics speckle filter, 7x7"),
+        Baseline("frost", _s.frost, "Frost adaptive exponential speckle filter, 7x7, damping 2"),
+        Baseline("srad", _s.srad, "speckle reducing anisotropic diffusion (Yu & Acton 2002)"),
+        Baseline("bm3d_log", _s.bm3d_log, "homomorphic BM3D: log, BM3D, exp, bias-corrected"),
+        Baseline("gain", _l.gain, "gain by 1/exposure only", True),
+        Baseline("gain_bm3d", _l.gain_bm3d, "gain by 1/exposure, then BM3D at the fitted noise level", True),
+        Baseline("clahe", _l.clahe, "gain by 1/exposure, then CLAHE (OpenCV, clip 2, 8x8 tiles)", True),
+        Baseline("vst_bm3d", _l.vst_bm3d, "generalized Anscombe + BM3D + exact unbiased inverse, / exposure", True),
+        Baseline("vst_nlm", _l.vst_nlm, "generalized Anscombe + NLM told the stabilised level + exact inverse, / exposure", True),
+        Baseline("vst_tv", _l.vst_tv, "generalized Anscombe + TV (Chambolle) + exact inverse, / exposure", True),
+        Baseline("vst_wavelet", _l.vst_wavelet, "generalized Anscombe + BayesShrink wavelet + exact inverse, / exposure", True),
+        Baseline("vst_bilateral", _l.vst_bilateral, "generalized Anscombe + bilateral + exact inverse, / exposure", True),
+        Baseline("vst_median", _l.vst_median, "generalized Anscombe + median + exact inverse, / exposure", True),
+        Baseline("vst_gaussian_filter", _l.vst_gaussian_filter, "generalized Anscombe + Gaussian filter (SURE) + exact inverse, / exposure", True),
     ]
 
 
@@ -79,9 +89,8 @@ def list_baselines(task=None):
     """The registry entries (in order), all or only those suited to ``task``."""
     if task is None:
         return list(BASELINES.values())
-    if task not in TASKS:
-        raise UnknownName(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    return [b for b in BASELINES.values() if task in b.tasks]
+    suited = get_task(task).baselines
+    return [b for b in BASELINES.values() if b.name in suited]
 
 
 def get_baseline(method) -> Baseline:

@@ -6,6 +6,8 @@ photons)^2)`` (then clipped to [0, 1] in ``y``). In ``y`` units this is the Pois
 be told ``exposure`` (it is known from the acquisition); ``photons`` and ``read_noise`` are not
 given in the spec, so they are estimated from the image by :func:`noise_level_function` unless
 the caller passes them (``photons=``, ``read_noise=``). The target is the well-exposed ``x``.
+The noise-level fit and the generalized Anscombe transform belong to the low-light task
+(:mod:`enhance.tasks.lowlight`; a model's ``vst`` input transform uses them too).
 """
 
 from __future__ import annotations
@@ -13,82 +15,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..errors import EnhanceError
+from ..tasks.lowlight import (  # noqa: F401 - the low-light task's estimate and transform
+    gat_forward,
+    gat_inverse_closed_form,
+    gat_inverse_exact,
+    noise_level_function,
+)
+from . import gaussian as _gaussian
 from ._common import as_image, finish, per_channel, require_exposure
-
-# Bounds of the fitted Poisson gain a = 1/photons (photons between 1 and 1e6).
-_A_MIN, _A_MAX = 1e-6, 1.0
-
-
-def noise_level_function(image, *, photons=None, read_noise=None, bins=16, edge_factor=6.0, passes=1):
-    """Fit the Poisson-Gaussian noise-level function ``var(y) = a * mean(y) + b`` of one image.
-
-    Returns ``(a, b)`` in ``y`` units (``a = 1/photons``, ``b = read_noise^2``). Known values
-    are used as given; the others are fitted, in the spirit of Foi et al. 2008 ("Practical
-    Poissonian-Gaussian noise modeling and fitting for single-image raw-data"): the image is cut in
-    2 x 2 blocks; each block gives a noise sample, its orthonormal Haar diagonal coefficient ``d``
-    (``var(d)`` = mean of the 4 pixel variances), and a local level, the 4 x 4 mean around it.
-    Blocks with a pixel at 0 or 1 (clipped) are dropped; the rest are split in ``bins``
-    equal-count bins of level; each bin gives a robust variance ``(median|d| / 0.6745)^2``; bins
-    within two noise standard deviations of 0 (clipping bias) are dropped; ``(a, b)`` is the
-    non-negative weighted least-squares fit (weights ``1 / var^2``, the variance of a variance
-    estimate). Optional further passes (``passes=2``) drop edge and texture blocks -- those whose
-    horizontal plus vertical Haar energy exceeds ``edge_factor`` times the variance the previous
-    fit predicts at their level (``chi2(2)``-distributed under pure noise, independent of ``d``)
-    -- and refit: better on textured photographs, worse on piecewise-constant phantoms (few
-    levels), hence off by default. Accuracy of ``photons`` on 128 x 128 test images: within
-    ~15 % at the spec's defaults; it degrades when read noise dominates (many photons).
-    """
-    from scipy.optimize import nnls
-
-    y = np.asarray(image, dtype=np.float64)
-    a_known = None if photons is None else 1.0 / float(photons)
-    b_known = None if read_noise is None else float(read_noise) ** 2
-    if a_known is not None and b_known is not None:
-        return a_known, b_known
-    h2, w2 = y.shape[0] - y.shape[0] % 2, y.shape[1] - y.shape[1] % 2
-    p = [y[i:h2:2, j:w2:2] for i in (0, 1) for j in (0, 1)]
-    d = ((p[0] - p[1] - p[2] + p[3]) / 2.0).ravel()
-    act = (((p[0] + p[1] - p[2] - p[3]) / 2.0) ** 2 + ((p[0] - p[1] + p[2] - p[3]) / 2.0) ** 2).ravel()
-    level = ndi.uniform_filter(y, 4, mode="reflect", origin=-1)[0:h2:2, 0:w2:2].ravel()
-    keep = np.all([(q > 0.0) & (q < 1.0) for q in p], axis=0).ravel()
-    d, level, act = d[keep], level[keep], act[keep]
-
-    def fit(sel):
-        pts = []
-        if sel.sum() >= 2 * 32:
-            dd, ll = d[sel], level[sel]
-            nb = int(max(2, min(bins, dd.size // 32)))
-            for chunk in np.array_split(np.argsort(ll), nb):
-                var = (np.median(np.abs(dd[chunk])) / 0.6744897501960817) ** 2
-                mu = float(np.mean(ll[chunk]))
-                if var > 0 and mu > 2.0 * math.sqrt(var):
-                    pts.append((mu, var))
-        if not pts:
-            return None
-        mu, var = np.array(pts).T
-        wgt = 1.0 / var
-        if a_known is not None:
-            return a_known, max(float(np.sum(wgt**2 * (var - a_known * mu)) / np.sum(wgt**2)), 0.0)
-        if b_known is not None:
-            a = float(np.sum(wgt**2 * mu * (var - b_known)) / np.sum(wgt**2 * mu * mu))
-            return float(np.clip(a, _A_MIN, _A_MAX)), b_known
-        if mu.size == 1:
-            return float(np.clip(var[0] / mu[0], _A_MIN, _A_MAX)), 0.0
-        (a, b), _ = nnls(np.stack([mu, np.ones_like(mu)], axis=1) * wgt[:, None], var * wgt)
-        return float(np.clip(a, _A_MIN, _A_MAX)), float(b)
-
-    result = fit(np.ones(d.size, dtype=bool))
-    if result is None:
-        return (a_known if a_known is not None else 1.0 / 1000.0), (b_known if b_known is not None else 0.0)
-    for _ in range(int(passes) - 1):
-        refit = fit(act <= edge_factor * (result[0] * level + result[1]))
-        if refit is None:
-            break
-        result = refit
-    return result
 
 
 def gained_noise_level(image, exposure, *, photons=None, read_noise=None) -> float:
@@ -149,66 +85,6 @@ def clahe(image, *, sigma=None, exposure=None, clip_limit=2.0, tile_grid=(8, 8))
     return finish(one(y)) if y.ndim == 2 else np.stack([finish(one(y[..., k])) for k in range(y.shape[-1])], -1)
 
 
-# ---------------------------------------------------------------- generalized Anscombe transform
-def gat_forward(counts, read_sigma):
-    """Generalized Anscombe transform in count units: ``2 sqrt(max(z + 3/8 + s^2, 0))``.
-
-    For ``z = Poisson(lambda) + N(0, s^2)`` the output has variance ~1 (Starck, Murtagh & Bijaoui
-    1998; Makitalo & Foi 2013 with ``alpha = 1, mu = 0``).
-    """
-    return 2.0 * np.sqrt(np.maximum(np.asarray(counts, dtype=np.float64) + 0.375 + read_sigma**2, 0.0))
-
-
-def gat_inverse_closed_form(d, read_sigma):
-    """Closed-form approximation of the exact unbiased inverse (Makitalo & Foi 2011, IEEE TIP 20(1)).
-
-    ``1/4 D^2 + 1/4 sqrt(3/2) D^-1 - 11/8 D^-2 + 5/8 sqrt(3/2) D^-3 - 1/8 - s^2``, clipped at 0
-    (the Poisson-Gaussian form used in Makitalo & Foi 2013); counts units.
-    """
-    d = np.maximum(np.asarray(d, dtype=np.float64), 1e-6)
-    r = math.sqrt(1.5)
-    out = 0.25 * d**2 + 0.25 * r / d - 1.375 / d**2 + 0.625 * r / d**3 - 0.125 - read_sigma**2
-    return np.maximum(out, 0.0)
-
-
-def gat_inverse_exact(d, read_sigma, upper=np.inf, lam_exact=200.0):
-    """Exact unbiased inverse of the GAT (Makitalo & Foi 2013, IEEE TIP 22(1)), computed numerically.
-
-    ``E[f(z) | lambda]`` is tabulated for ``z = clip(Poisson(lambda) + s N, 0, upper)`` -- the clip
-    is the spec's clip of ``y`` to [0, 1], so the inverse is unbiased for the data actually
-    observed -- on 600 values of ``lambda`` in [0, ``lam_exact``] (Poisson sum over k, the normal
-    on a 121-point grid over +-6 s); ``D`` is mapped back by monotone interpolation. Above
-    ``lam_exact`` counts the closed form (:func:`gat_inverse_closed_form`) is used; the two agree
-    there to far below the noise.
-    """
-    from scipy import stats
-
-    d = np.asarray(d, dtype=np.float64)
-    s = float(read_sigma)
-    lam = np.linspace(0.0, math.sqrt(lam_exact), 600) ** 2
-    kmax = int(lam_exact + 12.0 * math.sqrt(lam_exact) + 20.0)
-    k = np.arange(kmax + 1, dtype=np.float64)
-    if s > 0:
-        t = np.linspace(-6.0, 6.0, 121)
-        w = stats.norm.pdf(t)
-        w /= w.sum()
-        z = np.clip(k[:, None] + s * t[None, :], 0.0, upper)
-        g = gat_forward(z, s) @ w
-    else:
-        g = gat_forward(np.clip(k, 0.0, upper), 0.0)
-    pmf = stats.poisson.pmf(k[None, :], lam[:, None])
-    pmf[0, 0] = 1.0  # lambda = 0: all mass at k = 0
-    expect = pmf @ g
-    expect = np.maximum.accumulate(expect)  # guard monotonicity against round-off
-    out = np.interp(d, expect, lam)
-    high = d > expect[-1]
-    if np.any(high):
-        out[high] = gat_inverse_closed_form(d[high], s)
-    below = d < expect[0]
-    out[below] = 0.0
-    return out
-
-
 @per_channel
 def vst_bm3d(image, *, sigma=None, exposure=None, photons=None, read_noise=None, inverse="exact"):
     """Generalized Anscombe transform + BM3D + exact unbiased inverse, then divided by exposure.
@@ -236,3 +112,48 @@ def vst_bm3d(image, *, sigma=None, exposure=None, photons=None, read_noise=None,
     else:
         raise EnhanceError(f"vst_bm3d: inverse must be 'exact' or 'closed_form', got {inverse!r}")
     return lam * a / e
+
+
+def vst_filter(image, method, *, exposure=None, photons=None, read_noise=None, **options):
+    """Any Gaussian-noise method of :mod:`.gaussian` in the variance-stabilised domain.
+
+    The recipe of :func:`vst_bm3d` with another denoiser in BM3D's place: the generalized
+    Anscombe transform makes the Poisson-Gaussian noise unit-variance Gaussian; the transformed
+    image is divided by the transform of the largest possible value (a full-scale pixel,
+    ``1/a`` counts: a bound of the model, not of the image), so that it lies in [0, 1] with noise
+    std ``1 / scale``, which the method is told as its ``sigma``; its output is scaled back,
+    inverted exactly (:func:`gat_inverse_exact`) and divided by the exposure. ``method`` is a
+    function of :mod:`.gaussian` (``nlm``, ``tv``, ``wavelet``, ``bilateral``, ``median``,
+    ``gaussian_filter``, ``bm3d``); ``options`` are passed to it. Colour: per channel.
+    """
+    e = require_exposure(exposure, f"vst_{method.__name__}")
+    y = as_image(image, f"vst_{method.__name__}")
+
+    def one(channel):
+        a, b = noise_level_function(channel, photons=photons, read_noise=read_noise)
+        s = math.sqrt(b) / a
+        scale = float(gat_forward(np.asarray(1.0 / a), s))
+        dom = gat_forward(channel / a, s) / scale
+        den = np.asarray(method(dom, sigma=1.0 / scale, **options), np.float64) * scale
+        return finish(gat_inverse_exact(den, s, upper=1.0 / a) * a / e)
+
+    return one(y) if y.ndim == 2 else np.stack([one(y[..., k]) for k in range(y.shape[-1])], -1)
+
+
+def _vst(method):
+    def restore(image, *, sigma=None, exposure=None, photons=None, read_noise=None):
+        return vst_filter(image, method, exposure=exposure, photons=photons, read_noise=read_noise)
+
+    restore.__name__ = f"vst_{method.__name__}"
+    restore.__doc__ = (f"Generalized Anscombe transform, :func:`.gaussian.{method.__name__}` told the "
+                       f"stabilised noise level, exact unbiased inverse, / exposure "
+                       f"(:func:`vst_filter`). ``sigma`` is not used.")
+    return restore
+
+
+vst_gaussian_filter = _vst(_gaussian.gaussian_filter)
+vst_median = _vst(_gaussian.median)
+vst_bilateral = _vst(_gaussian.bilateral)
+vst_nlm = _vst(_gaussian.nlm)
+vst_wavelet = _vst(_gaussian.wavelet)
+vst_tv = _vst(_gaussian.tv)

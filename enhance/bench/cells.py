@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import EnhanceError
-from .methods import Method, exposure_of
+from .methods import Method
 
 __all__ = [
     "Reference",
@@ -167,28 +167,22 @@ def apply_method(method, noisy, degradation):
     """Restore ``noisy`` with ``method`` given what the spec says it is told; returns float32."""
     import numpy as np
 
-    task = degradation.task
     if method.kind == "noisy":
         return np.asarray(noisy, dtype=np.float32)
+    from ..tasks import get_task
+
+    # what the spec says every method is told (Gaussian: the sigma, low light: the exposure); a
+    # blind model ignores a sigma
+    told = get_task(degradation.task).told_params(degradation)
     if method.kind == "classical":
         from ..baselines import denoise
 
-        options = {}
-        if task == "gaussian":
-            options["sigma"] = float(degradation.params["sigma"])
-        elif task == "lowlight":
-            options["exposure"] = exposure_of(degradation)
-        return np.asarray(denoise(noisy, method.name, **options), dtype=np.float32)
+        return np.asarray(denoise(noisy, method.name, **told), dtype=np.float32)
     if method.kind == "model":
         from ..predict import enhance_image
 
         model = _load_model(method)
-        exposure = exposure_of(degradation) if task == "lowlight" else None
-        # told what the classical methods are told: a noise-conditioned model gets the sigma
-        # (blind models ignore it)
-        sigma = float(degradation.params["sigma"]) if task == "gaussian" else None
-        return np.asarray(enhance_image(model, noisy, exposure=exposure, sigma=sigma),
-                          dtype=np.float32)
+        return np.asarray(enhance_image(model, noisy, **told), dtype=np.float32)
     raise EnhanceError(f"unknown method kind {method.kind!r}")
 
 

@@ -4,9 +4,9 @@ A benchmark's grids are computed for a few images only. Chosen evenly over the s
 three of the samples are a microscopy image, a CT and an MR, and the speckle section would show
 no ultrasound. So the choice looks at each image's modality (a DICOM file's ``Modality``, else
 words of its path: ``echo``, ``us``, ``ultrasound``, ``ct``, ``mr``, ``t1``, ``fundus``, ``cell``,
-``ihc``, ...): first one image of each task's own modality (:data:`TASK_MODALITIES`: ultrasound
-for speckle, microscopy for low light), then the evenly spread picks; and each degradation's
-section lists its task's modality first.
+``ihc``, ...): first one image of each task's own modality (:attr:`enhance.tasks.Task.grid_modalities`:
+ultrasound for speckle, microscopy for low light; tasks in their ``grid_rank`` order), then the
+evenly spread picks; and each degradation's section lists its task's modality first.
 """
 
 from __future__ import annotations
@@ -14,14 +14,7 @@ from __future__ import annotations
 import re
 import numpy as np
 
-__all__ = ["TASK_MODALITIES", "modality_of", "pick_grid_images", "order_for_task"]
-
-#: The modalities whose images show each task best (its first grid image), in order.
-TASK_MODALITIES = {
-    "speckle": ("ultrasound",),
-    "lowlight": ("microscopy", "fundus"),
-    "gaussian": ("CT", "MR"),
-}
+__all__ = ["modality_of", "pick_grid_images", "order_for_task"]
 
 #: Words of a file's path (split at non-letters) that name a modality.
 _WORDS = {
@@ -67,9 +60,11 @@ def pick_grid_images(references, count):
     if count >= len(references):
         return [r.relpath for r in references]
     modalities = [modality_of(r.path) or modality_of(r.relpath) for r in references]
+    from ..tasks import all_tasks
+
     chosen = []
-    for task in ("speckle", "lowlight", "gaussian"):
-        for wanted in TASK_MODALITIES[task]:
+    for task in sorted(all_tasks(), key=lambda t: t.grid_rank):
+        for wanted in task.grid_modalities:
             found = [r.relpath for r, m in zip(references, modalities) if m == wanted]
             if found and found[0] not in chosen:
                 chosen.append(found[0])
@@ -93,8 +88,10 @@ def pick_grid_images(references, count):
 
 def order_for_task(task, relpaths, references=()):
     """``relpaths`` with the images of ``task``'s own modalities first (otherwise as given)."""
+    from ..tasks import get_task
+
     paths = {r.relpath: r.path for r in references}
-    wanted = TASK_MODALITIES.get(task, ())
+    wanted = get_task(task).grid_modalities
 
     def rank(relpath):
         modality = modality_of(paths.get(relpath, relpath)) or modality_of(relpath)

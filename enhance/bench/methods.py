@@ -1,20 +1,19 @@
 """Which methods and degradations a benchmark runs, and each cell's seed.
 
 This module turns ``--methods`` / ``--degradations`` values into :class:`Method` rows and
-:class:`~enhance.degrade.Degradation` objects, and says what a method is told and which seed a
-cell uses; it imports nothing heavy. Methods are the ``noisy`` row (the degraded input,
-unchanged; always present), classical baselines (:mod:`enhance.baselines`) and model directories
+:class:`~enhance.degrade.Degradation` objects, and says which seed a cell uses; it imports
+nothing heavy. Methods are the ``noisy`` row (the degraded input, unchanged; always present), classical baselines (:mod:`enhance.baselines`) and model directories
 (:func:`enhance.modeldir.load_model_dir`; Keras is imported only in the process that runs a
-model cell). A method runs only on degradations of its task(s). Method-specific information
-given to every method, per the spec: low light -- the known exposure (the degradation's
-``exposure``, 0.1 by default); Gaussian -- classical methods get the true sigma (models are
-blind); speckle -- nothing (baselines estimate their own level).
+model cell). A method runs only on degradations of its task(s). What every method is told is
+the task's (:meth:`enhance.tasks.Task.told_params`), per the spec: low light -- the known
+exposure (the degradation's ``exposure``, 0.1 by default); Gaussian -- the true sigma (blind
+models ignore it); speckle -- nothing (baselines estimate their own level).
 
 Seeds: the ``i``-th image (sorted by relative path, counting every discovered file, so an
 unreadable file does not shift the others) under degradation ``d`` uses
 ``default_rng(1000 * d + i)``, or ``default_rng([S, d, i])`` with a user seed ``S``, where
 ``d`` is the degradation's position in the spec's benchmark list
-(:data:`enhance.degrade.BENCHMARK_DEGRADATIONS`), whatever subset is run: a subset makes the
+(:data:`enhance.tasks.BENCHMARK_DEGRADATIONS`), whatever subset is run: a subset makes the
 same noisy images as the full benchmark (and as ``enhance degrade``).
 """
 
@@ -28,7 +27,6 @@ from pathlib import Path
 
 from ..errors import EnhanceError, ModelError, UnknownName
 from .. import shipped as shipped_models
-from ..names import TASKS
 
 __all__ = [
     "Method",
@@ -39,7 +37,6 @@ __all__ = [
     "model_method",
     "resolve_methods",
     "resolve_degradations",
-    "exposure_of",
     "cell_seed",
 ]
 
@@ -66,8 +63,8 @@ class Method:
         models of one name are told apart by their paths, see :func:`resolve_methods`).
     kind : str
         ``noisy``, ``classical`` or ``model``.
-    tasks : tuple of str
-        The restoration tasks it runs on (``gaussian``, ``lowlight``, ``speckle``).
+    tasks : tuple of str or None
+        The restoration tasks it runs on (:mod:`enhance.tasks`); None: every task (``noisy``).
     identity : str
         What the cache key records of the method: changes when its code or weights change.
     path : str or None
@@ -79,13 +76,13 @@ class Method:
 
     name: str
     kind: str
-    tasks: tuple
+    tasks: tuple | None
     identity: str
     path: str | None = None
     runtime: str | None = None
 
     def suits(self, task):
-        return task in self.tasks
+        return self.tasks is None or task in self.tasks
 
 
 def _sha256_bytes(data):
@@ -103,14 +100,16 @@ def _classical_method(entry):
 
 def model_method(path):
     """A :class:`Method` for a model directory, read from its JSON files (Keras is not imported)."""
-    from ..baselines import TASKS
     from ..modeldir import CONFIG_FILE, read_model_dir
+    from ..tasks import task_names
 
     found = read_model_dir(path, kind="enhancer", verify=False)  # weights checked when loaded
     path, config, card, weights = found.path, found.config, found.card, found.sha256
     task = config.get("task")
-    if task not in TASKS:
-        raise ModelError(f"{path / CONFIG_FILE}: task {task!r} is not one of {', '.join(TASKS)}")
+    if task not in task_names():
+        raise ModelError(
+            f"{path / CONFIG_FILE}: task {task!r} is not one of {', '.join(task_names())}"
+        )
     config_bytes = (path / CONFIG_FILE).read_bytes()
     identity = f"model:{weights}:{_sha256_bytes(config_bytes)[:16]}"
     # the card's name (enhance train writes the run folder's: runs/my-dae/model is "my-dae"),
@@ -127,7 +126,7 @@ def _short_path(path):
         return str(path)
 
 
-NOISY = Method("noisy", "noisy", TASKS, "noisy")
+NOISY = Method("noisy", "noisy", None, "noisy")
 
 
 def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, notes=None):
@@ -236,8 +235,7 @@ def resolve_methods(methods=DEFAULT_METHODS, models=(), *, weights_dir=None, not
 
 def resolve_degradations(names=None):
     """The :class:`~enhance.degrade.Degradation` objects of a comma-separated list (default: the spec's)."""
-    from ..baselines import TASKS
-    from ..degrade import BENCHMARK_DEGRADATIONS, PRESETS
+    from ..tasks import BENCHMARK_DEGRADATIONS, PRESETS
 
     if names is None:
         names = list(BENCHMARK_DEGRADATIONS)
@@ -245,22 +243,15 @@ def resolve_degradations(names=None):
         names = [n.strip() for n in names.split(",") if n.strip()]
     out = []
     for name in names:
-        if name not in PRESETS or PRESETS[name].task not in TASKS:
+        if name not in PRESETS:
             raise UnknownName(
-                f"unknown benchmark degradation {name!r}; known: {', '.join(BENCHMARK_DEGRADATIONS)}"
+                f"unknown benchmark degradation {name!r}; known: {', '.join(PRESETS)}"
             )
         if name not in [d.name for d in out]:
             out.append(PRESETS[name])
     if not out:
         raise EnhanceError("no degradation to benchmark")
     return out
-
-
-def exposure_of(degradation):
-    """The exposure of a low-light degradation (its parameter, else the function's default)."""
-    if "exposure" in degradation.params:
-        return float(degradation.params["exposure"])
-    return float(inspect.signature(degradation.function).parameters["exposure"].default)
 
 
 def cell_seed(degradation, index, seed=None):

@@ -64,23 +64,11 @@ def _speed(value, digits=2):
 
 
 def describe_degradation(degradation):
-    """A short human description of a degradation and its parameters."""
-    import inspect
+    """A short human description of a degradation and its parameters (its task's words)."""
+    from ..tasks import get_task
 
-    defaults = {
-        k: p.default for k, p in inspect.signature(degradation.function).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    params = {**defaults, **degradation.params}
-    if degradation.task == "gaussian":
-        return f"additive Gaussian noise, sigma = {params['sigma'] * 255:g}/255 (classical methods told sigma)"
-    if degradation.task == "lowlight":
-        return (f"low light: exposure {params['exposure']:g}, {params['photons']:g} photons at full scale, "
-                f"read noise {params['read_noise']:g} (every method told the exposure)")
-    if degradation.task == "speckle":
-        return (f"ultrasound speckle: {params['looks']} looks, PSF sigma {tuple(params['psf_sigma'])} px, "
-                f"thermal noise {params['thermal']:g} (no noise level given)")
-    return ", ".join(f"{k}={v}" for k, v in params.items())
+    params = {**get_task(degradation.task).defaults(), **degradation.params}
+    return get_task(degradation.task).describe_degradation(params)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -136,7 +136,9 @@ def captured_warnings(*, fd=False):
                 warnings.simplefilter("ignore", category)
             yield messages
     finally:
-        sinks.remove(raw)
+        # by identity: nested captures' lists compare equal while empty, and remove() would take
+        # the outer one's
+        del sinks[next(i for i in range(len(sinks) - 1, -1, -1) if sinks[i] is raw)]
         for logger, handlers, propagate in saved:
             logger.handlers = handlers
             logger.propagate = propagate

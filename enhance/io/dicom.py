@@ -24,7 +24,7 @@ from pydicom.pixels import apply_color_lut, get_decoder, pack_bits, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID, generate_uid
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, to_raw, value_map
+from enhance.io.image import Image, ImageMeta, find_padding, measured_map, to_raw, value_map
 from enhance.io.limits import check_min_size, check_pixels
 
 __all__ = ["read_dicom", "write_dicom", "DEFAULT_DERIVATION"]
@@ -181,6 +181,33 @@ def _decode(path, ds, ts):
         raise UnreadableImage(path, f"corrupt DICOM pixel data ({_one_line(exc)})") from exc
 
 
+def _declared_padding(ds):
+    """``(low, high, name)`` of the stored values ``PixelPaddingValue`` (to
+    ``PixelPaddingRangeLimit``) declares as padding, or None (also for unusable values)."""
+    try:
+        value = ds.get("PixelPaddingValue")
+        if value is None or value == "" or isinstance(value, bytes):
+            return None
+        value = int(value)
+        limit = ds.get("PixelPaddingRangeLimit")
+        if limit is None or limit == "" or isinstance(limit, bytes):
+            return value, value, f"PixelPaddingValue {value}"
+        limit = int(limit)
+    except (TypeError, ValueError):
+        return None
+    return value, limit, f"PixelPaddingValue {value} to PixelPaddingRangeLimit {limit}"
+
+
+def _hounsfield(ds):
+    """``(slope, intercept)`` to Hounsfield units of a CT image, else None."""
+    if str(ds.get("Modality", "") or "").strip().upper() != "CT":
+        return None
+    try:
+        return float(ds.get("RescaleSlope") or 1), float(ds.get("RescaleIntercept") or 0)
+    except (TypeError, ValueError):
+        return None
+
+
 def read_dicom(path, *, axis=2, max_pixels=None):
     """Read a DICOM image, keeping stored values (see the module docstring).
 
@@ -197,7 +224,9 @@ def read_dicom(path, *, axis=2, max_pixels=None):
     Image
         ``meta.extra`` holds ``dataset`` (the header, pixel data removed),
         ``transfer_syntax``, ``photometric``, ``bits_allocated``, ``bits_stored``,
-        ``rescale`` = (slope, intercept).
+        ``rescale`` = (slope, intercept); grayscale images also ``padding`` when some pixels
+        are padding (``PixelPaddingValue`` to ``PixelPaddingRangeLimit``, a CT's padding
+        below -1500 HU; :func:`enhance.io.image.find_padding`), kept out of the value range.
 
     Raises
     ------
@@ -242,8 +271,11 @@ def read_dicom(path, *, axis=2, max_pixels=None):
     channels = raw.shape[-1] if raw.ndim == 3 + is_stack else 1
     if channels not in (1, 3, 4):
         raise UnreadableImage(path, f"unsupported DICOM with {channels} samples per pixel")
+    padding = None
     if raw.dtype.kind in "iu" and channels == 1 and photometric != "PALETTE COLOR":
-        lo, hi, note = value_map(raw, own=True)
+        padding = find_padding(raw, declared=_declared_padding(ds), plateau=True,
+                               hounsfield=_hounsfield(ds))
+        lo, hi, note = measured_map(raw, own=True, padding=padding)
     elif raw.dtype.kind in "iu":
         lo, hi, note = value_map(raw, bits=bits_stored, signed=signed)
     else:
@@ -261,6 +293,8 @@ def read_dicom(path, *, axis=2, max_pixels=None):
     }
     if note is not None:
         extra["value_map"] = note
+    if padding is not None:
+        extra["padding"] = padding
     meta = ImageMeta(
         "dicom", raw.dtype, lo, hi, path=str(path),
         invert=photometric == "MONOCHROME1" and channels == 1,
@@ -385,7 +419,7 @@ def write_dicom(f, pixels, plan):
         plan.dtype.itemsize * 8)
     invert = photometric == "MONOCHROME1"
     # MONOCHROME1 output is stored inverted, whatever the source was
-    raw = to_raw(pixels, plan.dtype, plan.lo, plan.hi, invert=invert)
+    raw = plan.restore_padding(to_raw(pixels, plan.dtype, plan.lo, plan.hi, invert=invert))
     if getattr(ds, "file_meta", None) is None:
         ds.file_meta = FileMetaDataset()
     ts = UID(extra["transfer_syntax"])

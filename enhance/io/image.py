@@ -18,13 +18,18 @@ How ``lo`` and ``hi`` are chosen (:func:`value_range`):
 * integers wider than 16 bits map their own min..max (recorded; a constant image has
   lo == hi and reads as all zeros, written back as that constant);
 * float data must be finite: a NaN or infinity is refused (:class:`NonFinitePixels`; nothing
-  says what such a pixel should hold). Float data within [0, 1] map their own min..max; float
-  data outside [0, 1] map a *robust* range (:func:`float_range`): their own min..max unless
+  says what such a pixel should hold). Float data within [0, 1] are the pixels themselves
+  (lo = 0, hi = 1: the spec's scale, never stretched); float data outside [0, 1] map a *robust* range (:func:`float_range`): their own min..max unless
   some values lie far outside the bulk of the data (beyond ten times the spread of its
   0.1-99.9 percentiles), which are then clipped to the nearest value that does not. One pixel of
   1e38 in a CT stored in Hounsfield units cannot squeeze the other pixels into a few
   millionths of [0, 1]. The map and the number of clipped values are recorded
   (``meta.extra['value_map']``), and written outputs are in the input's own scale.
+
+Pixels that hold no measurement — float NoData values, a DICOM's ``PixelPaddingValue``, a CT's
+padding, an extreme value far from all others (:func:`find_padding`) — are kept apart
+(:class:`Padding`, ``meta.extra['padding']``): left out of ``lo..hi``, read as the image mirrored
+into them, written back exactly by writers of the source's format and dtype.
 
 Integer values of up to 24 bits survive float32 exactly, so read -> write -> read is
 bit-exact for 8- and 16-bit integer data (PNG, TIFF, DICOM, NIfTI, .npy). Float data and
@@ -51,7 +56,7 @@ from enhance.errors import ShapeMismatch
 
 __all__ = [
     "Image", "ImageMeta", "WritePlan", "value_range", "value_map", "float_range", "to_unit",
-    "to_raw", "dtype_range", "NonFinitePixels",
+    "to_raw", "dtype_range", "NonFinitePixels", "Padding", "find_padding", "measured_map",
 ]
 
 #: Integer data with at most this many bits map their dtype's (or stored bits') full range.
@@ -214,8 +219,8 @@ def float_range(raw):
     Returns
     -------
     FloatRange
-        Data within [0, 1], and data without outliers, map their own min..max (nothing
-        clipped). Outliers are values beyond ``q_lo - w`` or ``q_hi + w``, with ``q_lo`` and
+        Data within [0, 1] map 0..1 (the pixels are the values: never a stretch of their own
+        range); data without outliers map their own min..max (nothing clipped). Outliers are values beyond ``q_lo - w`` or ``q_hi + w``, with ``q_lo`` and
         ``q_hi`` the :data:`OUTLIER_QUANTILE` and ``1 - OUTLIER_QUANTILE`` quantiles and
         ``w = OUTLIER_FENCE * (q_hi - q_lo)`` (``FLAT_FENCE * max(|q|, 1)`` when they are
         equal); the range is then the min..max of the other values.
@@ -235,8 +240,8 @@ def float_range(raw):
             "nothing says what they should hold"
         )
     data_min, data_max = float(flat.min()), float(flat.max())
-    if data_min >= 0.0 and data_max <= 1.0:
-        return FloatRange(data_min, data_max, data_min, data_max)
+    if data_min >= 0.0 and data_max <= 1.0:  # the spec's scale: read as they are, not stretched
+        return FloatRange(0.0, 1.0, data_min, data_max)
     sample = flat[:: max(1, flat.size // RANGE_SAMPLE)].astype(np.float64)
     n = sample.size
     m = min(max(int(n * OUTLIER_QUANTILE), 1), (n - 1) // 2)
@@ -255,6 +260,210 @@ def float_range(raw):
         if kept.size:
             lo, hi = min(lo, float(kept.min())), max(hi, float(kept.max()))
     return FloatRange(lo, hi, data_min, data_max, clipped)
+
+
+#: Finite float values of at least this magnitude are NoData sentinels (-3.4e38, the most
+#: negative float32, marks "no data" in GIS rasters and float CT exports; 1e30 and -1e30 too):
+#: no measured quantity is that large.
+NODATA_MAGNITUDE = 1e30
+#: In a CT (DICOM Modality CT, values in Hounsfield units through the rescale), values at or
+#: below this are padding outside the field of view (-2000, -3024, -32768): air is -1000.
+CT_PADDING_HU = -1500.0
+#: ... when held by at least this many pixels (noisy air may reach it pixel by pixel).
+PADDING_MIN_PIXELS = 16
+#: An extreme value (the minimum or the maximum of a grayscale image whose range is its own)
+#: farther from every other value than this many times their span is padding (-32768 around
+#: a CT in HU: a gap of ~31,000 beside a span of ~4,000).
+PLATEAU_GAP = 4.0
+
+
+@dataclass(eq=False)
+class Padding:
+    """Pixels that hold no measurement: padding outside a scanner's field of view, NoData
+    sentinels. They are left out of the value range, read as the nearest measured pixel
+    (:meth:`fill_pixels`: a network sees neither their value nor an edge), and written back
+    exactly (:meth:`restore`).
+
+    Attributes
+    ----------
+    mask : ndarray of bool
+        Where they are, in the layout of the stored values (and of the pixels).
+    values : ndarray
+        Their stored values (``raw[mask]``).
+    reasons : tuple of str
+        Why (``PixelPaddingValue -2000``, ``NoData (|value| >= 1e+30)``, ...).
+    """
+
+    mask: np.ndarray
+    values: np.ndarray
+    reasons: tuple = ()
+
+    @property
+    def count(self):
+        """How many values are padding or NoData."""
+        return int(self.values.size)
+
+    def as_dict(self):
+        """The manifest's note: ``{"pixels": count, "reasons": [...]}``."""
+        return {"pixels": self.count, "reasons": list(self.reasons)}
+
+    def fill_pixels(self, pixels):
+        """``pixels`` (of the mask's shape) with the padding of each 2-D frame filled from the
+        measured pixels, in place: each takes the value of its mirror image across the nearest
+        measured pixel (the image continued by reflection, as at a border: same texture and
+        noise, no edge, no flat patch to bias a noise estimate), or of the nearest measured
+        pixel when the mirror is not measured; 0 in a frame without any."""
+        if pixels.shape != self.mask.shape:
+            return pixels
+        frames = zip(pixels.reshape((-1,) + pixels.shape[-2:]),
+                     self.mask.reshape((-1,) + self.mask.shape[-2:]))
+        previous, plan = None, None
+        for frame, mask in frames:  # views: written in place
+            if not mask.any():
+                continue
+            if mask.all():
+                frame[...] = 0.0
+                continue
+            if previous is None or not np.array_equal(mask, previous):  # slices share padding
+                plan, previous = _mirror_sources(mask), mask
+            at_r, at_c, src_r, src_c = plan
+            frame[at_r, at_c] = frame[src_r, src_c]
+        return pixels
+
+    def restore(self, raw):
+        """``raw`` (stored values of the source's dtype and layout) with the padding's own
+        values put back, in place; other shapes or dtypes are returned as they are."""
+        if raw.shape == self.mask.shape and raw.dtype == self.values.dtype:
+            raw[self.mask] = self.values
+        return raw
+
+
+def _mirror_sources(mask):
+    """``(rows, cols, source rows, source cols)``: where each masked pixel of a 2-D mask takes
+    its value from (:meth:`Padding.fill_pixels`)."""
+    from scipy.ndimage import distance_transform_edt
+
+    rows, cols = distance_transform_edt(mask, return_distances=False, return_indices=True)
+    at_r, at_c = np.nonzero(mask)
+    near_r, near_c = rows[mask], cols[mask]
+    del rows, cols
+    far_r, far_c = 2 * near_r - at_r, 2 * near_c - at_c
+    inside = (far_r >= 0) & (far_r < mask.shape[0]) & (far_c >= 0) & (far_c < mask.shape[1])
+    mirror = np.zeros(at_r.shape, bool)
+    mirror[inside] = ~mask[far_r[inside], far_c[inside]]
+    return at_r, at_c, np.where(mirror, far_r, near_r), np.where(mirror, far_c, near_c)
+
+
+def _extreme_plateau(values, keep):
+    """A mask of the minimum (then the maximum) of the values ``keep`` selects (None: all)
+    when it lies farther than :data:`PLATEAU_GAP` times the span of the others from them
+    (None if neither; never when the others hold a single value: two-valued images are data);
+    and the reasons. One boolean temporary at a time (large volumes)."""
+    info = np.finfo(values.dtype) if values.dtype.kind == "f" else np.iinfo(values.dtype)
+
+    def low(where=None):
+        return float(values.min(where=True if where is None else where, initial=info.max))
+
+    def high(where=None):
+        return float(values.max(where=True if where is None else where, initial=info.min))
+
+    def both(extra):
+        return extra if keep is None else keep & extra
+
+    found, reasons = None, []
+    lowest, highest = low(keep), high(keep)
+    if lowest >= highest:
+        return None, []
+    # the minimum: its gap to the next value beside the span of the others
+    near = low(both(values > lowest))
+    if near < highest and near - lowest > PLATEAU_GAP * (highest - near):  # others vary
+        found = both(values == lowest)
+        reasons.append(f"padding value {lowest:g} (far below the other values)")
+        lowest = near
+    if lowest < highest:
+        near = high(both(values < highest))
+        if near > lowest and highest - near > PLATEAU_GAP * (near - lowest):
+            hit = both(values == highest)
+            found = hit if found is None else found | hit
+            reasons.append(f"padding value {highest:g} (far above the other values)")
+    return found, reasons
+
+
+def find_padding(raw, *, declared=None, hounsfield=None, plateau=False):
+    """The :class:`Padding` of grayscale stored values, or None when there is none.
+
+    Parameters
+    ----------
+    raw : ndarray
+        Stored values (grayscale; any layout).
+    declared : tuple of (float, float, str), optional
+        A range of stored values the file declares as padding (DICOM ``PixelPaddingValue``
+        to ``PixelPaddingRangeLimit``) and its name.
+    hounsfield : tuple of (float, float), optional
+        ``(slope, intercept)`` to Hounsfield units of a CT: its minimum value, when at or
+        below :data:`CT_PADDING_HU` and held by :data:`PADDING_MIN_PIXELS` pixels or more.
+    plateau : bool, optional
+        Also an extreme value far from all others (:data:`PLATEAU_GAP`); for data whose range
+        is their own (grayscale DICOM, NIfTI, float data outside [0, 1]).
+
+    Finite float values of magnitude :data:`NODATA_MAGNITUDE` or more are always NoData.
+    """
+    raw = np.asarray(raw)
+    if raw.dtype.kind not in "iuf" or raw.size == 0:
+        return None
+    found, reasons = None, []
+
+    def add(mask, reason):
+        nonlocal found
+        if mask.any():
+            found = mask if found is None else found | mask
+            reasons.append(reason)
+
+    lowest, highest = raw.min(), raw.max()  # NaN: no NoData test (read_image refuses NaN)
+    if raw.dtype.kind == "f" and (lowest <= -NODATA_MAGNITUDE or highest >= NODATA_MAGNITUDE):
+        with np.errstate(invalid="ignore"):
+            add(np.isfinite(raw) & (np.abs(raw) >= NODATA_MAGNITUDE),
+                f"NoData (|value| >= {NODATA_MAGNITUDE:g})")
+    if declared is not None:
+        low, high, name = declared
+        low, high = min(low, high), max(low, high)
+        if lowest <= high and highest >= low:
+            add((raw >= low) & (raw <= high), name)
+    if hounsfield is not None:
+        slope, intercept = hounsfield
+        if slope > 0 and lowest <= (CT_PADDING_HU - intercept) / slope:
+            hit = raw == lowest  # padding is one value, held by a region (noisy air is not)
+            if np.count_nonzero(hit) >= PADDING_MIN_PIXELS:
+                add(hit, f"CT padding {lowest:g} (at most {CT_PADDING_HU:g} HU)")
+    if plateau:
+        keep = None if found is None else ~found
+        if raw.dtype.kind == "f" and not (np.isfinite(lowest) and np.isfinite(highest)):
+            finite = np.isfinite(raw)
+            keep = finite if keep is None else keep & finite
+        kept = raw if keep is None else raw[keep]
+        inside = raw.dtype.kind == "f" and kept.size and kept.min() >= 0 and kept.max() <= 1
+        del kept
+        if not inside and (keep is None or keep.any()):
+            hit, why = _extreme_plateau(raw, keep)
+            if hit is not None:
+                found = hit if found is None else found | hit
+                reasons.extend(why)
+    if not reasons:
+        return None
+    return Padding(found, raw[found], tuple(reasons))
+
+
+def measured_map(raw, *, bits=None, signed=None, own=False, padding=None):
+    """:func:`value_map` of the values that are not ``padding`` (a :class:`Padding` or None).
+
+    Returns
+    -------
+    lo, hi, note
+        As :func:`value_map`'s, over the measured values only.
+    """
+    if padding is None:
+        return value_map(raw, bits=bits, signed=signed, own=own)
+    return value_map(np.asarray(raw)[~padding.mask], bits=bits, signed=signed, own=own)
 
 
 #: to_unit / to_raw convert arrays with more elements than this in strips along the first axis
@@ -410,13 +619,22 @@ class ImageMeta:
         """``'gray'``, ``'rgb'`` or ``'rgba'``."""
         return _COLOR_NAMES.get(self.channels, f"{self.channels}-channel")
 
+    @property
+    def padding(self):
+        """The source's :class:`Padding` (``extra['padding']``), or None."""
+        return self.extra.get("padding")
+
     def to_unit(self, raw):
-        """Map stored values of this source to pixels in [0, 1] (see :func:`to_unit`)."""
-        return to_unit(raw, self.lo, self.hi, invert=self.invert)
+        """Map stored values of this source to pixels in [0, 1] (see :func:`to_unit`); its
+        padding, if any (same shape), reads as the padding's fill value."""
+        pixels = to_unit(raw, self.lo, self.hi, invert=self.invert)
+        return pixels if self.padding is None else self.padding.fill_pixels(pixels)
 
     def to_raw(self, pixels):
-        """Map pixels in [0, 1] to stored values of this source (see :func:`to_raw`)."""
-        return to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)
+        """Map pixels in [0, 1] to stored values of this source (see :func:`to_raw`); its
+        padding, if any (same shape), gets its own stored values back."""
+        raw = to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)
+        return raw if self.padding is None else self.padding.restore(raw)
 
     def replace(self, **changes):
         """Return a copy with some fields changed (the payload dict is shared, not copied)."""
@@ -540,5 +758,16 @@ class WritePlan:
     deid: Any = None
 
     def to_raw(self, pixels):
-        """Map pixels in [0, 1] to stored values (see :func:`to_raw`)."""
-        return to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert)
+        """Map pixels in [0, 1] to stored values (see :func:`to_raw`), the source's padding
+        written back exactly (:meth:`restore_padding`)."""
+        return self.restore_padding(to_raw(pixels, self.dtype, self.lo, self.hi, invert=self.invert))
+
+    def restore_padding(self, raw):
+        """``raw`` with the source's :class:`Padding` values put back, when this plan writes
+        the source's format, dtype and value map (in place; otherwise ``raw`` as it is)."""
+        meta = self.meta
+        if meta is None or meta.padding is None or self.dtype != meta.dtype:
+            return raw
+        if (self.lo, self.hi) != (meta.lo, meta.hi):
+            return raw
+        return meta.padding.restore(raw)

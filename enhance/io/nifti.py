@@ -9,7 +9,7 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, value_map
+from enhance.io.image import Image, ImageMeta, find_padding, measured_map
 from enhance.io.limits import check_pixels
 
 __all__ = ["read_nifti", "write_nifti"]
@@ -60,8 +60,11 @@ def read_nifti(path, *, axis=2, max_pixels=None):
         is_stack = False
     else:
         raise UnreadableImage(path, f"unsupported {raw.ndim}-D NIfTI volume of shape {raw.shape}")
-    lo, hi, note = value_map(raw, own=True)
+    padding = find_padding(raw, plateau=True)
+    lo, hi, note = measured_map(raw, own=True, padding=padding)
     extra = {"value_map": note} if note is not None else {}
+    if padding is not None:
+        extra["padding"] = padding
     extra.update({
         "header": img.header.copy(),
         "affine": np.array(img.affine, copy=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, value_map
+from enhance.io.image import Image, ImageMeta, find_padding, measured_map
 from enhance.io.limits import check_pixels
 
 __all__ = ["read_npy", "write_npy"]
@@ -91,8 +91,11 @@ def read_npy(path, *, axis=2, max_pixels=None):
         is_stack, channels = True, raw.shape[-1]
     else:
         raise UnreadableImage(path, f"unsupported .npy shape {raw.shape} (need 2-D to 4-D images)")
-    lo, hi, note = value_map(raw)
+    padding = find_padding(raw, plateau=True) if channels == 1 and raw.dtype.kind == "f" else None
+    lo, hi, note = measured_map(raw, padding=padding)
     extra = {"value_map": note} if note is not None else {}
+    if padding is not None:
+        extra["padding"] = padding
     meta = ImageMeta("npy", raw.dtype, lo, hi, path=str(path), is_stack=is_stack,
                      channels=channels, extra=extra)
     return Image(meta.to_unit(raw), meta)

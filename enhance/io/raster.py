@@ -24,10 +24,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _check_png(path, data):
-    """Walk the chunks: bad signature, truncation and CRC errors get their own message."""
+    """Walk the chunks: bad signature, truncation and CRC errors get their own message.
+
+    Returns the body of the ``sBIT`` chunk (significant bits) that comes before the image data,
+    or None.
+    """
     if not data.startswith(PNG_SIGNATURE):
         raise UnreadableImage(path, "not a PNG file (bad signature)")
-    pos, n = len(PNG_SIGNATURE), len(data)
+    pos, n, sbit, seen_data = len(PNG_SIGNATURE), len(data), None, False
     while True:
         if pos + 8 > n:
             raise UnreadableImage(path, "truncated PNG file (no IEND chunk)")
@@ -41,8 +45,73 @@ def _check_png(path, data):
             name = ctype.decode("latin-1", "replace")
             raise UnreadableImage(path, f"corrupt PNG file (CRC error in chunk {name})")
         if ctype == b"IEND":
-            return
+            return sbit
+        seen_data = seen_data or ctype == b"IDAT"
+        if ctype == b"sBIT" and not seen_data:
+            sbit = data[pos + 8 : end - 4]
         pos = end
+
+
+#: Samples per pixel of each PNG colour type, as the sBIT chunk counts them (a palette: 3).
+_SBIT_LENGTHS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+
+
+def _significant_bits(path, data, sbit):
+    """The significant bits of every sample of a grayscale or truecolour PNG (its ``sBIT``
+    chunk), or None when all bits count (no chunk, a palette image, or bits = the bit depth).
+
+    Samples declared with fewer bits hold their value in the high bits (the PNG
+    specification, 12.2: the low bits are zeros, a copy of the high bits or anything; a
+    decoder recovers the value by shifting right), so the value map must use
+    ``2**bits - 1``, not the bit depth's full range.
+    """
+    if sbit is None:
+        return None
+    depth, colour = data[24], data[25]
+    if colour == 3:  # sBIT of a palette describes the palette's entries, not the samples
+        return None
+    if len(sbit) != _SBIT_LENGTHS.get(colour, -1) or not all(1 <= b <= depth for b in sbit):
+        raise UnreadableImage(
+            path, f"corrupt PNG file (sBIT chunk {list(sbit)} does not fit {depth}-bit samples "
+            f"of colour type {colour})"
+        )
+    if len(set(sbit)) != 1:
+        raise UnreadableImage(
+            path, f"unsupported PNG: its channels have different significant bits (sBIT "
+            f"{list(sbit)})"
+        )
+    return None if sbit[0] == depth else int(sbit[0])
+
+
+def _fill_low_bits(values, bits, depth):
+    """``values`` (of ``bits`` bits) stored in ``depth`` bits by left bit replication (the
+    PNG specification's recommended scaling: exact at 0 and at full scale)."""
+    wide = values.astype(np.uint32) << (depth - bits)
+    filled = bits
+    while filled < depth:
+        wide |= wide >> filled
+        filled *= 2
+    return wide.astype(values.dtype)
+
+
+def _sbit_convention(raw, bits, depth):
+    """Where a file put its significant bits: ``"zeros"``, ``"replicate"`` or ``"other"``
+    (the values in the high bits, the low bits zeros, a copy of the high bits or anything:
+    written back as zeros), or ``"unscaled"`` (the values themselves, 0 .. 2**bits - 1, as
+    some exporters of 12-bit data write them; told apart by low bits that are not all zero)."""
+    low = np.bitwise_and(raw, (1 << (depth - bits)) - 1)
+    if not low.any():
+        return "zeros"
+    if int(raw.max()) < (1 << bits):
+        return "unscaled"
+    if np.array_equal(raw, _fill_low_bits(raw >> (depth - bits), bits, depth)):
+        return "replicate"
+    return "other"
+
+
+def _sbit_chunk(bits, channels):
+    body = bytes([bits]) * channels
+    return struct.pack(">I", len(body)) + b"sBIT" + body + struct.pack(">I", zlib.crc32(b"sBIT" + body))
 
 
 def _from_cv(arr):
@@ -84,6 +153,14 @@ def _png_size(path, data):
 def read_png(path, *, axis=2, max_pixels=None):
     """Read an 8- or 16-bit PNG (grayscale, RGB or RGBA; palettes are expanded to RGB).
 
+    An ``sBIT`` chunk declaring fewer significant bits (a 12-bit detector's values in a
+    16-bit PNG) is honoured: the stored values are the samples shifted right to those bits
+    (or, when the file holds the values unscaled, 0 .. 2**bits - 1 with low bits that are not
+    all zero, the samples themselves), mapped by ``0 .. 2**bits - 1`` (``meta.extra['sbit']``,
+    ``['sbit_fill']``), so the insignificant low bits are not read as signal; a PNG output of
+    the same dtype is written back the same way (the same placement of the values, low bits
+    filled as the source's, the same ``sBIT`` chunk).
+
     Parameters
     ----------
     path : pathlib.Path
@@ -98,12 +175,21 @@ def read_png(path, *, axis=2, max_pixels=None):
     """
     data = path.read_bytes()
     check_pixels(path, _png_size(path, data), max_pixels)
-    _check_png(path, data)
+    bits = _significant_bits(path, data, _check_png(path, data))
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise UnreadableImage(path, "corrupt PNG file (OpenCV could not decode it)")
     raw = np.ascontiguousarray(_from_cv(arr))
-    meta = _meta("png", path, raw)
+    if bits is None:
+        meta = _meta("png", path, raw)
+        return Image(meta.to_unit(raw), meta)
+    depth = raw.dtype.itemsize * 8
+    convention = _sbit_convention(raw, bits, depth)
+    if convention != "unscaled":
+        raw >>= depth - bits  # the significant values: 0 .. 2**bits - 1
+    channels = raw.shape[2] if raw.ndim == 3 else 1
+    meta = ImageMeta("png", raw.dtype, 0, 2**bits - 1, path=str(path), channels=channels,
+                     extra={"sbit": bits, "sbit_fill": convention})
     return Image(meta.to_unit(raw), meta)
 
 
@@ -118,7 +204,21 @@ def write_png(f, pixels, plan):
     """Write `pixels` as an 8- or 16-bit PNG to the open binary file `f` (see WritePlan)."""
     if plan.dtype not in (np.uint8, np.uint16):
         raise UnwritableImage(plan.path, f"PNG holds uint8 or uint16, not {plan.dtype}")
-    f.write(_encode_png(plan.to_raw(pixels)))
+    raw = plan.to_raw(pixels)
+    bits = (plan.meta.extra.get("sbit") if plan.meta is not None else None)
+    if bits is None or (plan.lo, plan.hi) != (0.0, float(2**bits - 1)):
+        f.write(_encode_png(raw))
+        return
+    # the source's convention: the values in the high bits, an sBIT chunk saying how many
+    depth = plan.dtype.itemsize * 8
+    convention = plan.meta.extra.get("sbit_fill")
+    if convention == "replicate":
+        raw = _fill_low_bits(raw, bits, depth)
+    elif convention != "unscaled":
+        raw = (raw.astype(np.uint32) << (depth - bits)).astype(plan.dtype)
+    data = _encode_png(raw)
+    at = len(PNG_SIGNATURE) + 25  # after IHDR (13 bytes of data, 12 of length, type, CRC)
+    f.write(data[:at] + _sbit_chunk(bits, plan.channels) + data[at:])
 
 
 def read_jpeg(path, *, axis=2, max_pixels=None):

@@ -11,7 +11,7 @@ import numpy as np
 import tifffile
 
 from enhance.errors import UnreadableImage, UnwritableImage
-from enhance.io.image import Image, ImageMeta, value_map
+from enhance.io.image import Image, ImageMeta, find_padding, measured_map
 from enhance.io.limits import check_pixels
 
 __all__ = ["read_tiff", "write_tiff"]
@@ -126,11 +126,14 @@ def read_tiff(path, *, axis=2, max_pixels=None):
     is_stack = len(arrays) > 1
     raw = np.stack(arrays) if is_stack else arrays[0]
     channels = raw.shape[-1] if raw.ndim == 3 + is_stack else 1
-    lo, hi, note = value_map(raw)
+    padding = find_padding(raw, plateau=True) if channels == 1 and raw.dtype.kind == "f" else None
+    lo, hi, note = measured_map(raw, padding=padding)
     extra = {"photometric": photometric, "resolution": resolution,
              "resolutionunit": unit, "compression": compression}
     if note is not None:
         extra["value_map"] = note
+    if padding is not None:
+        extra["padding"] = padding
     meta = ImageMeta(
         "tiff", raw.dtype, lo, hi, path=str(path),
         invert=photometric == "MINISWHITE" and channels == 1,

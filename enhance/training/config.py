@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import EnhanceError
-from ..tasks import NOISE_MAP_TASKS, check_task
+from ..tasks import DEFAULT_TASK, all_tasks, check_task, get_task
 
 MODES = ("supervised", "noise2void")
 SCHEDULES = ("cosine", "step", "constant")
@@ -34,7 +34,7 @@ class TrainConfig:
     arch_params : dict
         Builder parameters (``depth``, ``width``, ``levels``, ``skip``, ...); defaults omitted.
     task : str
-        ``gaussian``, ``lowlight`` or ``speckle``.
+        A task's name (:func:`enhance.tasks.task_names`).
     mode : str
         ``supervised`` (clean targets) or ``noise2void`` (blind-spot, noisy data only).
     steps : int
@@ -65,7 +65,7 @@ class TrainConfig:
     augment : bool
         Random flips and 90-degree rotations of the patches.
     jitter : bool
-        Jitter the degradation parameters (see :data:`enhance.tasks.JITTER`); False trains
+        Jitter the degradation parameters (see :attr:`enhance.tasks.Task.jitter`); False trains
         on the spec preset only.
     noisy_data : bool
         The training images are already noisy (``noise2void`` on real noisy data): they are
@@ -85,7 +85,7 @@ class TrainConfig:
 
     arch: str = "dncnn"
     arch_params: dict = field(default_factory=dict)
-    task: str = "gaussian"
+    task: str = DEFAULT_TASK
     mode: str = "supervised"
     steps: int = 2000
     patch: int = 48
@@ -154,14 +154,13 @@ class TrainConfig:
         if self.arch == "gan" and self.precision.startswith("mixed"):
             raise EnhanceError("the gan trains in float32 (its train_step does no loss scaling)")
         params = registry.resolve_params({"arch": self.arch, "arch_params": self.arch_params})
-        if params.get("noise_map") and (
-            self.mode != "supervised" or self.task not in NOISE_MAP_TASKS
-        ):
-            raise EnhanceError(
-                f"a noise-map model is trained supervised on {', '.join(NOISE_MAP_TASKS)}"
-            )
-        if self.noisy_data and (self.mode != "noise2void" or self.task == "lowlight"):
-            raise EnhanceError("noisy_data needs mode='noise2void' and task gaussian or speckle")
+        task = get_task(self.task)
+        if params.get("noise_map") and (self.mode != "supervised" or not task.noise_map):
+            mapped = [t.name for t in all_tasks() if t.noise_map]
+            raise EnhanceError(f"a noise-map model is trained supervised on {', '.join(mapped)}")
+        if self.noisy_data and (self.mode != "noise2void" or not task.noisy_training_data):
+            noisy = [t.name for t in all_tasks() if t.noisy_training_data]
+            raise EnhanceError(f"noisy_data needs mode='noise2void' and task {' or '.join(noisy)}")
 
     def command(self, out_dir, data="medical-v1"):
         """The ``enhance train`` command line that reproduces this run.

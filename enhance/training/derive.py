@@ -4,7 +4,7 @@
 works through the generalized Anscombe transform (Makitalo & Foi 2013): the dark image is
 variance-stabilised to Gaussian noise of std 1, scaled to about [0, 1], denoised by the network
 told that (constant) noise level, and mapped back by the exact unbiased inverse
-(:class:`enhance.predict._VarianceStabilised`) -- VST+BM3D with BM3D replaced by the network.
+(:class:`enhance.tasks.lowlight.VarianceStabilised`) -- VST+BM3D with BM3D replaced by the network.
 """
 
 from __future__ import annotations
@@ -36,16 +36,20 @@ def derive_vst_model(source, out_dir, *, name=None):
         weights file is the source's, byte for byte (the same sha256).
     """
     from ..modeldir import WEIGHTS_FILE, load_model_dir, make_config, save_model_dir
-    from ..tasks import describe
+    from ..tasks import get_task, lowlight as lowlight_task
 
     loaded = load_model_dir(source)
-    if loaded.task != "gaussian" or not loaded.noise_map:
+    target = lowlight_task.TASK
+    # the VST turns low light into additive Gaussian noise of a known, constant level: the
+    # denoiser must be a model conditioned on that level (a constant noise-level map)
+    denoiser = get_task(loaded.task)
+    if denoiser.constant_noise_level({"sigma": 1.0}) is None or not loaded.noise_map:
         raise ModelError(
             f"{source}: a VST low-light model needs a noise-conditioned gaussian model "
             f"(task {loaded.task!r}, noise_map {loaded.noise_map})"
         )
     out_dir = Path(out_dir)
-    lowlight = describe("lowlight")
+    lowlight = target.describe()
     model_input = (
         "the dark image through the generalized Anscombe transform (counts = image * photons; "
         "read noise in counts), divided by the transform of a full-brightness pixel, then the "
@@ -54,7 +58,7 @@ def derive_vst_model(source, out_dir, *, name=None):
     )
     config = make_config(
         loaded.config["arch"],
-        "lowlight",
+        target.name,
         arch_params=loaded.config["arch_params"],
         task_params={
             "mode": "supervised",

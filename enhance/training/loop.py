@@ -132,8 +132,9 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     def validation_entry(scores):
         return {
             "degradation": preset,
-            "seed_rule": "numpy.random.default_rng(1000 * d + i): d = index of the degradation in "
-            "enhance.degrade.BENCHMARK_DEGRADATIONS, i = index of the validation image",
+            "seed_rule": "numpy.random.default_rng(1000 * d + i): d = enhance.tasks.degradation_id "
+            "of the degradation (its index in the spec's benchmark list), i = index of the "
+            "validation image",
             "images": [name for name, _, _ in items],
             "results": {"model": scores} if scores else {},
         }

@@ -1,9 +1,9 @@
 """Validation: degrade the validation images once, and score a network on them.
 
 Validation degrades each whole validation image once, with the task's spec preset and the spec's
-seed rule (``default_rng(1000 d + i)``, ``d`` the preset's index in
-:data:`enhance.degrade.BENCHMARK_DEGRADATIONS`, ``i`` the image's index), and scores the model
-with PSNR and SSIM (``data_range=1``; SSIM with a Gaussian window, sigma 1.5, population
+seed rule (``default_rng(1000 d + i)``, ``d`` the preset's stable number,
+:func:`enhance.tasks.degradation_id`: its place in the spec's benchmark list, ``i`` the image's
+index), and scores the model with PSNR and SSIM (``data_range=1``; SSIM with a Gaussian window, sigma 1.5, population
 covariance, as the spec says).
 """
 
@@ -16,11 +16,11 @@ from ..tasks import make_training_pair
 
 def validation_items(validation, task, noise_map=False):
     """Degrade each validation image once, with the spec preset and the spec's seed rule."""
-    from ..degrade import BENCHMARK_DEGRADATIONS, benchmark_seed
-    from ..tasks import VALIDATION_DEGRADATION, validation_params
+    from ..degrade import benchmark_seed
+    from ..tasks import degradation_id, get_task, validation_params
 
-    preset = VALIDATION_DEGRADATION[task]
-    index = BENCHMARK_DEGRADATIONS.index(preset)
+    preset = get_task(task).validation_preset
+    index = degradation_id(preset)
     items = []
     for number, (name, clean) in enumerate(validation):
         rng = np.random.default_rng(benchmark_seed(index, number))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enhance.degrade import degrade
+from enhance.tasks import degrade
 from enhance.io import read_image
 from enhance.modeldir import load_model_dir
 from enhance.predict import enhance_image
