@@ -1,7 +1,7 @@
 """Do synthetic images help a denoiser generalise? Issue 31's second downstream task.
 
     python benchmarks/synth_denoiser.py DATA [--generator synth-mni-brain64] [--seeds 5]
-                                             [--steps 150] [--out runs/synth-denoiser]
+                                             [--steps 1000] [--out runs/synth-denoiser]
 
 ``DATA`` is the folder written by ``enhance synth recipe mni-brain64 DATA`` (``DATA/train``: the
 generator's training slices; ``DATA/holdout``: slices never trained on). Two arms, the project's
@@ -34,7 +34,7 @@ def main(argv=None):
     parser.add_argument("data")
     parser.add_argument("--generator", default="synth-mni-brain64")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
