@@ -382,6 +382,8 @@ WEIGHTS = {"truncate": 3, "flip": 2, "headerflip": 2, "insert": 1, "delete": 1, 
 
 def make_case(seeds, index, seed, folder):
     """Write the ``index``-th mutated file of run ``seed`` into ``folder``; return its path."""
+    from enhance.io.formats import split_extension
+
     rng = np.random.default_rng([seed, index])
     src = seeds[int(rng.integers(0, len(seeds)))]
     fmt = _fmt(src)
@@ -395,8 +397,7 @@ def make_case(seeds, index, seed, folder):
                 data = MUTATIONS[name](data, rng, fmt)
             except Exception:  # an earlier mutation left nothing to edit: flip bytes instead
                 data = flip_bytes(data, rng, fmt)
-    ext = "".join(src.suffixes) if src.name.endswith(".nii.gz") else src.suffix
-    stem = src.name[: -len(ext)]
+    stem, ext = split_extension(src.name)
     path = Path(folder) / f"{index:05d}_{stem}_{'+'.join(applied)}{ext}"
     path.write_bytes(data)
     return path

@@ -56,7 +56,7 @@ def _dropped(previous, result):
               help="Comma-separated degradations of the spec's benchmark list.")
 @click.option("--methods", default="fast", show_default=True,
               help="Comma-separated: fast (shipped models + every classical method but the "
-                   "slow bm3d, gain_bm3d, bm3d_log), classical (every classical method), shipped "
+                   "slow bm3d, gain_bm3d, bm3d_log, nlm_log, obnlm), classical (every classical method), shipped "
                    "(model directories under "
                    "trained_weights/), all (classical + shipped), baseline names or model "
                    "directories. The noisy input is always a row.")
@@ -76,10 +76,18 @@ def _dropped(previous, result):
               help="Where the models' networks run, as for enhance run (auto: OpenVINO when "
                    "installed and no NVIDIA GPU is visible, else Keras); scores agree to ~1e-7, "
                    "timings do not (part of the cache key).")
+@click.option("--no-reference", "no_reference", is_flag=True,
+              help="DATA holds real noisy ultrasound frames without references: restore each with "
+                   "every speckle method (each classical despeckler over its parameter range) and "
+                   "score it against its input without a reference (ENL gain, edge keeping, SSI, "
+                   "SMPI, brightness, ratio-image test); the report draws each classical filter's "
+                   "trade-off curve and the models' points.")
 @ray_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def bench(data, out_dir, degradations, methods, models, seed, workers, grid_images, quiet, engine="local",
-          address=None, actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0, runtime="auto"):
+@click.pass_context
+def bench(ctx, data, out_dir, degradations, methods, models, seed, workers, grid_images, quiet, engine="local",
+          address=None, actors=None, cpus_per_actor=1.0, gpus_per_actor=0.0, runtime="auto",
+          no_reference=False):
     """Degrade every clean image of DATA by the spec, restore it with every method, score it.
 
     Each image (colour: grayscale by luminance; stacks: first frame) is degraded with the spec's
@@ -88,10 +96,15 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
     method is told the exposure; Gaussian: classical methods and noise-conditioned models are told
     sigma) and scored with PSNR and SSIM (data_range 1.0). Finished cells are cached in the report folder: running
     again computes only what is missing. The default method set (fast) does "samples/*" (the 8
-    clean samples, 5 degradations, 432 cells) in minutes on two CPU cores, most of it
-    vst_bm3d; --methods all adds bm3d, gain_bm3d and bm3d_log (seconds per image each). Into a report folder that holds degradations or methods this
+    clean samples, 5 degradations, 512 cells) in minutes on two CPU cores, most of it
+    vst_bm3d; --methods all adds bm3d, gain_bm3d, bm3d_log (seconds per image each), nlm_log and obnlm. Into a report folder that holds degradations or methods this
     run leaves out, the new report says which it dropped (their cells stay cached).
+
+    With --no-reference, DATA's images are real noisy frames (nothing is degraded): see that
+    option; --degradations, --seed, --workers, --grid-images and the Ray options do not apply.
     """
+    if no_reference:
+        return _bench_no_reference(ctx, data, out_dir, methods, models, quiet, runtime)
     from ..bench import run_benchmark
 
     progress, close = progress_bar(quiet=quiet, unit="cell",
@@ -153,4 +166,36 @@ def bench(data, out_dir, degradations, methods, models, seed, workers, grid_imag
         for cell in result.failed:
             click.echo(f"failed: {cell.image} / {cell.degradation} / {cell.method}: {cell.error}",
                        err=True)
+        sys.exit(1)
+
+
+def _bench_no_reference(ctx, data, out_dir, methods, models, quiet, runtime):
+    from click.core import ParameterSource
+
+    given = [f"--{name.replace('_', '-')}" for name in
+             ("degradations", "seed", "workers", "grid_images", "engine", "address", "actors",
+              "cpus_per_actor", "gpus_per_actor")
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: not with --no-reference")
+    from ..bench.noref import run_noreference_benchmark
+
+    progress, close = progress_bar(quiet=quiet, unit="run",
+                                   describe=lambda row: f"{row.method} {row.setting}".strip())
+    started = time.perf_counter()
+    with library_errors():
+        try:
+            result = run_noreference_benchmark(
+                data, out_dir, methods=_split(methods), models=_split(models), progress=progress,
+                log=lambda note: click.echo(note, err=True), runtime=runtime)
+        finally:
+            close()
+    click.echo(f"{len(result.images)} images, no reference; methods: {', '.join(result.methods)}")
+    click.echo(f"{len(result.rows)} runs, {len(result.failed)} failed; "
+               f"{time.perf_counter() - started:.1f} s")
+    out = result.out_dir
+    click.echo(f"report: {out / 'report.html'} (also {out / 'summary.md'}, {out / 'results.csv'})")
+    if result.failed:
+        for row in result.failed:
+            click.echo(f"failed: {row.image} / {row.method} {row.setting}: {row.error}", err=True)
         sys.exit(1)

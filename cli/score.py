@@ -1,4 +1,5 @@
-"""``enhance score``: PSNR and SSIM of a folder of results against a folder of references."""
+"""``enhance score``: PSNR and SSIM of a folder of results against a folder of references, or the
+no-reference ultrasound numbers of one folder."""
 
 import csv
 import io
@@ -13,7 +14,14 @@ from .common import library_errors
 
 @click.command()
 @click.argument("reference")
-@click.argument("test")
+@click.argument("test", required=False)
+@click.option("--input", "inputs", type=click.Path(exists=True),
+              help="One folder only: the noisy inputs the images were restored from (paired by "
+                   "relative path); adds ENL gain, edge keeping, SSI, SMPI, brightness and the "
+                   "ratio-image test.")
+@click.option("--mask", type=click.Path(exists=True, dir_okay=False),
+              help="One folder only: an image whose non-zero pixels are the homogeneous regions "
+                   "(each connected patch one region), instead of finding them.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write per-file scores as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write scores and summary as JSON.")
 @click.option("--data-range", type=float, default=None,
@@ -22,14 +30,28 @@ from .common import library_errors
 @click.option("--max-pixels", type=click.IntRange(min=0), default=2**28, show_default=True,
               help="Refuse files whose header claims more pixels (height x width x frames), "
                    "before decoding them; 0: no limit.")
-def score(reference, test, csv_path, json_path, data_range, max_pixels):
-    """Score every image in TEST against the image with the same relative path in REFERENCE.
+def score(reference, test, csv_path, json_path, data_range, max_pixels, inputs=None, mask=None):
+    """Score every image in TEST against the image with the same relative path in REFERENCE;
+    or, given one FOLDER (enhance score FOLDER), score its images without a reference.
 
-    Files pair by relative path without extension (scan.dcm pairs with scan.png). Prints PSNR
-    (dB) and SSIM per file, then the mean and its 95% confidence interval, and what was
-    compared: nothing is stretched; the reference's values on its declared range (16-bit PNG
-    0..65535 as [0, 1]), float files' values as they are.
+    Two folders: files pair by relative path without extension (scan.dcm pairs with scan.png).
+    Prints PSNR (dB) and SSIM per file, then the mean and its 95% confidence interval, and what
+    was compared: nothing is stretched; the reference's values on its declared range (16-bit
+    PNG 0..65535 as [0, 1]), float files' values as they are.
+
+    One folder (ultrasound, no reference): per image, the equivalent number of looks (ENL) and
+    speckle SNR in homogeneous regions found automatically (or --mask), CNR and gCNR between the
+    brightest and darkest of them; with --input NOISY (the folder the images were restored from)
+    also the ENL gain, edge keeping (Laplacian correlation after a sigma 1 Gaussian), Sattar's
+    beta, SSI, SMPI, the mean brightness ratio and the ratio-image score (Gomez et al. 2017; 0 is
+    ideal). Stacks: frames averaged; colour: luminance.
     """
+    if test is None:
+        if data_range is not None:
+            raise click.UsageError("--data-range is for two folders (REFERENCE TEST)")
+        return _score_one_folder(reference, inputs, mask, csv_path, json_path, max_pixels)
+    if inputs or mask:
+        raise click.UsageError("--input and --mask are for one folder (enhance score FOLDER)")
     from ..jobs import score_folders
 
     with library_errors():
@@ -54,6 +76,18 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels):
             f"SSIM {s[0]:.4f} (95% CI {s[1]:.4f} to {s[2]:.4f})"
         )
     rows = [dict(r.__dict__) for r in report.rows]
+    _write_files(rows, summary, csv_path, json_path,
+                 {"data_range": 1.0 if data_range is None else data_range})
+    _exit_on_failures(report)
+
+
+def _clean(value):
+    """JSON has no NaN: None (an infinite PSNR, identical images, stays as Python writes it)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _write_files(rows, summary, csv_path, json_path, extra):
+    """Per-file rows as CSV, rows and summary (and ``extra``) as JSON, where asked."""
     if csv_path:
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
@@ -61,17 +95,49 @@ def score(reference, test, csv_path, json_path, data_range, max_pixels):
         writer.writerows(rows)
         _write_text(csv_path, text.getvalue())
     if json_path:
-        clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
-        payload = {"rows": [{k: clean(v) for k, v in r.items()} for r in rows],
-                   "summary": {k: ([clean(x) for x in v] if isinstance(v, tuple) else v)
+        payload = {"rows": [{k: _clean(v) for k, v in r.items()} for r in rows],
+                   "summary": {k: ([_clean(x) for x in v] if isinstance(v, tuple) else v)
                                for k, v in summary.items()},
-                   "data_range": 1.0 if data_range is None else data_range}
+                   **extra}
         _write_text(json_path, json.dumps(payload, indent=2))
+
+
+def _exit_on_failures(report):
     if report.failed:
         click.echo(f"{len(report.failed)} file(s) not scored:", err=True)
         for row in report.failed:
             click.echo(f"  {row.error}", err=True)
         sys.exit(1)
+
+
+def _score_one_folder(folder, inputs, mask_path, csv_path, json_path, max_pixels):
+    from ..jobs import score_folder_noreference
+
+    with library_errors():
+        mask = None
+        if mask_path:
+            from ..planes import to_grayscale
+            from ..io import read_image
+
+            read = read_image(mask_path)
+            mask = to_grayscale(read.pixels, is_stack=read.meta.is_stack) > 0
+        report = score_folder_noreference(folder, inputs=inputs, mask=mask,
+                                          max_pixels=max_pixels or None)
+        summary = report.summary()
+    keys = report.keys
+    width = max(len(r.relpath) for r in report.rows)
+    if report.scored:
+        click.echo(f"{'file':<{width}}  " + "  ".join(f"{k:>12}" for k in keys))
+        for row in report.scored:
+            click.echo(f"{row.relpath:<{width}}  "
+                       + "  ".join(f"{row.metrics.get(k, math.nan):12.4g}" for k in keys))
+        click.echo(f"mean over {summary['n']} images (95% CI): " + "; ".join(
+            f"{k} {summary[k][0]:.4g} ({summary[k][1]:.4g} to {summary[k][2]:.4g})" for k in keys))
+    rows = [{"relpath": r.relpath, "path": r.path, "input": r.input,
+             **{k: r.metrics.get(k, math.nan) for k in keys}, "error": r.error}
+            for r in report.rows]
+    _write_files(rows, summary, csv_path, json_path, {"reference": None})
+    _exit_on_failures(report)
 
 
 def _write_text(path, text):

@@ -40,6 +40,8 @@ import numpy as np
 
 from . import batch
 from .errors import EnhanceError
+from .io.formats import split_extension
+from .planes import to_gray
 from .tasks import degradation_id, degrade, get_task, resolve
 
 __all__ = ["augment_folder", "draw_params", "draw_transform", "apply_transform",
@@ -87,15 +89,13 @@ def _gray(path):
                            f"{image.pixels.shape[0]} (write the slices out first)")
     x = image.pixels
     if x.ndim == 3:
-        x = x[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        x = to_gray(x) if x.shape[-1] >= 3 else x[..., 0]
     return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 
 def _stem(relpath):
     rel = PurePosixPath(relpath)
-    name = rel.name
-    name = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else PurePosixPath(name).stem
-    return rel.with_name(name)
+    return rel.with_name(split_extension(rel.name)[0])
 
 
 def _out(out_dir, sub, relpath, k=None):

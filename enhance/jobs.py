@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from . import batch
 from .errors import EnhanceError, ShapeMismatch
+from .io.formats import split_extension
 from .io.limits import DEFAULT_MAX_PIXELS
 from .outputs import deidentifier, output_namer, read_notes, redactor, write_output
 
@@ -175,12 +176,31 @@ def denoise_folder(
 
 
 def _stem(relpath):
-    name = relpath.name
-    if name.lower().endswith(".nii.gz"):
-        name = name[: -len(".nii.gz")]
-    else:
-        name = PurePosixPath(name).stem
-    return str(relpath.with_name(name))
+    return str(relpath.with_name(split_extension(relpath.name)[0]))
+
+
+def _reference_matcher(reference_dir, *, kind="reference"):
+    """``match(item) -> (file, exact)``: the file of ``reference_dir`` at ``item``'s relative path
+    without the extension (an exact relative path first; ``exact`` says it was one); none or
+    several raise :class:`EnhanceError` naming the file."""
+    _, references = batch.discover(reference_dir)
+    by_stem = {}
+    for ref in references:
+        by_stem.setdefault(_stem(ref.relpath), []).append(ref)
+
+    def match(item):
+        candidates = by_stem.get(_stem(item.relpath), [])
+        exact = [c for c in candidates if c.relpath == item.relpath]
+        if exact:
+            candidates = exact
+        if not candidates:
+            raise EnhanceError(f"{item.path}: no {kind} {Path(reference_dir) / _stem(item.relpath)}.*")
+        if len(candidates) > 1:
+            names = ", ".join(str(c.path) for c in candidates)
+            raise EnhanceError(f"{item.path}: several {kind}s match ({names})")
+        return candidates[0], bool(exact)
+
+    return match
 
 
 @dataclass
@@ -391,10 +411,7 @@ def score_folders(reference_dir, test_dir, *, data_range=None, max_pixels=DEFAUL
         row with ``error`` set (the others are still scored).
     """
     from .io import read_image
-    _, references = batch.discover(reference_dir)
-    by_stem = {}
-    for item in references:
-        by_stem.setdefault(_stem(item.relpath), []).append(item)
+    match = _reference_matcher(reference_dir)
     _, tests = batch.discover(test_dir)
     if not tests:
         raise EnhanceError(f"{test_dir}: no image files to score")
@@ -402,20 +419,14 @@ def score_folders(reference_dir, test_dir, *, data_range=None, max_pixels=DEFAUL
     pairs, claims = [], {}
     for item in tests:
         row = ScoreRow(str(item.relpath), "", str(item.path))
-        candidates = by_stem.get(_stem(item.relpath), [])
-        exact = [c for c in candidates if c.relpath == item.relpath]
-        if exact:
-            candidates = exact
         ref = None
-        if not candidates:
-            row.error = f"{item.path}: no reference {Path(reference_dir) / _stem(item.relpath)}.*"
-        elif len(candidates) > 1:
-            names = ", ".join(str(c.path) for c in candidates)
-            row.error = f"{item.path}: several references match ({names})"
+        try:
+            ref, exact = match(item)
+        except EnhanceError as error:
+            row.error = str(error)
         else:
-            ref = candidates[0]
             row.reference = str(ref.path)
-            claims.setdefault(ref.relpath, []).append((item, bool(exact)))
+            claims.setdefault(ref.relpath, []).append((item, exact))
         pairs.append((item, ref, row))
     chosen = {rel: _pick_one(items) for rel, items in claims.items() if len(items) > 1}
     for item, ref, row in pairs:
@@ -440,5 +451,149 @@ def score_folders(reference_dir, test_dir, *, data_range=None, max_pixels=DEFAUL
                 row.error = str(error)
             except MemoryError as error:  # scoring two images of an allowed size
                 row.error = f"{item.path} vs {ref.path}: out of memory ({error or 'MemoryError'})"
+        report.rows.append(row)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring without a reference (ultrasound)
+
+
+@dataclass
+class NoReferenceRow:
+    """The no-reference numbers of one image (:mod:`enhance.metrics_ultrasound`), or its error.
+
+    ``input`` is the file it was compared with (``--input``), empty when scored alone.
+    """
+
+    relpath: str
+    path: str
+    input: str = ""
+    metrics: dict = field(default_factory=dict)
+    error: str = ""
+    skipped: str = ""  # never set: :class:`ScoreReport`'s rows have it
+
+
+@dataclass
+class NoReferenceReport(ScoreReport):
+    """Per-file no-reference numbers and their means with 95% confidence intervals."""
+
+    @property
+    def keys(self):
+        """The metrics the scored rows have, in :data:`enhance.metrics_ultrasound.REPORT_KEYS` order."""
+        from .metrics_ultrasound import REPORT_KEYS
+
+        have = set().union(*(r.metrics for r in self.scored)) if self.scored else set()
+        return [k for k in REPORT_KEYS if k in have]
+
+    def summary(self):
+        """``{key: (mean, low, high)}`` over the scored files (finite values), and ``n``."""
+        from .metrics import mean_ci
+
+        out = {"n": len(self.scored)}
+        for key in self.keys:
+            values = [r.metrics[key] for r in self.scored
+                      if key in r.metrics and math.isfinite(r.metrics[key])]
+            out[key] = tuple(float(v) for v in mean_ci(values)) if len(values) > 1 else (
+                (float(values[0]),) * 3 if values else (math.nan,) * 3)
+        return out
+
+
+def _frames(pixels, is_stack):
+    """The 2-D grayscale frames of an image's pixels (colour by luminance, as the benchmark
+    does; every frame of a stack)."""
+    from .planes import to_grayscale
+
+    if is_stack:
+        return [to_grayscale(frame) for frame in pixels]
+    return [to_grayscale(pixels)]
+
+
+def score_images_noreference(image, output=None, *, mask=None):
+    """The no-reference numbers of one frame or of one (input, output) pair, frames averaged.
+
+    ``image`` and ``output`` are lists of 2-D frames (as :func:`_frames` gives); regions are
+    found on each input frame (or ``mask``); see
+    :func:`enhance.metrics_ultrasound.despeckling_report`.
+    """
+    from .metrics_ultrasound import despeckling_report
+
+    if output is not None and len(output) != len(image):
+        raise ShapeMismatch(f"{len(image)} input frame(s), {len(output)} output frame(s)")
+    reports = []
+    for k, frame in enumerate(image):
+        out = None if output is None else output[k]
+        if out is not None and out.shape != frame.shape:
+            raise ShapeMismatch(f"shapes differ: input {frame.shape}, output {out.shape}")
+        regions = None
+        if mask is not None:
+            if mask.shape != frame.shape:
+                raise ShapeMismatch(f"mask of shape {mask.shape} for a frame of shape {frame.shape}")
+            regions = mask
+        reports.append(despeckling_report(frame, out, regions=regions))
+    return {key: float(np.mean([r[key] for r in reports])) for key in reports[0]}
+
+
+def score_folder_noreference(folder, *, inputs=None, mask=None, max_pixels=DEFAULT_MAX_PIXELS):
+    """Score every image of ``folder`` without a reference: speckle suppression, contrast, edges.
+
+    Alone, each image gets the numbers of a frame (ENL and speckle SNR in homogeneous regions found
+    automatically, CNR and gCNR between the brightest and the darkest of them). With ``inputs``,
+    each image is taken as the despeckled output of the image of ``inputs`` at the same relative
+    path (paired as :func:`score_folders` pairs references) and also gets the pair's numbers: ENL
+    gain, edge keeping, Sattar's beta, SSI, SMPI, mean brightness ratio and the ratio-image score
+    (:func:`enhance.metrics_ultrasound.despeckling_report`), regions found on the input.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder (recursive), file or glob of images.
+    inputs : str or Path, optional, keyword-only
+        The folder of the noisy inputs the images were restored from.
+    mask : (H, W) bool array, optional, keyword-only
+        The homogeneous regions (each connected component one region) for every image, instead
+        of finding them; an image of another size is a row with its error.
+    max_pixels : int or None, keyword-only
+        Pixel limit of :func:`enhance.io.read_image` (None: none).
+
+    Returns
+    -------
+    NoReferenceReport
+        A row per image; an unreadable file, a missing input or a size mismatch is a row with
+        ``error`` set (the others are still scored).
+    """
+    from .io import read_image
+
+    _, files = batch.discover(folder)
+    if not files:
+        raise EnhanceError(f"{folder}: no image files to score")
+    pairs = _reference_matcher(inputs, kind="input") if inputs is not None else None
+    if mask is not None:
+        mask = np.asarray(mask) != 0
+    report = NoReferenceReport()
+    for item in files:
+        row = NoReferenceRow(str(item.relpath), str(item.path))
+        try:
+            output = None
+            if pairs is not None:
+                source, _ = pairs(item)
+                row.input = str(source.path)
+                noisy = read_image(source.path, max_pixels=max_pixels)
+                restored = read_image(item.path, max_pixels=max_pixels)
+                image = _frames(noisy.pixels, noisy.meta.is_stack)
+                # the output in the input's [0, 1] scale, as score_folders compares
+                output = _frames(in_scale_of(noisy, restored), noisy.meta.is_stack)
+            else:
+                alone = read_image(item.path, max_pixels=max_pixels)
+                image = _frames(alone.pixels, alone.meta.is_stack)
+            row.metrics = score_images_noreference(image, output, mask=mask)
+        except ShapeMismatch as error:
+            row.error = f"{item.path}" + (f" vs {row.input}" if row.input else "") + f": {error}"
+        except EnhanceError as error:
+            message = str(error)
+            row.error = message if str(item.path) in message or (row.input and row.input in message) \
+                else f"{item.path}: {message}"
+        except MemoryError as error:
+            row.error = f"{item.path}: out of memory ({error or 'MemoryError'})"
         report.rows.append(row)
     return report

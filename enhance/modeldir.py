@@ -446,7 +446,7 @@ class LoadedModel:
 
     Attributes
     ----------
-    network : keras.Model or enhance.runtime.OpenVINONetwork
+    network : keras.Model or enhance.runtime.Network
         What the predict path calls (:func:`enhance.runtime.load_enhancer` says which).
     config : dict
         Contents of ``config.json``.

@@ -5,11 +5,12 @@ Keras (and its backend) is imported only when a model actually runs.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from .errors import EnhanceError
+from .names import check_precision  # noqa: F401 - re-exported
+from .runtime import as_network, with_precision  # noqa: F401 - re-exported
+from .runtime.keras import activation_bytes_per_pixel, layer_output_specs  # noqa: F401
 from .tasks import finish_output, get_task
 from .tasks import gaussian as _gaussian_task
 from .tasks import lowlight as _lowlight_task
@@ -30,10 +31,10 @@ __all__ = [
     "MIN_TILE",
 ]
 
-#: Default memory for the work on one image, beyond the runtime and the model (about 0.9 GB with
-#: TensorFlow on a CPU): the image's own arrays (:data:`IMAGE_BYTES_PER_PIXEL`) and the network's
-#: activations for one call. Tiles and windows per call are sized to stay within it
-#: (:func:`plan_windows`), so an 8192 x 8192 image runs in about 2 GB in all.
+#: Default memory for the work on one image, beyond the runtime and the model: the image's own
+#: arrays (:data:`IMAGE_BYTES_PER_PIXEL`) and the network's activations for one call. Tiles and
+#: windows per call are sized to stay within it (:func:`plan_windows`);
+#: ``benchmarks/peak_memory.py`` measures a run's peak.
 DEFAULT_MAX_MEMORY = 1 << 30
 #: Bytes per image pixel that one grayscale image holds while it is restored, beside the network's
 #: windows: the input, the model's input, its padded copy and the output (float32 each).
@@ -43,8 +44,6 @@ IMAGE_BYTES_PER_PIXEL = 16
 MIN_AUTO_TILE = 256
 #: The out-of-memory back-off never goes below this core size.
 MIN_TILE = 32
-
-_ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
 
 
 def _is_out_of_memory(error):
@@ -61,37 +60,14 @@ def _is_out_of_memory(error):
     )
 
 
-#: keras model -> :func:`activation_bytes_per_pixel` (weak: forgotten with the model).
-_BYTES_PER_PIXEL = weakref.WeakKeyDictionary()
-
-
-def _bytes_per_pixel(network):
-    known = getattr(network, "bytes_per_pixel", None)  # another runtime's network knows it
-    if known is not None:
-        return float(known)
-    try:
-        return _BYTES_PER_PIXEL[network]
-    except KeyError:
-        value = _BYTES_PER_PIXEL[network] = activation_bytes_per_pixel(network)
-        return value
-
-
-def _forward(network, batch):
-    if getattr(network, "runtime", "keras") != "keras":  # enhance.runtime.OpenVINONetwork
-        return network(batch)
-    from .backend_specific import predict_batch
-
-    return predict_batch(network, batch)
-
-
 def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_factor=1,
                 border=0, progress=None, constant_channel=None):
     """Apply a fully convolutional network to images through a tile plan.
 
     Parameters
     ----------
-    keras_model : keras.Model or enhance.runtime.OpenVINONetwork
-        Maps ``(B, h, w, C)`` to ``(B, h, w, C)``.
+    keras_model : enhance.runtime.Network or keras.Model
+        Maps ``(B, h, w, C)`` to ``(B, h, w, C)`` (:func:`enhance.runtime.as_network`).
     images : list of ndarray, each (H, W, C)
         Model inputs, all of one shape.
     tile : int or (int, int), optional
@@ -113,6 +89,7 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
     -------
     list of ndarray, each (H, W, C_out)
     """
+    network = as_network(keras_model)
     plan = plan_tiles(images[0].shape, tile, margin, size_factor, border)
     per_call = max(int(batch_size), 1)
     padded = [plan.pad(np.asarray(image, dtype=np.float32)) for image in images]
@@ -126,7 +103,7 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
         if constant_channel is not None:
             level = np.full(windows.shape[:-1] + (1,), constant_channel, dtype=np.float32)
             windows = np.concatenate([windows, level], axis=-1)
-        outputs = _forward(keras_model, windows)
+        outputs = network(windows)
         for (index, tile_), output in zip(chunk, outputs):
             if results[index] is None:
                 results[index] = np.empty(tuple(plan.shape) + output.shape[2:], dtype=np.float32)
@@ -134,97 +111,6 @@ def run_network(keras_model, images, *, tile=None, batch_size=8, margin=0, size_
         if progress is not None:
             progress(start + len(chunk), len(jobs))
     return results
-
-
-def check_precision(precision):
-    """``precision`` if it is one of :data:`enhance.names.PRECISIONS`; else one EnhanceError line."""
-    from .names import PRECISIONS
-
-    if precision not in PRECISIONS:
-        raise EnhanceError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-    return precision
-
-
-def with_precision(model, precision):
-    """The same model computing in ``precision``: ``model`` itself for ``float32``.
-
-    Parameters
-    ----------
-    model : LoadedModel
-    precision : {"float32", "bfloat16"}
-        See :func:`enhance.models.registry.build_model` (Keras; on OpenVINO the plugin's
-        inference precision, :mod:`enhance.runtime`); bfloat16 is about twice as fast on CPUs
-        with bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs, at a small PSNR cost
-        (the README gives the measured figures), and slower on CPUs without them.
-
-    Returns
-    -------
-    LoadedModel
-        Same config, card and weights; ``config["precision"]`` is not set (the config stays
-        the directory's), the network is rebuilt under the precision.
-    """
-    import dataclasses
-
-    check_precision(precision)
-    if model.runtime != "keras":
-        return dataclasses.replace(model, network=model.network.with_precision(precision))
-    if precision == "float32":
-        return model
-    from .models import registry
-
-    network = registry.build_model(model.config, precision=precision)
-    network.set_weights(model.keras_model.get_weights())
-    return dataclasses.replace(model, network=network)
-
-
-def layer_output_specs(keras_model, layers=None, *, side=64):
-    """The output spec (shape, dtype) of each of ``layers`` for a ``side`` x ``side`` input.
-
-    Parameters
-    ----------
-    keras_model : keras.Model
-        A functional model with a ``(None, None, C)`` input.
-    layers : list of keras.layers.Layer, optional
-        Default: every layer but the input.
-
-    Returns
-    -------
-    list of keras.KerasTensor
-        Symbolic: nothing is computed.
-    """
-    import keras
-
-    layers = keras_model.layers[1:] if layers is None else list(layers)
-    probe = keras.Model(keras_model.inputs, [layer.output for layer in layers])
-    channels = keras_model.inputs[0].shape[-1]
-    specs = probe.compute_output_spec(keras.KerasTensor((1, side, side, channels)))
-    return list(specs) if isinstance(specs, (list, tuple)) else [specs]
-
-
-def activation_bytes_per_pixel(keras_model):
-    """An upper bound on the network's activation memory per window pixel, in bytes.
-
-    The sum, over every layer, of its output's elements per input pixel times its compute
-    dtype's size: what one call holds if nothing were freed (runtimes free and reuse buffers, so
-    the measured peak is lower: about 0.55 of this for the shipped U-Nets on TensorFlow).
-
-    Parameters
-    ----------
-    keras_model : keras.Model
-        A functional model with a ``(None, None, C)`` input.
-
-    Returns
-    -------
-    float
-    """
-    import keras
-
-    side = 64
-    total = 0.0
-    for spec in layer_output_specs(keras_model, side=side):
-        dtype = keras.backend.standardize_dtype(spec.dtype)
-        total += float(np.prod(spec.shape)) * _ITEMSIZE.get(dtype, 4)
-    return total / (side * side)
 
 
 def plan_windows(shape, *, margin, size_factor, bytes_per_pixel, max_memory=DEFAULT_MAX_MEMORY,
@@ -459,7 +345,7 @@ def enhance_image(model, image, *, tile=None, batch_size=8, exposure=None, self_
     tile, per_call = plan_windows(
         planes.shape, margin=margin, size_factor=model.size_factor, border=border,
         image_bytes_per_pixel=IMAGE_BYTES_PER_PIXEL / 4 * held,
-        bytes_per_pixel=_bytes_per_pixel(model.network),
+        bytes_per_pixel=as_network(model.network).bytes_per_pixel,
         max_memory=DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory),
         batch_size=batch_size, tile=tile,
     )

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EnhanceError
+from .io.capture import captured_warnings
+from .io.formats import split_extension
+from .names import PREVIEW_NAME
 
 __all__ = ["PreviewRow", "find_reference", "choose_rows", "contact_sheet", "write_preview",
            "PREVIEW_NAME"]
 
-#: File name of the contact sheet in a run's output folder.
-PREVIEW_NAME = "preview.png"
 #: At most this many files are read to choose the rows.
 MAX_CANDIDATES = 48
 #: Files with more pixels (height x width x frames) than this are not read for the preview.
@@ -72,17 +73,13 @@ def find_reference(path):
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "degraded":
             folder = Path(*parts[:i], "reference", *parts[i + 1 : -1])
-            stem = _stem(path.name)
+            stem = split_extension(path.name)[0]
             if not folder.is_dir():
                 return None
             found = [p for p in folder.iterdir()
-                     if p.is_file() and _stem(p.name) == stem and is_supported(p)]
+                     if p.is_file() and split_extension(p.name)[0] == stem and is_supported(p)]
             return found[0] if len(found) == 1 else None
     return None
-
-
-def _stem(name):
-    return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
 
 
 def _display_frame(pixels, is_stack):
@@ -284,8 +281,6 @@ def write_preview(path, pairs, *, title="", max_rows=6, root=None):
     import cv2
 
     from .io.atomic import atomic_write
-
-    from .batch import captured_warnings
 
     with captured_warnings():  # a reader's warnings (libpng, pydicom) stay off the terminal
         rows = choose_rows(pairs, max_rows=max_rows, root=root)

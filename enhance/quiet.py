@@ -10,8 +10,10 @@ temporary file; afterwards the known banner lines are dropped and anything else 
 stderr as it was. TensorFlow's Python logger and absl's are set to ERROR.
 
 The ``enhance`` command line installs it (and sets ``ENHANCE_QUIET_TENSORFLOW=1``, so that worker
-processes of ``enhance bench`` install it when they import :mod:`enhance`); a program using the
-library keeps TensorFlow's own behaviour unless it calls :func:`quiet_tensorflow`.
+processes of ``enhance bench`` install it when they import :mod:`enhance`). The library imports
+TensorFlow on a program's behalf (a model's first conversion, the Keras runtime) inside
+:func:`tensorflow_quietly`; a program that imports TensorFlow itself keeps TensorFlow's own
+behaviour unless it calls :func:`quiet_tensorflow`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import re
 import sys
 import tempfile
 
-__all__ = ["quiet_tensorflow", "BANNER_PATTERNS", "ENV_VARIABLE"]
+__all__ = ["quiet_tensorflow", "tensorflow_quietly", "BANNER_PATTERNS", "ENV_VARIABLE"]
 
 #: Set to ``1`` by the command line: importing :mod:`enhance` then calls :func:`quiet_tensorflow`.
 ENV_VARIABLE = "ENHANCE_QUIET_TENSORFLOW"
@@ -119,3 +121,22 @@ def quiet_tensorflow():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # what older TensorFlow versions honour
     sys.meta_path.insert(0, _QuietFinder())
+
+
+@contextlib.contextmanager
+def tensorflow_quietly():
+    """Inside the block, a first import of TensorFlow is quiet (:func:`quiet_tensorflow`); when
+    the block did not import it, the hook (and ``TF_CPP_MIN_LOG_LEVEL``) it set are taken back,
+    so that the program's own later import keeps TensorFlow's behaviour."""
+    installed = "tensorflow" not in sys.modules and not any(
+        isinstance(f, _QuietFinder) for f in sys.meta_path)
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    quiet_tensorflow()
+    try:
+        yield
+    finally:
+        if installed:
+            for finder in [f for f in sys.meta_path if isinstance(f, _QuietFinder)]:
+                sys.meta_path.remove(finder)
+            if "tensorflow" not in sys.modules and level is None:
+                os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)

@@ -41,7 +41,7 @@ import sys
 import threading
 from pathlib import Path, PurePosixPath
 
-from .errors import EnhanceError
+from .errors import EnhanceError, one_line
 
 #: How to install the engine.
 INSTALL = "pip install 'enhance[ray]'  (or: pip install 'ray[data]>=2.40')"
@@ -91,10 +91,6 @@ def _start_watchdog(ray):
          str(os.getpid())],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True)
-
-
-def _one_line(text):
-    return " ".join(str(text).split())
 
 
 class RayEngine:
@@ -181,7 +177,7 @@ class RayEngine:
                     ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
             where = f"join the Ray cluster at {self.address}" if self.address else "start Ray"
-            raise EnhanceError(f"cannot {where}: {_one_line(error) or type(error).__name__}") from None
+            raise EnhanceError(f"cannot {where}: {one_line(error) or type(error).__name__}") from None
         self._watchdog = _start_watchdog(ray)
         return True
 
@@ -313,7 +309,7 @@ class RayEngine:
 def _ray_cause(error):
     """The first line of a Ray error, without its traceback dump."""
     text = str(error).strip().splitlines()
-    return _one_line(text[0]) if text else type(error).__name__
+    return one_line(text[0]) if text else type(error).__name__
 
 
 class _quiet_ray_data:
@@ -346,7 +342,7 @@ class _Actor:
             _check_shared(shared)
             self.setup()
         except Exception as error:  # noqa: BLE001 - reported once, as the run's one line
-            self.problem = f"node {self.node}: {_one_line(error) or type(error).__name__}"
+            self.problem = f"node {self.node}: {one_line(error) or type(error).__name__}"
 
     def setup(self):
         """More set-up, once per actor (a subclass's)."""

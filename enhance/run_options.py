@@ -19,13 +19,15 @@ manifest line, and a later run over the same output folder with another recipe i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import EnhanceError
 from .io.limits import DEFAULT_MAX_PIXELS
 from .names import OUTPUT_FORMATS, PRECISIONS, RUNTIMES
+from .names import check_choice as _choice
+from .names import check_number as _number
+from .names import check_whole as _whole
 
 __all__ = ["RunOptions", "ModelRef", "ENGINES", "ENGINE_OPTIONS", "RECIPE_FIELDS"]
 
@@ -41,41 +43,6 @@ RECIPE_FIELDS = ("exposure", "sigma", "photons", "read_noise", "self_ensemble", 
 #: The smallest tile core a run accepts (:data:`enhance.predict.MIN_TILE`, the out-of-memory
 #: back-off's floor): smaller cores cost more margin than image.
 MIN_TILE = 32
-
-
-def _number(name, value, *, low, high=math.inf, low_open=False, what=""):
-    """``value`` as a float, or one line saying why not (NaN, infinity, out of range)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise EnhanceError(f"{name} must be a number{what}, not {value!r}") from None
-    value = float(value)
-    inside = (value > low if low_open else value >= low) and value <= high
-    if not math.isfinite(value) or not inside:
-        left = "(" if low_open else "["
-        right = "]" if math.isfinite(high) else ")"
-        bound = f"{left}{low:g}, {high:g}{right}" if math.isfinite(high) else (
-            f"> {low:g}" if low_open else f">= {low:g}")
-        where = f"in {bound}" if math.isfinite(high) else bound
-        raise EnhanceError(f"{name} must be a finite number {where}{what}, not {value!r}")
-    return value
-
-
-def _whole(name, value, *, low):
-    if isinstance(value, bool) or not isinstance(value, int):
-        if not (isinstance(value, float) and value.is_integer()):
-            raise EnhanceError(f"{name} must be a whole number >= {low}, not {value!r}")
-        value = int(value)
-    if value < low:
-        raise EnhanceError(f"{name} must be a whole number >= {low}, not {value!r}")
-    return int(value)
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise EnhanceError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True)

@@ -46,13 +46,15 @@ def test_registry_entries_and_tasks():
     assert set(BASELINES) == {
         "identity", "gaussian_filter", "median", "bilateral", "nlm", "wavelet", "tv", "bm3d",
         "lee", "frost", "srad", "bm3d_log", "gain", "gain_bm3d", "clahe", "vst_bm3d",
+        "box", "nlm_log", "obnlm",
     } | set(VST_FILTERS)
     for b in BASELINES.values():
         assert b.tasks and set(b.tasks) <= set(task_names())
         assert callable(b.function) and b.description and "\n" not in b.description
         assert b.function.__doc__, b.name
     speckle_names = {b.name for b in list_baselines("speckle")}
-    assert {"lee", "frost", "srad", "median", "bm3d_log"} <= speckle_names
+    assert {"lee", "frost", "srad", "median", "bm3d_log", "box", "gaussian_filter", "bilateral",
+            "nlm", "nlm_log", "obnlm"} <= speckle_names
     assert {b.name for b in list_baselines("lowlight")} >= {"gain", "gain_bm3d", "clahe", "vst_bm3d"}
     assert "vst_bm3d" not in {b.name for b in list_baselines("gaussian")}
     assert len(list_baselines()) == len(BASELINES)

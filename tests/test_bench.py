@@ -155,10 +155,11 @@ def test_cached_rerun_recomputes_nothing(tiny, monkeypatch):
     calls = []
     monkeypatch.setattr(cells, "_run_cell", lambda task: calls.append(task) or real_run_cell(task))
     next(iter((out / "cells").glob("*.json"))).unlink()
-    more = _run(data, out, methods=METHODS + ",bilateral", write=False)  # bilateral: gaussian only
-    assert more.computed == len(calls) == 2 + 1
-    assert sum(t.method.name == "bilateral" for t in calls) == 2
-    assert len(more.cells) == N_CELLS + 2
+    # bilateral suits gaussian and speckle (issue 26): 2 images x 2 degradations
+    more = _run(data, out, methods=METHODS + ",bilateral", write=False)
+    assert more.computed == len(calls) == 4 + 1
+    assert sum(t.method.name == "bilateral" for t in calls) == 4
+    assert len(more.cells) == N_CELLS + 4
     assert {k: v for k, v in _cell_scores(more).items() if k[2] != "bilateral"} == before
 
 

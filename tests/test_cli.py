@@ -233,14 +233,22 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(small_input, tmp_path
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and "pip install jax" in lines[0], result.stderr
+    # the default runtime runs the backend the user named (Keras on jax), not OpenVINO silently
+    result = subprocess.run([sys.executable, "-c", code, "run", str(small_input), str(tmp_path / "q")],
+                            capture_output=True, text=True, env=env)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.returncode == 1 and len(lines) == 1 and "pip install jax" in lines[0], result.stderr
     if importlib.util.find_spec("openvino") is None:
         return
-    # the OpenVINO runtime of a model already converted (cached) needs no Keras backend at all
+    # the OpenVINO runtime asked by name, of a model already converted (cached), needs no Keras
+    # backend at all
     from enhance.runtime import load_enhancer
     from enhance.shipped import resolve_model
 
     load_enhancer(resolve_model(None), runtime="openvino")
-    result = subprocess.run([sys.executable, "-c", code, "run", str(small_input), str(tmp_path / "p")],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-c", code, "run", str(small_input), str(tmp_path / "p"),
+                             "--runtime", "openvino"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "p" / "manifest.jsonl").read_text().splitlines()[0])
+    assert record["runtime"] == "openvino"
     assert '"runtime": "openvino"' in (tmp_path / "p" / "manifest.jsonl").read_text()

@@ -160,7 +160,10 @@ def test_each_built_in_task_answers_what_the_rest_asks():
     assert "10000 incident photons" in describe_degradation(tasks.resolve("lowdose_ct"))
     assert [t.name for t in all_tasks() if t.needs_exposure] == ["lowlight"]
     assert get_task("speckle").inference_border() == 16 and get_task("gaussian").context_margin == 0
-    assert get_task("speckle").no_reference_metrics == ()  # the hook another change fills
+    from enhance.metrics_ultrasound import REPORT_KEYS
+
+    assert get_task("speckle").no_reference_metrics == REPORT_KEYS  # the ultrasound numbers
+    assert get_task("gaussian").no_reference_metrics == ()
 
 
 def test_the_lowlight_transform_lives_with_its_task_and_inverts_the_gain_and_the_vst():

@@ -29,7 +29,7 @@ from . import lowlight as _l
 from . import speckle as _s
 from ._common import as_image, finish, require_exposure
 
-__all__ = ["Baseline", "BASELINES", "denoise", "list_baselines"]
+__all__ = ["Baseline", "BASELINES", "denoise", "list_baselines", "tuning_baselines"]
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,18 @@ class Baseline:
     """A registry entry: ``name``, ``function``, a one-line ``description``.
 
     ``needs_exposure`` marks the low-light methods, which must be told the exposure. The tasks
-    it suits are those that list it (:attr:`enhance.tasks.Task.baselines`).
+    it suits are those that list it (:attr:`enhance.tasks.Task.baselines`). ``sweep`` is the
+    method's parameter range for tuning: option sets (keyword arguments of ``function``) ordered
+    from the weakest smoothing to the strongest; the trade-off curves of ``enhance bench
+    --no-reference`` and the tuned baselines of ``benchmarks/ultrasound_real.py`` run each of
+    them. Empty: the method is not tuned.
     """
 
     name: str
     function: Callable
     description: str
     needs_exposure: bool = False
+    sweep: tuple = ()
 
     @property
     def tasks(self):
@@ -54,20 +59,41 @@ class Baseline:
         return self.function(image, **options)
 
 
+def _sweep(name, values, **fixed):
+    return tuple({name: v, **fixed} for v in values)
+
+
 def _entries():
     return [
         Baseline("identity", _g.identity, "the noisy input, unchanged (the floor to beat)"),
-        Baseline("gaussian_filter", _g.gaussian_filter, "Gaussian smoothing, width chosen by SURE"),
-        Baseline("median", _g.median, "median filter, window from the noise level and grain"),
-        Baseline("bilateral", _g.bilateral, "bilateral filter (OpenCV), range 2 sigma, space 2 px"),
-        Baseline("nlm", _g.nlm, "non-local means (scikit-image, fast mode, h = 0.6 sigma)"),
+        Baseline("gaussian_filter", _g.gaussian_filter, "Gaussian smoothing, width chosen by SURE",
+                 sweep=_sweep("width", (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.5))),
+        Baseline("median", _g.median, "median filter, window from the noise level and grain",
+                 sweep=_sweep("size", (3, 5, 7, 9, 11))),
+        Baseline("bilateral", _g.bilateral, "bilateral filter (OpenCV), range 2 sigma, space 2 px",
+                 sweep=_sweep("sigma_color", (0.03, 0.05, 0.08, 0.12, 0.2, 0.3), sigma_space=2.0)
+                 + ({"sigma_color": 0.3, "sigma_space": 3.0}, {"sigma_color": 0.3, "sigma_space": 4.0})),
+        Baseline("nlm", _g.nlm, "non-local means (scikit-image, fast mode, h = 0.6 sigma)",
+                 sweep=_sweep("h", (0.02, 0.04, 0.06, 0.1, 0.15, 0.22, 0.35, 0.5), sigma=0.0)),
         Baseline("wavelet", _g.wavelet, "BayesShrink wavelet soft thresholding (db2)"),
         Baseline("tv", _g.tv, "total-variation denoising (Chambolle), weight 0.75 sigma"),
         Baseline("bm3d", _g.bm3d, "BM3D, reference implementation, sigma_psd = sigma"),
-        Baseline("lee", _s.lee, "Lee local-statistics speckle filter, 7x7"),
-        Baseline("frost", _s.frost, "Frost adaptive exponential speckle filter, 7x7, damping 2"),
-        Baseline("srad", _s.srad, "speckle reducing anisotropic diffusion (Yu & Acton 2002)"),
-        Baseline("bm3d_log", _s.bm3d_log, "homomorphic BM3D: log, BM3D, exp, bias-corrected"),
+        Baseline("box", _s.box, "box (moving-average) filter, 5x5",
+                 sweep=_sweep("size", (3, 5, 7, 9, 11, 13))),
+        Baseline("lee", _s.lee, "Lee local-statistics speckle filter, 7x7",
+                 sweep=_sweep("window", (3, 5, 7, 9, 11, 13))),
+        Baseline("frost", _s.frost, "Frost adaptive exponential speckle filter, 7x7, damping 2",
+                 sweep=_sweep("window", (3, 5, 7, 9, 11, 13))),
+        Baseline("srad", _s.srad, "speckle reducing anisotropic diffusion (Yu & Acton 2002)",
+                 sweep=({"iterations": 10}, {"iterations": 20}, {"iterations": 50},
+                        {"iterations": 50, "rho": 0.05}, {"iterations": 100, "rho": 0.02},
+                        {"iterations": 100, "rho": 0.0})),
+        Baseline("nlm_log", _s.nlm_log, "homomorphic non-local means: log, NLM at the fitted level, exp",
+                 sweep=_sweep("h", (0.3, 0.5, 0.7, 1.0, 1.5, 2.2, 3.0, 4.0))),
+        Baseline("obnlm", _s.obnlm, "optimized Bayesian NLM, Pearson patch distance (Coupe et al. 2009)",
+                 sweep=_sweep("h", (0.4, 0.6, 0.8, 1.0, 1.3, 1.7, 2.2, 3.0))),
+        Baseline("bm3d_log", _s.bm3d_log, "homomorphic BM3D: log, BM3D, exp, bias-corrected",
+                 sweep=_sweep("sigma_scale", (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5))),
         Baseline("gain", _l.gain, "gain by 1/exposure only", True),
         Baseline("gain_bm3d", _l.gain_bm3d, "gain by 1/exposure, then BM3D at the fitted noise level", True),
         Baseline("clahe", _l.clahe, "gain by 1/exposure, then CLAHE (OpenCV, clip 2, 8x8 tiles)", True),
@@ -91,6 +117,11 @@ def list_baselines(task=None):
         return list(BASELINES.values())
     suited = get_task(task).baselines
     return [b for b in BASELINES.values() if b.name in suited]
+
+
+def tuning_baselines(task="speckle"):
+    """The entries of ``task`` that have a parameter range (:attr:`Baseline.sweep`), in order."""
+    return [b for b in list_baselines(task) if b.sweep]
 
 
 def get_baseline(method) -> Baseline:

@@ -10,7 +10,7 @@ name); nothing heavy is imported until a cell runs. The 16-bit PNGs of the repor
 are written and read here too.
 
 References: colour images are converted to grayscale by luminance
-(:func:`skimage.color.rgb2gray`, Rec. 709 weights; an alpha channel is dropped), stacks
+(:func:`enhance.planes.to_gray`, Rec. 709 weights; an alpha channel is dropped), stacks
 (multi-frame DICOM, multi-page TIFF, volumes) contribute their first frame only.
 """
 
@@ -22,6 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..planes import to_grayscale  # noqa: F401 - the benchmark's references (re-exported)
 from ..errors import EnhanceError
 from .methods import Method
 
@@ -78,26 +79,6 @@ class Cell:
         if not self.seconds or not math.isfinite(self.seconds) or self.seconds <= 0:
             return math.nan
         return self.megapixels / self.seconds
-
-
-def to_grayscale(pixels, *, is_stack=False):
-    """First frame of a stack; colour by luminance (``rgb2gray``), alpha dropped. Returns float32 (H, W)."""
-    import numpy as np
-
-    pixels = np.asarray(pixels, dtype=np.float32)
-    if is_stack:
-        pixels = pixels[0]
-    if pixels.ndim == 3:
-        channels = pixels.shape[-1]
-        if channels in (3, 4):
-            from skimage.color import rgb2gray
-
-            pixels = rgb2gray(pixels[..., :3])
-        else:  # gray (+ alpha)
-            pixels = pixels[..., 0]
-    if pixels.ndim != 2:
-        raise EnhanceError(f"cannot make a 2-D reference from pixels of shape {pixels.shape}")
-    return np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)
 
 
 class _LastValue:

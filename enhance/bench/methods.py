@@ -41,9 +41,10 @@ __all__ = [
 ]
 
 #: Classical methods left out of the ``fast`` set: the BM3D variants, by far the slowest (seconds
-#: per image on a CPU core, where the others take a fraction of a second). ``vst_bm3d`` stays in:
+#: per image on a CPU core, where the others take a fraction of a second), and the two
+#: despecklers of the non-local family (log-domain NLM, OBNLM: about a second per image). ``vst_bm3d`` stays in:
 #: it is the spec's strongest classical low-light recipe and runs on one degradation only.
-SLOW_BASELINES = ("bm3d", "gain_bm3d", "bm3d_log")
+SLOW_BASELINES = ("bm3d", "gain_bm3d", "bm3d_log", "nlm_log", "obnlm")
 
 #: Names accepted by ``methods`` that stand for sets of methods.
 METHOD_SETS = ("all", "classical", "fast", "shipped")

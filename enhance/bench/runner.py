@@ -65,6 +65,17 @@ def pick_grid_images(references, count):
     return pick(references, count)
 
 
+def with_runtime(method_list, runtime):
+    """The methods with ``runtime`` resolved (:func:`enhance.runtime.choose_runtime`) on each
+    model; an unknown or missing runtime is one line, and only when a model needs it."""
+    if not any(m.kind == "model" for m in method_list):
+        return method_list
+    from ..runtime import choose_runtime
+
+    chosen = choose_runtime(runtime)
+    return [dataclasses.replace(m, runtime=chosen) if m.kind == "model" else m for m in method_list]
+
+
 def _execute(tasks, workers, on_result, engine=None):
     """Run tasks serially (``workers == 1``), in a process pool, or on a Ray cluster
     (``engine(function, tasks)`` yields ``(i, function(task))`` as each completes: a
@@ -173,13 +184,8 @@ def run_benchmark(
         ray_engine = RayEngine(**(engine_options or {}))  # Ray missing, bad options: one line
     notes = []
     degs = resolve_degradations(degradations)
-    method_list = resolve_methods(methods, models, weights_dir=weights_dir, notes=notes)
-    if any(m.kind == "model" for m in method_list):
-        from ..runtime import choose_runtime
-
-        chosen = choose_runtime(runtime)  # an unknown or missing runtime: one line
-        method_list = [dataclasses.replace(m, runtime=chosen) if m.kind == "model" else m
-                       for m in method_list]
+    method_list = with_runtime(resolve_methods(methods, models, weights_dir=weights_dir, notes=notes),
+                               runtime)
     root, files = batch.discover(data, exclude=[out_dir])
     if not files:
         raise EnhanceError(f"{data}: no image to benchmark")

@@ -15,7 +15,7 @@ Errors: :class:`~enhance.errors.UnreadableImage` for inputs,
 """
 
 from enhance.io.api import read_image, write_image
-from enhance.io.formats import SUPPORTED_EXTENSIONS, is_supported
+from enhance.io.formats import SUPPORTED_EXTENSIONS, is_supported, split_extension
 from enhance.io.image import Image, ImageMeta
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "ImageMeta",
     "SUPPORTED_EXTENSIONS",
     "is_supported",
+    "split_extension",
 ]

@@ -6,13 +6,12 @@ import errno
 import importlib
 import operator
 import os
-import re
 import stat
 from pathlib import Path
 
 import numpy as np
 
-from enhance.errors import EnhanceError, UnreadableImage, UnwritableImage
+from enhance.errors import EnhanceError, UnreadableImage, UnwritableImage, one_line
 from enhance.io.atomic import atomic_write
 from enhance.io.capture import c_stderr
 from enhance.io.formats import (
@@ -58,12 +57,8 @@ def _handler(fmt, which):
     return getattr(module, read_name if which == "read" else write_name)
 
 
-def _one_line(text):
-    return re.sub(r"\s+", " ", str(text)).strip()
-
-
 def _describe(exc):
-    text = _one_line(exc)
+    text = one_line(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -156,7 +151,7 @@ def read_image(path, *, axis=2, max_pixels=DEFAULT_MAX_PIXELS):
             image = reader(p, axis=axis, max_pixels=max_pixels)
     except UnreadableImage as exc:
         if "\n" in exc.cause or "\r" in exc.cause:  # keep messages to one line
-            raise UnreadableImage(p, _one_line(exc.cause)) from exc.__cause__
+            raise UnreadableImage(p, one_line(exc.cause)) from exc.__cause__
         raise
     except NonFinitePixels as exc:
         raise UnreadableImage(p, f"float {FORMAT_NAMES[fmt]} image: {exc}") from None

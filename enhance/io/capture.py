@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sys
 import tempfile
 import threading
 import warnings
+
+from enhance.errors import one_line
 
 __all__ = ["captured_warnings", "c_stderr", "LIBRARY_LOGGERS", "MAX_WARNINGS"]
 
@@ -29,10 +30,6 @@ MAX_WARNINGS, MAX_WARNING_CHARS = 20, 300
 
 _FD_LOCK = threading.Lock()
 _ACTIVE = threading.local()  # .sinks: the raw-message lists of the open captures, innermost last
-
-
-def _one_line(text):
-    return re.sub(r"\s+", " ", str(text)).strip()
 
 
 class _Records(logging.Handler):
@@ -145,7 +142,7 @@ def captured_warnings(*, fd=False):
         raw = [f"{w.category.__name__}: {w.message}" for w in caught] + raw
         bodies = set()
         for text in raw:  # pydicom both warns and logs: one message each
-            text = _one_line(text)[:MAX_WARNING_CHARS]
+            text = one_line(text)[:MAX_WARNING_CHARS]
             body = text.partition(": ")[2] or text
             if text and body not in bodies and len(messages) < MAX_WARNINGS:
                 bodies.add(body)

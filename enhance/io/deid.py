@@ -58,6 +58,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from enhance.errors import EnhanceError, UnwritableImage
+from enhance.io.formats import split_extension
 
 __all__ = ["Deidentifier", "KEY_FILE", "default_key_file", "profile"]
 
@@ -284,8 +285,7 @@ class Deidentifier:
         """The pseudonymous name of an output: ``anon-`` and 16 hex digits of a keyed hash of
         the input's relative path, with the input's extension (``.nii.gz`` counts as one)."""
         rel = PurePosixPath(relpath)
-        name = rel.name.lower()
-        suffix = ".nii.gz" if name.endswith(".nii.gz") else rel.suffix.lower()
+        suffix = split_extension(rel.name)[1].lower()
         return "anon-" + self._digest(b"name:" + str(rel).encode()).hex()[:16] + suffix
 
     def _digest(self, text):

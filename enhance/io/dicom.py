@@ -23,7 +23,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, get_decoder, pack_bits, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID, generate_uid
 
-from enhance.errors import UnreadableImage, UnwritableImage
+from enhance.errors import UnreadableImage, UnwritableImage, one_line
 from enhance.io.image import Image, ImageMeta, find_padding, measured_map, to_raw, value_map
 from enhance.io.limits import check_min_size, check_pixels
 
@@ -100,10 +100,6 @@ def _check_is_image(path, ds):
     raise UnreadableImage(path, f"DICOM {name} ({ids}) is not an image to restore: {reason}")
 
 
-def _one_line(text):
-    return re.sub(r"\s+", " ", str(text)).strip()
-
-
 def _install_hint(decoder):
     """'python-gdcm; pylibjpeg + pylibjpeg-libjpeg' from pydicom's missing dependencies."""
     options = []
@@ -151,7 +147,7 @@ def _check_native_length(path, ds, ts):
         bits = int(ds.BitsAllocated)
         n = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel") or 1) * frames
     except (TypeError, ValueError) as exc:
-        raise UnreadableImage(path, f"corrupt DICOM image module ({_one_line(exc)})") from exc
+        raise UnreadableImage(path, f"corrupt DICOM image module ({one_line(exc)})") from exc
     if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
         n = n * 2 // 3  # chroma subsampled horizontally: 2 values per pixel, not 3
     expected = (n * bits + 7) // 8
@@ -176,9 +172,9 @@ def _decode(path, ds, ts):
             hint = _install_hint(decoder)
             hint = f"; install one of: {hint}" if hint else ""
             raise UnreadableImage(
-                path, f"cannot decode {ts.name} pixel data ({_one_line(exc)}){hint}"
+                path, f"cannot decode {ts.name} pixel data ({one_line(exc)}){hint}"
             ) from exc
-        raise UnreadableImage(path, f"corrupt DICOM pixel data ({_one_line(exc)})") from exc
+        raise UnreadableImage(path, f"corrupt DICOM pixel data ({one_line(exc)})") from exc
 
 
 def _declared_padding(ds):
@@ -243,7 +239,7 @@ def read_dicom(path, *, axis=2, max_pixels=None):
         dims = [int(ds.get("NumberOfFrames") or 1), int(ds.get("Rows") or 0),
                 int(ds.get("Columns") or 0)]
     except (TypeError, ValueError) as exc:
-        raise UnreadableImage(path, f"corrupt DICOM image module ({_one_line(exc)})") from exc
+        raise UnreadableImage(path, f"corrupt DICOM image module ({one_line(exc)})") from exc
     check_pixels(path, dims if dims[0] > 1 else dims[1:], max_pixels)
     if "Rows" in ds and "Columns" in ds:
         check_min_size(path, dims[1], dims[2])

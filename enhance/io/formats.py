@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 __all__ = [
-    "SUPPORTED_EXTENSIONS", "FORMATS", "is_supported", "format_from_name", "sniff", "detect_format",
+    "SUPPORTED_EXTENSIONS", "FORMATS", "is_supported", "format_from_name", "split_extension",
+    "sniff", "detect_format",
 ]
 
 #: Lower-case extensions :func:`enhance.io.read_image` reads, mapped to their format.
@@ -59,6 +60,25 @@ def format_from_name(path):
         if name.endswith(ext):
             return EXTENSION_FORMATS[ext]
     return None
+
+
+def split_extension(name):
+    """``(stem, extension)`` of a file name: ``.nii.gz`` (any case) counts as one extension;
+    otherwise the last suffix, as :attr:`pathlib.PurePath.suffix` (``("name", "")`` without one).
+
+    Parameters
+    ----------
+    name : str
+        A file name (no folder).
+
+    Returns
+    -------
+    (str, str)
+    """
+    if name.lower().endswith(".nii.gz") and len(name) > len(".nii.gz"):
+        return name[: -len(".nii.gz")], name[-len(".nii.gz"):]
+    suffix = PurePosixPath(name).suffix
+    return (name[: -len(suffix)], suffix) if suffix else (name, "")
 
 
 def sniff(head):

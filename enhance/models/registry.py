@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import EnhanceError, UnknownName
+from ..names import check_precision
 from . import dae as _dae
 from . import dncnn as _dncnn
 from . import gan as _gan
@@ -138,8 +139,6 @@ def build_model(config, *, precision="float32"):
     keras.Model
         Fresh, randomly initialised weights; input ``(None, None, channels)``.
     """
-    from ..predict import check_precision
-
     builder = get_architecture(config["arch"]).builder
     params = resolve_params(config)
     if check_precision(precision) == "float32":

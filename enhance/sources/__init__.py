@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from .. import batch
 from ..batch import InputFile
-from ..errors import EnhanceError
+from ..errors import EnhanceError, one_line
 from .dicomweb import Connection, is_url, parse_url, same_service
 
 __all__ = ["RunSource", "RemoteInstance", "Connection", "RETRIEVED", "is_url"]
@@ -49,10 +49,6 @@ class RemoteInstance(InputFile):
     study: str = ""
     series: str = ""
     instance: str = ""
-
-
-def _one_line(text):
-    return re.sub(r"\s+", " ", str(text)).strip()
 
 
 class RunSource:
@@ -248,7 +244,7 @@ class RunSource:
                                              sha256=details.get("model_sha256", ""),
                                              describe_source=self._describe_source)
         except Exception as error:  # noqa: BLE001 - an output's fault stays with the output
-            return {"store_error": _one_line(error) or type(error).__name__}
+            return {"store_error": one_line(error) or type(error).__name__}
         return {"stored": stored}
 
     def _stored_here(self, record):
@@ -285,7 +281,7 @@ class RunSource:
                                                      sha256=record.get("model_sha256", ""),
                                                      describe_source=self._describe_source)
                 except EnhanceError as error:
-                    self._unstored[str(item.path)] = _one_line(error)
+                    self._unstored[str(item.path)] = one_line(error)
                     continue
                 kept = {k: v for k, v in record.items() if k not in ("store_error", "store_note")}
                 log.append({**kept, "stored": stored})

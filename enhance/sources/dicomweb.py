@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import EnhanceError
+from ..errors import EnhanceError, one_line
+from ..names import check_number, check_whole
 
 __all__ = ["Connection", "Service", "parse_url", "is_url", "same_service", "credentials",
            "USER_VARIABLE", "PASSWORD_VARIABLE", "TOKEN_VARIABLE"]
@@ -62,13 +63,11 @@ class Connection:
     backoff: float = 1.0
 
     def __post_init__(self):
-        from ..run_options import _number, _whole  # the run's checks: NaN, infinity, types
-
         set_ = object.__setattr__
-        set_(self, "timeout", _number("the DICOMweb timeout", self.timeout, low=0, low_open=True,
+        set_(self, "timeout", check_number("the DICOMweb timeout", self.timeout, low=0, low_open=True,
                                       what=" (seconds)"))
-        set_(self, "retries", _whole("DICOMweb retries", self.retries, low=0))
-        set_(self, "backoff", _number("the DICOMweb backoff", self.backoff, low=0, what=" (seconds)"))
+        set_(self, "retries", check_whole("DICOMweb retries", self.retries, low=0))
+        set_(self, "backoff", check_number("the DICOMweb backoff", self.backoff, low=0, what=" (seconds)"))
         if self.ca_bundle is not None:
             if not Path(self.ca_bundle).is_file():
                 raise EnhanceError(f"{self.ca_bundle}: no such CA bundle file")
@@ -185,10 +184,6 @@ def _session(verify):
     return Session()
 
 
-def _one_line(text):
-    return re.sub(r"\s+", " ", str(text)).strip()
-
-
 class Service:
     """One DICOMweb service root, with :class:`Connection`'s credentials, timeout and retries.
 
@@ -250,7 +245,7 @@ class Service:
                 if status not in RETRIABLE:
                     raise EnhanceError(f"{url}: cannot {what}: {cause}") from None
             except ValueError as error:  # a malformed answer (dicomweb-client's parsing)
-                raise EnhanceError(f"{url}: cannot {what}: {_one_line(error)}") from None
+                raise EnhanceError(f"{url}: cannot {what}: {one_line(error)}") from None
             if attempt + 1 < attempts:
                 time.sleep(self.connection.backoff * 2 ** attempt)
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
@@ -357,7 +352,7 @@ def value(entry, tag):
 
 def _short(error):
     """The root cause of a requests error, without its nested reprs."""
-    text = _one_line(error)
+    text = one_line(error)
     for pattern in (r"\[Errno -?\d+\] ([^'\")]+)", r"(Connection refused)", r"(Read timed out)",
                     r"(certificate verify failed[^'\")]*)"):
         match = re.search(pattern, text)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import planes
 from ..errors import EnhanceError
 
 __all__ = ["ImageSet", "load_folder", "fit_square", "to_gray"]
@@ -55,13 +56,13 @@ class ImageSet:
 
 
 def to_gray(pixels):
-    """Luminance of an (H, W, C) image (ITU-R 601); a 2-D image is returned as float32."""
+    """Luminance of an (H, W, C) image (:func:`enhance.planes.to_gray`); a 2-D image is returned
+    as float32."""
     pixels = np.asarray(pixels, dtype=np.float32)
     if pixels.ndim == 2:
         return pixels
     if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):
-        rgb = pixels[..., :3]
-        return (rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+        return planes.to_gray(pixels)
     raise EnhanceError(f"expected a 2-D or colour image, got shape {pixels.shape}")
 
 

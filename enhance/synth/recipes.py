@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import mni_volume  # noqa: F401 - re-exported: the template's reader lives there
 from ..errors import EnhanceError, UnknownName
 
 __all__ = ["RECIPES", "write_recipe", "brain_mr_volumes", "brain_mr_slices", "mni_volume",
@@ -47,7 +48,6 @@ __all__ = ["RECIPES", "write_recipe", "brain_mr_volumes", "brain_mr_slices", "mn
 
 HOLDOUT_EVERY = 5
 MIN_MEAN = 0.05
-MNI_FILE = ("datasets", "data", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
 MNI_BLOCK = 10
 MNI_GAP = 2
 
@@ -60,30 +60,6 @@ def _site_file(package, *parts):
     if not path.is_file():
         raise EnhanceError(f"{path}: not found (is {package} installed with its data files?)")
     return path
-
-
-def _package_file(package, *parts):
-    """A data file inside an installed package, found without importing the package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise EnhanceError(
-            f"{package} is not installed; `pip install --no-deps {package}` provides the file "
-            f"{'/'.join(parts)}"
-        )
-    path = Path(list(spec.submodule_search_locations)[0], *parts)
-    if not path.is_file():
-        raise EnhanceError(f"{path}: not found (is {package} installed with its data files?)")
-    return path
-
-
-def mni_volume():
-    """The MNI152 2009a symmetric T1 template (197, 233, 189), float64, raw intensities."""
-    import nibabel as nib
-
-    path = _package_file("nilearn", *MNI_FILE)
-    return np.asanyarray(nib.load(str(path)).dataobj).astype(np.float64)
 
 
 def _mni_split(rank):

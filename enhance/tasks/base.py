@@ -105,7 +105,9 @@ class Task:
     grid_rank : int
         Order in which tasks pick their grid image (lowest first).
     no_reference_metrics : tuple
-        No-reference quality measures of the task's restorations (none yet).
+        The names of the no-reference quality measures of the task's restorations (keys of
+        :func:`enhance.metrics_ultrasound.despeckling_report` for speckle; empty: the task has
+        none, and ``enhance score FOLDER`` / ``enhance bench --no-reference`` refuse it).
     spec : str or None
         The spec the degradation follows (the model card says it).
     """

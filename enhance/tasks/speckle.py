@@ -10,6 +10,7 @@ validation images (dae-speckle), no border 26.81 dB, 8 px 26.98, 16 px 26.99.
 from __future__ import annotations
 
 from .. import degrade
+from ..metrics_ultrasound import REPORT_KEYS
 from .base import Task
 
 __all__ = ["TASK"]
@@ -36,12 +37,13 @@ TASK = SpeckleTask(
         "psf_sigma": ("uniform-pair", (0.7, 1.3), (1.1, 1.9)),
         "thermal": ("uniform", 0.0, 0.04),
     },
-    baselines=("identity", "median", "lee", "frost", "srad", "bm3d_log"),
+    baselines=("identity", "gaussian_filter", "median", "bilateral", "nlm", "box", "lee", "frost",
+               "srad", "nlm_log", "obnlm", "bm3d_log"),
     model_input="the speckled image",
     words="ultrasound speckle",
     default_model="dae-speckle",
     context_margin=8,
     grid_modalities=("ultrasound",),
     grid_rank=0,
-    no_reference_metrics=(),  # the ultrasound measures (e.g. speckle SNR) come here
+    no_reference_metrics=REPORT_KEYS,  # enhance.metrics_ultrasound.despeckling_report's keys
 )
