@@ -150,12 +150,17 @@ def generate(model_dir, out_dir, count, class_name, seed, reject_copies, real, t
                    "(default: the shipped synth-features-rot64).")
 @click.option("--no-baselines", is_flag=True, help="Skip the trivial baselines.")
 @click.option("--no-usefulness", is_flag=True, help="Skip the classifier test.")
+@click.option("--usefulness-seeds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Seeds per usefulness arm (training seed and, for a generator, a fresh draw "
+                   "of the generated images); the 95% intervals are Student-t over them.")
+@click.option("--usefulness-steps", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Training steps of each usefulness classifier (batches of 32).")
 @click.option("--threshold", type=float, default=0.9, show_default=True,
               help="Near-copy SSIM threshold.")
 @click.option("--record", is_flag=True,
               help="Write the figures and this command into SOURCE's card.json (a generator).")
 def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines, no_usefulness,
-             threshold, record):
+             usefulness_seeds, usefulness_steps, threshold, record):
     """Score SOURCE (a generator or a folder of generated images) against --real.
 
     SOURCE is a shipped generator's name (enhance models), or a folder: a generator directory
@@ -163,6 +168,11 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
 
     FD and KID in the project's own feature space, precision/recall, MS-SSIM diversity,
     near-copies of training images, usefulness for a classifier, beside trivial baselines.
+
+    Usefulness: held-out accuracy of a small classifier in four arms -- real, real + classical
+    augmentation (flips, shifts, rotations, elastic, gain/gamma), real + synthetic, real +
+    classical + synthetic -- over --usefulness-seeds seeds, with 95% intervals and the paired
+    differences between arms.
     """
     from ..shipped import is_path_like, resolve_model, shipped_model_dirs
     from ..synth.evaluate import evaluate as run_evaluation
@@ -179,13 +189,23 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
             report = run_evaluation(source, real, out_dir=out_dir, n=count, seed=seed,
                                     holdout=holdout, features=features_dir,
                                     baselines=not no_baselines, usefulness=not no_usefulness,
-                                    threshold=threshold, progress=update)
+                                    usefulness_steps=usefulness_steps,
+                                    usefulness_seeds=usefulness_seeds, threshold=threshold,
+                                    progress=update)
         finally:
             close()
     for name, s in report["sets"].items():
         click.echo(f"{name:15s} FD {s['fd']:9.3f}  KID {s['kid']:8.4f}  P {s['precision']:.2f}  "
                    f"R {s['recall']:.2f}  MS-SSIM {s['diversity_ms_ssim']:.3f}  "
                    f"copies {s.get('near_copies', '-')}")
+    use = report.get("usefulness") or {}
+    for kind, sign in (("arms", ""), ("differences", "+")):
+        for name, st in use.get(kind, {}).items():
+            lo, hi = st["ci95"]
+            click.echo(f"{name:45s} accuracy {st['mean']:{sign}.3f}  95% CI [{lo:{sign}.3f}, "
+                       f"{hi:{sign}.3f}]  ({st['seeds']} seeds)")
+    if "skipped" in use:
+        click.echo(f"usefulness skipped: {use['skipped']}")
     if out_dir:
         import os
 
@@ -202,6 +222,8 @@ def evaluate(source, real, out_dir, holdout, count, seed, features, no_baselines
         words = [given_source, "--real", real]
         for flag, value in (("--holdout", holdout), ("-n", count), ("--seed", seed),
                             ("--features", given_features), ("--threshold", threshold),
+                            ("--usefulness-seeds", None if no_usefulness else usefulness_seeds),
+                            ("--usefulness-steps", None if no_usefulness else usefulness_steps),
                             ("--out", out_dir)):
             if value is not None:
                 words += [flag, str(value)]

@@ -306,14 +306,17 @@ def test_usefulness_tells_useful_synthetic_images_from_harmful_ones(class_folder
     test_x, test_y = data.images[1::2], data.labels[1::2]
     assert sorted(real_y) == sorted(test_y) == [0, 0, 0, 0, 1, 1, 1, 1]
     copies_x, copies_y = np.repeat(real_x, 4, axis=0), np.repeat(real_y, 4)
-    useful = usefulness(real_x, real_y, copies_x, copies_y, test_x, test_y, 2, steps=60, repeats=1)
-    harmful = usefulness(real_x, real_y, copies_x, 1 - copies_y, test_x, test_y, 2, steps=60,
-                         repeats=1)
-    assert useful["real_only"] == harmful["real_only"] >= 0.75  # same seed, same real arm
-    assert useful["real_plus_synthetic"] >= 0.75
-    assert harmful["real_plus_synthetic"] <= 0.25
+    arms = ("real", "real+synthetic")
+    useful = usefulness(real_x, real_y, (copies_x, copies_y), test_x, test_y, 2, arms=arms,
+                        steps=60, seeds=1)
+    harmful = usefulness(real_x, real_y, (copies_x, 1 - copies_y), test_x, test_y, 2, arms=arms,
+                         steps=60, seeds=1)
+    assert useful["runs"]["real"] == harmful["runs"]["real"]  # same seed, same real arm
+    assert useful["arms"]["real"]["mean"] >= 0.75
+    assert useful["arms"]["real+synthetic"]["mean"] >= 0.75
+    assert harmful["arms"]["real+synthetic"]["mean"] <= 0.25
     assert useful["train_synthetic"] == 32 and useful["test_real"] == 8
-    assert useful["runs"]["real_plus_synthetic"] == [useful["real_plus_synthetic"]]
+    assert useful["runs"]["real+synthetic"] == [useful["arms"]["real+synthetic"]["mean"]]
 
 
 def test_baselines(class_folder):

@@ -11,6 +11,7 @@ Modules (each imported on use; importing this package loads neither NumPy nor Ke
 * :mod:`.training` -- training loop, checkpoints, resume, sample grids;
 * :mod:`.generate` -- write generated images with a manifest;
 * :mod:`.features` -- the self-supervised feature network used for FD/KID;
-* :mod:`.distances`, :mod:`.msssim`, :mod:`.copies`, :mod:`.baselines`, :mod:`.usefulness`,
-  :mod:`.evaluate` -- the evaluation report.
+* :mod:`.distances`, :mod:`.msssim`, :mod:`.copies`, :mod:`.baselines`, :mod:`.usefulness`
+  (four arms over seeds, against :mod:`.classical` augmentation), :mod:`.evaluate` -- the
+  evaluation report.
 """

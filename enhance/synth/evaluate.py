@@ -10,8 +10,10 @@ folder of generated images, and the real training images, and measures
   (:mod:`.msssim`; lower is more diverse);
 * memorisation -- for each generated image its nearest training image by SSIM (flips included);
   those at or above the threshold (0.9) are flagged near-copies (:mod:`.copies`);
-* usefulness -- where there are classes, held-out accuracy of a small classifier trained on real
-  vs real + generated images (:mod:`.usefulness`);
+* usefulness -- where there are classes, held-out accuracy of a small classifier in four arms
+  (real; real + classical augmentation; real + generated; real + classical + generated), over
+  seeds, with Student-t 95% intervals and the paired differences between arms
+  (:mod:`.usefulness`); a generator draws a fresh generated set per seed;
 
 beside the same figures for two trivial baselines (:mod:`.baselines`: a Gaussian with the data's
 pixel mean and covariance, and shifted/flipped training images) and, given held-out real images,
@@ -28,7 +30,8 @@ import numpy as np
 from ..errors import EnhanceError
 from .copies import COPY_THRESHOLD
 
-__all__ = ["evaluate", "score_set", "write_report", "card_summary", "record_in_card"]
+__all__ = ["evaluate", "score_set", "write_report", "card_summary", "usefulness_summary",
+           "record_in_card"]
 
 HOLDOUT_EVERY = 5
 
@@ -111,11 +114,15 @@ def _load_source(source, real, size, n, seed, stages):
         n = int(n or max(200, len(real_set.images)))
         stages.start(f"generating {n} images")
         images, labels, _ = generate_images(generator, n, seed=seed)
+
+        def draw(s):
+            return (images, labels) if s == seed else generate_images(generator, n, seed=s)[:2]
+
         info = {"kind": "generator", "model_sha256": generator.sha256,
                 "model_card": {k: generator.card.get(k) for k in
                                ("name", "method", "steps", "wall_seconds", "training_data")}}
         info["fit"] = generator.config.get("fit", "crop")
-        return images, labels, list(generator.class_names), real_set, info
+        return images, labels, list(generator.class_names), real_set, info, draw
     if not source.exists():
         raise EnhanceError(f"{source}: no such generator directory or image folder")
     if size is None:
@@ -136,15 +143,21 @@ def _load_source(source, real, size, n, seed, stages):
         shas = {json.loads(line).get("model_sha256") for line in manifest.read_text().splitlines()
                 if line.strip()}
         info["model_sha256"] = sorted(s for s in shas if s)
-    return gen_set.images, gen_set.labels, list(gen_set.class_names), real_set, info
+    return gen_set.images, gen_set.labels, list(gen_set.class_names), real_set, info, None
 
 
-def _usefulness(images, labels, class_names, real_set, holdout_set, steps, seed):
+def _usefulness(images, labels, class_names, real_set, holdout_set, steps, seed, seeds, draw):
     from .usefulness import usefulness
 
     if len(real_set.class_names) < 2 or not all(c in real_set.class_names for c in class_names):
         return {"skipped": "needs generated and real images with the same (at least two) classes"}
-    synth_y = np.array([real_set.class_names.index(class_names[k]) for k in labels], np.int32)
+    to_real = np.array([real_set.class_names.index(c) for c in class_names], np.int32)
+    if draw is None:
+        synthetic = (images, to_real[labels])
+    else:
+        def synthetic(s):
+            x, y = draw(s)
+            return x, to_real[y]
     if holdout_set is not None:
         test_x = holdout_set.images
         test_y = np.array([real_set.class_names.index(holdout_set.class_names[k])
@@ -156,15 +169,15 @@ def _usefulness(images, labels, class_names, real_set, holdout_set, steps, seed)
         train_x, train_y = real_set.images[~test], real_set.labels[~test]
         note = ("no held-out folder: every 5th real image is the test set; the generator may have "
                 "been trained on them")
-    result = usefulness(train_x, train_y, images, synth_y, test_x, test_y,
-                        len(real_set.class_names), steps=steps, seed=seed)
+    result = usefulness(train_x, train_y, synthetic, test_x, test_y, len(real_set.class_names),
+                        steps=steps, seeds=seeds, seed=seed)
     result["note"] = note
     return result
 
 
 def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, features=None,
-             baselines=True, usefulness=True, usefulness_steps=300, threshold=COPY_THRESHOLD,
-             size=None, progress=None):
+             baselines=True, usefulness=True, usefulness_steps=300, usefulness_seeds=5,
+             threshold=COPY_THRESHOLD, size=None, progress=None):
     """Score a generator (or a folder of generated images) against real images.
 
     Parameters
@@ -185,6 +198,10 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
         A feature network directory (default: the shipped ``synth-features-rot64``).
     baselines, usefulness : bool
     usefulness_steps : int
+        Training steps of each usefulness classifier.
+    usefulness_seeds : int
+        Seeds ``seed, seed + 1, ...`` of each usefulness arm (training seed and, for a generator,
+        the draw of the generated set; :mod:`.usefulness`).
     threshold : float
         Near-copy SSIM threshold.
     size : int, optional
@@ -207,8 +224,8 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
     # generating (a generator), real features, generated, baselines, held-out, usefulness
     stages = _Stages(progress, 2 + _is_generator(source) + bool(baselines) + (holdout is not None)
                      + bool(usefulness))
-    images, labels, class_names, real_set, info = _load_source(source, real, size, n, seed,
-                                                               stages)
+    images, labels, class_names, real_set, info, draw = _load_source(source, real, size, n, seed,
+                                                                     stages)
     real_images = real_set.images
     if len(real_images) < 4 or len(images) < 4:
         raise EnhanceError("the evaluation needs at least 4 real and 4 generated images")
@@ -249,9 +266,9 @@ def evaluate(source, real, *, out_dir=None, n=None, seed=0, holdout=None, featur
         "flagged_generated": [int(i) for i in np.flatnonzero(matches["generated"].ssim >= threshold)],
     }
     if usefulness:
-        stages.start("usefulness classifiers")
+        stages.start(f"usefulness classifiers (4 arms x {usefulness_seeds} seeds)")
         report["usefulness"] = _usefulness(images, labels, class_names, real_set, holdout_set,
-                                           usefulness_steps, seed)
+                                           usefulness_steps, seed, usefulness_seeds, draw)
     gen = sets["generated"]
     report["verdict"] = {
         "fd_below_gaussian": bool(baselines and gen["fd"] < sets["gaussian"]["fd"]),
@@ -288,12 +305,33 @@ def card_summary(report, command=None):
                     f"{sets['generated'].get('near_copies')} near-copies"),
     }
     if report.get("usefulness") and "skipped" not in report["usefulness"]:
-        use = report["usefulness"]
-        summary["usefulness"] = {"real_only": use["real_only"],
-                                 "real_plus_synthetic": use["real_plus_synthetic"]}
+        summary["usefulness"] = usefulness_summary(report["usefulness"])
     if command:
         summary["command"] = command
     return summary
+
+
+def _rounded(stat, digits=4):
+    return {"mean": round(stat["mean"], digits),
+            "ci95": [None if np.isnan(v) else round(v, digits) for v in stat["ci95"]],
+            "seeds": stat["seeds"], "values": [round(v, digits) for v in stat["values"]]}
+
+
+def usefulness_summary(use):
+    """The card's ``evaluation.usefulness``: ``arms.<arm>`` and ``differences.<a - b>``, each
+    ``{"mean", "ci95": [lo, hi], "seeds", "values"}`` (rounded to 4 decimals; a bound is
+    ``None`` where it is undefined), and the settings they were measured with."""
+    return {
+        "metric": use["metric"],
+        "arms": {arm: _rounded(stat) for arm, stat in use["arms"].items()},
+        "differences": {pair: _rounded(stat) for pair, stat in use["differences"].items()},
+        "interval": use["interval"],
+        "steps": use["steps"], "seeds": use["seeds"], "first_seed": use["first_seed"],
+        "train_real": use["train_real"], "train_synthetic": use["train_synthetic"],
+        "synthetic_draws": use["synthetic_draws"], "test_real": use["test_real"],
+        "classical": "enhance.synth.classical.POLICY: " + ", ".join(
+            f"{k} {v}" for k, v in use["classical"].items()),
+    }
 
 
 def record_in_card(model_dir, report, command=None):
@@ -377,11 +415,18 @@ def write_report(out_dir, report, images, real_images, match, *, cols=10):
         if "skipped" in use:
             lines.append(f"Skipped: {use['skipped']}.")
         else:
-            lines.append(
-                f"Held-out accuracy of a small CNN ({use['steps']} steps, {use['repeats']} seeds): "
-                f"real only {_fmt(use['real_only'])} ({use['train_real']} images), real + "
-                f"synthetic {_fmt(use['real_plus_synthetic'])} (+{use['train_synthetic']}); "
-                f"{use['test_real']} test images; {use['note']}.")
+            lines += [
+                f"Held-out accuracy of a small CNN ({use['steps']} steps per arm and seed, "
+                f"{use['seeds']} seeds from {use['first_seed']}): {use['train_real']} real "
+                f"training images, {use['train_synthetic']} synthetic ({use['synthetic_draws']}), "
+                f"{use['test_real']} test images; {use['note']}. {use['interval']}.", "",
+                "| arm | mean | 95% interval | per seed |", "|---|---|---|---|"]
+            for name, st in [*use["arms"].items(), *use["differences"].items()]:
+                lo, hi = st["ci95"]
+                lines.append(f"| {name} | {st['mean']:.3f} | [{lo:.3f}, {hi:.3f}] | "
+                             + " ".join(f"{v:.3f}" for v in st["values"]) + " |")
+            lines += ["", "Classical augmentation (`enhance.synth.classical`): " + ", ".join(
+                f"{k} {v}" for k, v in use["classical"].items()) + "."]
     v = report["verdict"]
     lines += ["", "## Verdict", "",
               f"- FD below the Gaussian baseline: {v['fd_below_gaussian']}",
