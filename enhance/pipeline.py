@@ -198,6 +198,7 @@ class RunRecipe:
         recipe = options.recipe(ref)
         flags = " --self-ensemble" if options.self_ensemble else ""
         flags += f" --precision {options.precision}" if options.precision != "float32" else ""
+        flags += f" --strength {recipe['strength']:g}" if recipe["strength"] != 1.0 else ""
         derivation = f"enhance run --model {loaded.name}{flags} (sha256 {sha[:12]})"
 
         def process(item, target):
