@@ -210,7 +210,10 @@ def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
     noisy = degrade(clean, VALIDATION_DEGRADATION[task or DEFAULT_TASK], seed=0)
     write_image(source / "ct.png", np.asarray(noisy, np.float32), dtype=np.uint16)
     noisy = read_image(source / "ct.png").pixels
-    args = ["run", str(source), str(tmp_path / "out"), "-q"] + (["--task", task] if task else [])
+    # the model's full correction (the speckle task's default strength, chosen on real B-mode
+    # frames, applies part of it; checked below)
+    args = ["run", str(source), str(tmp_path / "out"), "-q", "--strength", "1"] + (
+        ["--task", task] if task else [])
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     expected = DEFAULT_MODELS[task or DEFAULT_TASK]
@@ -221,6 +224,16 @@ def test_enhance_run_without_model_uses_the_tasks_default(task, tmp_path):
     assert restored.shape == noisy.shape
     # the default restores: closer to the clean crop than the noisy input was
     assert np.mean((restored - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
+    # at the task's default strength: the blend of the input and that full correction
+    from enhance.tasks import get_task
+
+    strength = get_task(task or DEFAULT_TASK).default_strength
+    args = ["run", str(source), str(tmp_path / "default"), "-q"] + (["--task", task] if task else [])
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    record = json.loads((tmp_path / "default" / "manifest.jsonl").read_text().splitlines()[-1])
+    assert record["recipe"]["strength"] == strength
+    blended = read_image(tmp_path / "default" / "ct.png").pixels
+    np.testing.assert_allclose(blended, noisy + strength * (restored - noisy), atol=2 / 65535)
 
 
 def test_readme_seed_claim_is_the_cards(tables):

@@ -48,8 +48,9 @@ def imaging_mask(frame):
     Returns
     -------
     ndarray of bool, (H, W)
-        All True when no textured region is found (nothing to tell apart: the whole frame is
-        restored, as without a mask).
+        All True when no textured region is found, or when no 9x9 block of the frame is exactly
+        constant (not a scanner's frame, whose background and graphics are drawn flat, but tissue
+        alone: nothing to tell apart, the whole frame is restored, as without a mask).
     """
     from scipy import ndimage as ndi
     from skimage.morphology import convex_hull_image, disk, white_tophat
@@ -57,6 +58,13 @@ def imaging_mask(frame):
     frame = np.asarray(frame, dtype=np.float32)
     colour = frame.ndim == 3 and frame.shape[-1] >= 3
     grey = frame[..., :3].mean(axis=-1) if colour else (frame[..., 0] if frame.ndim == 3 else frame)
+    block = np.ones((9, 9), bool)
+    flat = ndi.maximum_filter(grey, footprint=block) == ndi.minimum_filter(grey, footprint=block)
+    if not flat.any():
+        # no exactly constant 9x9 block: not a scanner's frame (whose background and graphics
+        # are drawn flat) but an image of tissue alone, e.g. a synthetic or cropped one, whose
+        # bright grains must not be taken for strokes of text: restored whole
+        return np.ones(grey.shape, dtype=bool)
     mean = ndi.uniform_filter(grey, 9)
     std = np.sqrt(np.maximum(ndi.uniform_filter(grey * grey, 9) - mean * mean, 0.0))
     textured = ndi.binary_opening(std > TEXTURE_STD, structure=disk(3))
@@ -72,8 +80,6 @@ def imaging_mask(frame):
     sector = convex_hull_image(largest)
     # minus exactly constant 9x9 blocks (a scanner's background, also where the hull bridges a
     # fan's concave apex): nothing to despeckle there
-    block = np.ones((9, 9), bool)
-    flat = ndi.maximum_filter(grey, footprint=block) == ndi.minimum_filter(grey, footprint=block)
     sector &= ~ndi.binary_dilation(flat, structure=block)
     level = STROKE_LEVEL * float(grey.max())
     standing_out = white_tophat(grey, disk(3)) > level / 2
