@@ -213,8 +213,12 @@ def test_readme_blocks_use_only_folders_that_earlier_commands_create():
         if command in ("run", "degrade", "denoise", "augment"):
             check(words[1], words)
             made.append(norm(words[2]))
-        elif command == "score":
-            check(words[1], words), check(words[2], words)
+        elif command == "score":  # REFERENCE TEST, or one FOLDER (no reference) with --input
+            values = {"--input", "--mask", "--csv", "--json", "--data-range", "--max-pixels"}
+            positional = [w for i, w in enumerate(words[1:], 1)
+                          if not w.startswith("-") and words[i - 1] not in values]
+            for path in positional + [_option(words, "--input")] * ("--input" in words):
+                check(path, words)
         elif command == "bench":
             check(words[1], words)
             for model in (_option(words, "--models") or "").split(","):
