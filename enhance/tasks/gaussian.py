@@ -24,7 +24,7 @@ SIGMA_ESTIMATOR = (
 class GaussianTask(Task):
     def describe_degradation(self, params):
         return (f"additive Gaussian noise, sigma = {params['sigma'] * 255:g}/255 "
-                "(classical methods told sigma)")
+                "(classical methods and noise-conditioned models told sigma)")
 
     def noise_condition(self, image, *, sigma=None, exposure=None, photons=None,
                         read_noise=None):
