@@ -128,6 +128,13 @@ def encoder_decoder_receptive_field(levels):
     forward += ["conv", "conv"]
     for _ in range(levels):
         forward += ["up", "conv", "conv", "conv"]
+    return path_receptive_field(forward, levels)
+
+
+def path_receptive_field(forward, levels):
+    """Receptive field (``2 * radius + 1``) of a path of ``"conv"`` (3x3), ``"down"`` (stride-2
+    3x3) and ``"up"`` (nearest 2x) steps, input to output, through ``levels`` downsamplings
+    (see :func:`encoder_decoder_receptive_field`)."""
     radius = 0
     for position in range(2**levels):
         lo = hi = position

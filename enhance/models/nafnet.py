@@ -18,6 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from .dae import path_receptive_field
 from .layers import ChannelSlice
 
 __all__ = ["NAFBlock", "SimpleGate", "nafnet", "size_factor", "receptive_field"]
@@ -184,15 +185,4 @@ def receptive_field(levels=2, blocks=2, middle_blocks=2, **params):
     for _ in range(levels):
         forward += ["up"] + ["conv"] * blocks
     forward += ["conv"]
-    radius = 0
-    for position in range(2**levels):
-        lo = hi = position
-        for kind in reversed(forward):
-            if kind == "conv":
-                lo, hi = lo - 1, hi + 1
-            elif kind == "down":
-                lo, hi = 2 * lo - 1, 2 * hi + 2
-            else:
-                lo, hi = lo // 2, hi // 2
-        radius = max(radius, position - lo, hi - position)
-    return 2 * radius + 1
+    return path_receptive_field(forward, levels)
