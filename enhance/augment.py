@@ -159,8 +159,7 @@ def augment_folder(source, out_dir, degradations, *, copies=1, seed=0, geometric
     copies, seed = int(copies), int(seed)
     if copies < 1:
         raise EnhanceError(f"copies must be at least 1, got {copies}")
-    root, files = batch.discover(source, exclude=[out_dir])
-    batch.check_output_dir(root, out_dir)
+    root, files = batch.discover_for(source, out_dir)
     settings = {"degradations": degradations, "copies": copies, "seed": seed,
                 "geometric": bool(geometric), "gamma": bool(gamma), "fixed": bool(fixed),
                 "source": str(source)}

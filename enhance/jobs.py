@@ -79,8 +79,7 @@ def degrade_folder(
     from .planes import map_planes
 
     spec = resolve(degradation, **params)
-    root, files = batch.discover(source, exclude=[out_dir])
-    batch.check_output_dir(root, out_dir)
+    root, files = batch.discover_for(source, out_dir)
     index = {item.relpath: i for i, item in enumerate(files)}
 
     def process(item, target):
@@ -146,8 +145,7 @@ def denoise_folder(
     from .planes import map_planes
 
     get_baseline(method)  # fail early on an unknown name
-    root, files = batch.discover(source, exclude=[out_dir])
-    batch.check_output_dir(root, out_dir)
+    root, files = batch.discover_for(source, out_dir)
     if deid_key is not None and not anonymize:
         raise EnhanceError("a de-identification key (--deid-key) is only used with --anonymize")
     deid = deidentifier(deid_key, out_dir=out_dir, dry_run=dry_run) if anonymize else None

@@ -269,6 +269,14 @@ def test_a_single_file_may_have_its_output_folder_beside_it(tiny_model_dir, tmp_
     # a folder is still refused an output folder inside it (its next run would read it)
     result = CliRunner().invoke(cli, ["run", str(scans), str(scans / "out2"), "--model", str(model)])
     assert result.exit_code == 1 and "inside the input folder" in result.output
+    # the same rule for every folder job (batch.discover_for)
+    for job in (["degrade", "--kind", "gaussian25"], ["denoise", "--method", "median"]):
+        out = scans / f"out-{job[0]}"
+        result = CliRunner().invoke(cli, [job[0], str(scans / "a.png"), str(out), *job[1:], "-q"])
+        assert result.exit_code == 0, result.output
+        assert [p.name for p in out.iterdir() if p.suffix == ".png"] == ["a.png"], job
+        result = CliRunner().invoke(cli, [job[0], str(scans), str(scans / "inside"), *job[1:], "-q"])
+        assert result.exit_code != 0 and "inside the input folder" in result.output, job
 
 
 def test_a_folder_without_images_is_an_error_and_creates_nothing(tmp_path):

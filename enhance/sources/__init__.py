@@ -111,16 +111,12 @@ class RunSource:
     # -- the items ------------------------------------------------------------------------
 
     def discover(self):
-        """``(root, items)``: :func:`enhance.batch.discover`'s for a folder, a file or a glob
-        (with :func:`enhance.batch.check_output_dir` when it found any: a single file is its
-        own input, so OUT may be beside it; none found is the caller's one line), else the
+        """``(root, items)``: :func:`enhance.batch.discover_for`'s for a folder, a file or a glob
+        (a single file is its own input, so OUT may be beside it; none found is the caller's
+        one line), else the
         study's or series' instances (QIDO-RS), sorted by series and instance UID."""
         if self.remote is None:
-            root, files = batch.discover(self.source, exclude=[self.out_dir])
-            if files:
-                single = Path(self.source).is_file()
-                batch.check_output_dir(self.source if single else root, self.out_dir)
-            return root, files
+            return batch.discover_for(self.source, self.out_dir)
         service_root, study, series = self.remote
         found = self.service.instances(study, series, fields=["DerivationDescription"])
         items, derived, odd = [], 0, 0
