@@ -209,13 +209,13 @@ def check_output_dir(source_root, out_dir):
 
 
 def discover_for(source, out_dir):
-    """:func:`discover` of ``source`` without ``out_dir``, then :func:`check_output_dir` when it
-    found any: a single file is its own input (``enhance degrade scans/a.png scans/out`` is
-    fine), a folder or a glob its root. Returns ``(root, files)``; none found is the caller's
-    one line. Every folder job (run, degrade, denoise, augment) lists its inputs with this."""
+    """:func:`discover` of ``source`` without ``out_dir``, then :func:`check_output_dir`: a
+    single file is its own input (``enhance degrade scans/a.png scans/out`` is fine), a folder
+    or a glob its root (an input inside OUT is refused even though its files, under OUT, were
+    left out). Returns ``(root, files)``; none found is the caller's one line. Every folder
+    job (run, degrade, denoise, augment) lists its inputs with this."""
     root, files = discover(source, exclude=[out_dir])
-    if files:
-        check_output_dir(source if Path(source).is_file() else root, out_dir)
+    check_output_dir(source if Path(source).is_file() else root, out_dir)
     return root, files
 
 
