@@ -1,6 +1,7 @@
 """The shipped speckle default against the classical despecklers, on real B-mode frames (issue 26).
 
     python benchmarks/ultrasound_real.py [--no-bm3d] [--no-synthetic] [--contact us_contact.png] [--workers 2]
+                                         [--model DIR]
 
 Real frames (no reference; none trained on, none from the reserved evaluation sets): the
 SonoSite echocardiogram cine of pydicom's wheel test files (``examples_ybr_color.dcm``) -- frame 0
@@ -25,6 +26,9 @@ degraded by the spec's speckle with the spec's seeds (``benchmarks/validation_ta
 image, the default's PSNR minus that of the best classical despeckler *tuned on that image*
 (the best PSNR over every method and every setting of its range: an oracle tuning, the
 strongest classical reference there is).
+
+``--model DIR`` measures that model directory (e.g. a run's ``model/``) in the default's place,
+with the speckle task's default strength (a candidate for the default, before it is shipped).
 
 ``--contact PATH`` writes a PNG: for three real frames, input | default | best classical (the
 classical setting with the most edge keeping among those whose ENL gain is at least the
@@ -66,12 +70,17 @@ def real_frames():
     return frames
 
 
+#: ``--model``: a model directory measured in the default's place (None: the shipped default).
+MODEL = None
+
+
 def run_default(frame, strength=None):
-    """``enhance run --task speckle``'s output (``strength`` None: the task's default)."""
+    """``enhance run --task speckle``'s output (``strength`` None: the task's default), or that
+    of :data:`MODEL` when ``--model`` gave one."""
     from enhance.api import enhance_image
 
-    return np.asarray(enhance_image(frame.astype(np.float32), task="speckle", strength=strength),
-                      np.float64)
+    return np.asarray(enhance_image(frame.astype(np.float32), MODEL, task="speckle",
+                                    strength=strength), np.float64)
 
 
 def blended(frame, model_output, strength):
@@ -285,7 +294,7 @@ def write_contact(path, outputs, best, results):
         d = next(r["default"] for r in results if r["name"] == name)
         c = next(r["classical"][key] for r in results if r["name"] == name)
         panels = [("input", outputs[name]["input"], ""),
-                  (f"default (dae-speckle, strength {strength:g})", outputs[name]["default"],
+                  (f"default ({MODEL or 'dae-speckle'}, strength {strength:g})", outputs[name]["default"],
                    f"ENL x{d['enl_gain']:.1f}, edge {d['edge']:.2f}, mean {d['mean_ratio']:.3f}"),
                   (f"{key[0]} ({key[1]})", outputs[name][key],
                    f"ENL x{c['enl_gain']:.1f}, edge {c['edge']:.2f}, mean {c['mean_ratio']:.3f}")]
@@ -352,7 +361,12 @@ def main(argv=None):
     parser.add_argument("--no-synthetic", action="store_true", help="only the real frames")
     parser.add_argument("--contact", help="write the contact sheet PNG here")
     parser.add_argument("--workers", type=int, default=1, help="processes (frames in parallel)")
+    parser.add_argument("--model", help="a model directory measured in the default's place")
     args = parser.parse_args(argv)
+    global MODEL
+    MODEL = args.model
+    if MODEL:
+        print(f"(the default below is {MODEL}, not the shipped model)")
     started = time.perf_counter()
     real_part(not args.no_bm3d, args.contact, args.workers)
     if not args.no_synthetic:
