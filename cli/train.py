@@ -79,6 +79,7 @@ def _options():
         "jitter": (TrueFalse(), "true|false"),
         "noisy_data": (TrueFalse(), "true|false"),
         "n2v_fraction": (float, "FLOAT"),
+        "n2v_struct": (str, "ROWSxCOLS"),
         "jit_compile": (TrueFalse(auto=True), "auto|true|false"),
         "precision": (str, _words(PRECISIONS)),
         "deterministic": (TrueFalse(), "true|false"),

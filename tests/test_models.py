@@ -255,3 +255,90 @@ def test_pix2pix_config_round_trip():
     clone = Pix2PixEnhancer.from_config(gan.get_config())
     assert clone.l1_weight == 50.0
     assert clone.generator.count_params() == gan.generator.count_params()
+
+
+def _pixel_wise_blind_spot_before_struct(noisy, rng, fraction, radius):
+    """The pixel-wise blind spot as it was before ``struct`` existed (a frozen reference)."""
+    noisy = np.asarray(noisy, dtype=np.float32)
+    batch, height, width, _ = noisy.shape
+    count = max(1, int(round(fraction * height * width)))
+    masked, mask = noisy.copy(), np.zeros_like(noisy)
+    for index in range(batch):
+        rows, cols = rng.integers(0, height, count), rng.integers(0, width, count)
+        dy = rng.integers(-radius, radius + 1, count)
+        dx = rng.integers(-radius, radius + 1, count)
+        dx[(dy == 0) & (dx == 0)] = 1
+        src_rows = np.clip(rows + dy, 0, height - 1)
+        src_cols = np.clip(cols + dx, 0, width - 1)
+        src_cols = np.where((src_rows == rows) & (src_cols == cols), np.abs(cols - 1), src_cols)
+        masked[index, rows, cols, :] = noisy[index, src_rows, src_cols, :]
+        mask[index, rows, cols, :] = 1.0
+    return masked, np.concatenate([noisy, mask], axis=-1)
+
+
+def test_the_pixel_wise_blind_spot_is_unchanged_by_struct(blind_spot):
+    from enhance.tasks import blind_spot_batch
+
+    noisy, masked, target = blind_spot
+    old = _pixel_wise_blind_spot_before_struct(noisy, np.random.default_rng(1), 0.05, 2)
+    np.testing.assert_array_equal(masked, old[0])
+    np.testing.assert_array_equal(target, old[1])
+    again = blind_spot_batch(noisy, np.random.default_rng(1), fraction=0.05, radius=2, struct=None)
+    np.testing.assert_array_equal(again[0], masked)
+
+
+def _distinct(shape, seed=0):
+    values = np.random.default_rng(seed).permutation(int(np.prod(shape))).reshape(shape)
+    return (values / values.size).astype(np.float32)
+
+
+def test_a_structured_blind_spot_replaces_its_rows_x_cols_block_only():
+    from enhance.tasks import blind_spot_batch
+
+    noisy = _distinct((4, 32, 40, 2))
+    # one blind spot per patch (fraction -> count 1): its block is the only change
+    masked, target = blind_spot_batch(noisy, np.random.default_rng(2), fraction=1e-6, struct=(3, 5))
+    np.testing.assert_array_equal(target[..., :2], noisy)
+    for b in range(4):
+        centres = np.argwhere(target[b, ..., 2] == 1)
+        assert len(centres) == 1 and np.array_equal(target[b, ..., 3], target[b, ..., 2])
+        (y, x), = centres
+        changed = np.any(masked[b] != noisy[b], axis=-1)
+        block = np.zeros_like(changed)
+        block[max(y - 1, 0):y + 2, max(x - 2, 0):x + 3] = True  # 3 rows x 5 columns
+        np.testing.assert_array_equal(changed, block)
+        for r, c in np.argwhere(block):  # each value is a pixel of the patch outside the block
+            sources = np.argwhere(np.all(noisy[b] == masked[b, r, c], axis=-1))
+            assert len(sources) == 1
+            sr, sc = sources[0]
+            assert abs(sr - y) > 1 or abs(sc - x) > 2
+
+
+def test_structured_blind_spots_mask_the_union_of_their_blocks_and_score_the_centres():
+    from enhance.models.layers import noise2void_loss
+    from enhance.tasks import blind_spot_batch
+
+    noisy = _distinct((3, 48, 48, 1), seed=4)
+    masked, target = blind_spot_batch(noisy, np.random.default_rng(5), fraction=0.01, struct=(1, 7))
+    mask = target[..., 1]
+    union = np.zeros(mask.shape, bool)
+    for b, y, x in np.argwhere(mask == 1):
+        union[b, y, max(x - 3, 0):x + 4] = True
+    np.testing.assert_array_equal(np.any(masked != noisy, axis=-1), union)
+    assert union.sum() > 3 * mask.sum()  # the blocks, not the blind spots alone
+    # the loss reads the blind-spot pixels only, not the rest of the blocks
+    rng = np.random.default_rng(6)
+    prediction = rng.random(noisy.shape).astype(np.float32)
+    loss = to_numpy(noise2void_loss(target, prediction))
+    elsewhere = np.where((mask == 0)[..., None], rng.random(noisy.shape), prediction)
+    np.testing.assert_array_equal(to_numpy(noise2void_loss(target, elsewhere.astype(np.float32))), loss)
+
+
+def test_a_structured_blind_spot_is_checked():
+    from enhance.errors import EnhanceError
+    from enhance.tasks import blind_spot_batch
+
+    noisy = np.zeros((1, 16, 16, 1), np.float32)
+    for bad in ((2, 3), (3,), (9, 1), (1, 9), (0, 1), "ab"):
+        with pytest.raises(EnhanceError, match="structured blind spot"):
+            blind_spot_batch(noisy, np.random.default_rng(0), struct=bad)

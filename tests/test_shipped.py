@@ -256,6 +256,8 @@ def test_every_option_of_a_train_config_survives_the_command_line(monkeypatch):
         TrainConfig(mode="noise2void", noisy_data=True, jit_compile=False, n2v_fraction=0.2,
                     precision="mixed_bfloat16"),
         TrainConfig(arch="gan", arch_params={"levels": 3, "width": 16}, lr=0.0005),
+        TrainConfig(arch="dae", task="speckle", mode="noise2void", noisy_data=True,
+                    n2v_struct="5x7", augment=False, n2v_fraction=0.005),
     ]
     for config in configs:
         seen = _parse_train_command(config.command("runs/a b", data="my data/"), monkeypatch)

@@ -245,3 +245,41 @@ def test_a_config_is_checked_when_made_and_unknown_keys_are_refused():
     assert TrainConfig.from_dict(values) == tiny_config()
     with pytest.raises(EnhanceError, match="unknown training options"):
         TrainConfig.from_dict({**values, "learning_rate_typo": 0.1})
+
+
+def test_a_structured_blind_spot_is_a_checked_training_option(tmp_path):
+    from enhance.training.records import check_resumable
+
+    config = tiny_config(mode="noise2void", steps=4, val_every=4, n2v_struct="3x5", augment=False)
+    assert config.n2v_block == (3, 5) and tiny_config().n2v_block is None
+    sampler = __import__("enhance.datasets").datasets.PatchSampler(
+        DATA["train"], 24, np.random.default_rng(0), augment=False
+    )
+    x, y = training_batch(sampler, np.random.default_rng(1), config)
+    changed = (x != y[..., :1]).sum()
+    assert changed > 5 * y[..., 1].sum()  # blocks of 15 pixels around each blind spot (some cut)
+    result = train(config, data=DATA, out_dir=tmp_path, progress=False)
+    assert np.isfinite(float(result.history[-1]["loss"]))
+    card = json.loads((result.model_dir / "card.json").read_text())
+    assert card["train_config"]["n2v_struct"] == "3x5"
+    assert TrainConfig.from_dict(card["train_config"]) == config
+    with pytest.raises(EnhanceError, match="different configuration.*n2v_struct"):
+        train(tiny_config(mode="noise2void", steps=4, val_every=4, n2v_struct="3x3", augment=False),
+              data=DATA, out_dir=tmp_path, progress=False)
+    # a run saved before the option existed resumes under the default
+    saved = {k: v for k, v in tiny_config().to_dict().items() if k != "n2v_struct"}
+    check_resumable(saved, tiny_config())
+    with pytest.raises(EnhanceError, match="different configuration"):
+        check_resumable(saved, tiny_config(mode="noise2void", n2v_struct="3x3"))
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(mode="noise2void", n2v_struct="4x5", augment=False), "odd positive"),
+    (dict(mode="noise2void", n2v_struct="five", augment=False), "odd positive"),
+    (dict(mode="noise2void", n2v_struct="3x5"), "not square.*augment false"),
+    (dict(mode="noise2void", n2v_struct="13x13"), "less than half the patch 24"),
+    (dict(n2v_struct="3x3"), "mode='noise2void'"),
+])
+def test_a_bad_structured_blind_spot_is_refused(changes, match):
+    with pytest.raises(EnhanceError, match=match):
+        tiny_config(**changes)

@@ -307,12 +307,19 @@ def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_m
     return model_input, clean
 
 
-def blind_spot_batch(noisy, rng, fraction=0.01, radius=2):
+def blind_spot_batch(noisy, rng, fraction=0.01, radius=2, struct=None):
     """Noise2Void blind-spot masking of a batch of noisy patches.
 
     A random ``fraction`` of the pixels of each patch is replaced by a random other pixel from
     its ``(2 radius + 1)^2`` neighbourhood (Krull et al., CVPR 2019); the network must predict
     the original noisy value there, which it can only do from the surroundings.
+
+    With ``struct = (rows, cols)`` the blind spot is structured (Struct-Noise2Void, Broaddus et
+    al., ISBI 2020): every pixel of the ``rows x cols`` block centred on a blind-spot pixel
+    (the blind spot included; parts outside the patch dropped) is replaced by the value of a
+    random pixel of the same patch drawn from outside that block, so that the network cannot
+    read the spatially correlated noise (speckle grain) around the blind spot. The loss is still
+    taken at the blind-spot pixels only. ``radius`` is then unused.
 
     Parameters
     ----------
@@ -321,23 +328,37 @@ def blind_spot_batch(noisy, rng, fraction=0.01, radius=2):
     fraction : float, optional
         Fraction of pixels masked per patch (at least one).
     radius : int, optional
-        Neighbourhood radius of the replacement pixel.
+        Neighbourhood radius of the replacement pixel (pixel-wise blind spot).
+    struct : tuple of int (rows, cols), optional
+        Odd sides of the structured blind-spot block, each less than half the patch's side;
+        None (default): the pixel-wise blind spot.
 
     Returns
     -------
     masked_input : ndarray of float32, shape (B, H, W, C)
     target : ndarray of float32, shape (B, H, W, 2 C)
-        The noisy patches stacked with the mask, for
+        The noisy patches stacked with the mask (1 at the blind-spot pixels only), for
         :func:`enhance.models.layers.noise2void_loss`.
+
+    Raises
+    ------
+    EnhanceError
+        ``struct`` is not two odd positive sides less than half the patch's.
     """
     noisy = np.asarray(noisy, dtype=np.float32)
     batch, height, width, channels = noisy.shape
     count = max(1, int(round(fraction * height * width)))
+    if struct is not None:
+        half = _struct_half(struct, height, width)
     masked = noisy.copy()
     mask = np.zeros_like(noisy)
     for index in range(batch):
         rows = rng.integers(0, height, count)
         cols = rng.integers(0, width, count)
+        if struct is not None:
+            _mask_blocks(masked[index], noisy[index], rows, cols, half, rng)
+            mask[index, rows, cols, :] = 1.0
+            continue
         dy = rng.integers(-radius, radius + 1, count)
         dx = rng.integers(-radius, radius + 1, count)
         same = (dy == 0) & (dx == 0)
@@ -348,3 +369,45 @@ def blind_spot_batch(noisy, rng, fraction=0.01, radius=2):
         masked[index, rows, cols, :] = noisy[index, src_rows, src_cols, :]
         mask[index, rows, cols, :] = 1.0
     return masked, np.concatenate([noisy, mask], axis=-1)
+
+
+def _struct_half(struct, height, width):
+    """The half-sides ``(rows // 2, cols // 2)`` of a structured blind spot, checked."""
+    try:
+        sides = tuple(int(side) for side in struct)
+    except (TypeError, ValueError):
+        sides = ()
+    if (
+        len(sides) != 2
+        or any(side < 1 or side % 2 == 0 for side in sides)
+        or sides[0] >= height / 2
+        or sides[1] >= width / 2
+    ):
+        raise EnhanceError(
+            f"a structured blind spot is two odd sides (rows, cols) less than half the patch's "
+            f"{height} x {width}, got {struct!r}"
+        )
+    return sides[0] // 2, sides[1] // 2
+
+
+def _mask_blocks(masked, noisy, rows, cols, half, rng):
+    """Replace the blocks ``rows +- half[0], cols +- half[1]`` of ``masked`` (H, W, C) in place
+    by pixels of ``noisy`` drawn at random from outside each pixel's own block."""
+    height, width = noisy.shape[:2]
+    dr, dc = np.meshgrid(
+        np.arange(-half[0], half[0] + 1), np.arange(-half[1], half[1] + 1), indexing="ij"
+    )
+    block_rows = (rows[:, None] + dr.ravel()[None]).ravel()
+    block_cols = (cols[:, None] + dc.ravel()[None]).ravel()
+    centre_rows = np.repeat(rows, dr.size)
+    centre_cols = np.repeat(cols, dr.size)
+    inside = (block_rows >= 0) & (block_rows < height) & (block_cols >= 0) & (block_cols < width)
+    block_rows, block_cols = block_rows[inside], block_cols[inside]
+    centre_rows, centre_cols = centre_rows[inside], centre_cols[inside]
+    src_rows = rng.integers(0, height, block_rows.size)
+    src_cols = rng.integers(0, width, block_rows.size)
+    # a source inside its own block moves half the patch down (cyclically): outside the block,
+    # as a side is less than half the patch's
+    own = (np.abs(src_rows - centre_rows) <= half[0]) & (np.abs(src_cols - centre_cols) <= half[1])
+    src_rows = np.where(own, (src_rows + height // 2) % height, src_rows)
+    masked[block_rows, block_cols, :] = noisy[src_rows, src_cols, :]

@@ -72,6 +72,12 @@ class TrainConfig:
         not degraded, and there is no PSNR validation.
     n2v_fraction : float
         Fraction of blind-spot pixels per patch (``noise2void``).
+    n2v_struct : str or None
+        A structured blind spot ``"ROWSxCOLS"`` (odd sides, e.g. ``"5x5"``; ``noise2void``):
+        the whole block around each blind-spot pixel is replaced by random pixels of the patch
+        (Struct-Noise2Void, for spatially correlated noise such as speckle grain; see
+        :func:`enhance.tasks.blind_spot_batch`). None: the pixel-wise blind spot. A block that
+        is not square needs ``augment`` off (its 90-degree rotations swap rows and columns).
     jit_compile : bool or str
         Passed to ``compile``. ``"auto"``: XLA only on an accelerator (on a CPU, XLA made
         TensorFlow training slower).
@@ -101,6 +107,7 @@ class TrainConfig:
     jitter: bool = True
     noisy_data: bool = False
     n2v_fraction: float = 0.01
+    n2v_struct: str | None = None
     jit_compile: bool | str = "auto"
     precision: str = "auto"
     deterministic: bool = True
@@ -111,6 +118,23 @@ class TrainConfig:
         if self.lr is not None:
             return float(self.lr)
         return 2e-4 if self.arch == "gan" else 1e-3
+
+    @property
+    def n2v_block(self):
+        """The structured blind spot as ``(rows, cols)``, or None (pixel-wise)."""
+        if self.n2v_struct is None:
+            return None
+        parts = str(self.n2v_struct).lower().split("x")
+        try:
+            rows, cols = (int(part) for part in parts)
+        except ValueError:
+            rows = cols = 0
+        if rows < 1 or cols < 1 or rows % 2 == 0 or cols % 2 == 0:
+            raise EnhanceError(
+                f"n2v_struct must be ROWSxCOLS with odd positive sides (e.g. '5x5'), "
+                f"got {self.n2v_struct!r}"
+            )
+        return rows, cols
 
     def to_dict(self):
         return asdict(self)
@@ -158,6 +182,17 @@ class TrainConfig:
         if params.get("noise_map") and (self.mode != "supervised" or not task.noise_map):
             mapped = [t.name for t in all_tasks() if t.noise_map]
             raise EnhanceError(f"a noise-map model is trained supervised on {', '.join(mapped)}")
+        block = self.n2v_block
+        if block is not None:
+            if self.mode != "noise2void":
+                raise EnhanceError("n2v_struct is a blind spot of mode='noise2void'")
+            if max(block) * 2 >= self.patch:
+                raise EnhanceError(f"n2v_struct {self.n2v_struct} must be less than half the patch {self.patch}")
+            if self.augment and block[0] != block[1]:
+                raise EnhanceError(
+                    f"n2v_struct {self.n2v_struct} is not square: train it with augment false "
+                    "(90-degree rotations swap rows and columns)"
+                )
         if self.noisy_data and (self.mode != "noise2void" or not task.noisy_training_data):
             noisy = [t.name for t in all_tasks() if t.noisy_training_data]
             raise EnhanceError(f"noisy_data needs mode='noise2void' and task {' or '.join(noisy)}")

@@ -104,5 +104,7 @@ def training_batch(sampler, rng, config):
     x = x if noise_map else x[..., None]
     y = np.stack(targets)[..., None]
     if config.mode == "noise2void":
-        return blind_spot_batch(x, rng, fraction=config.n2v_fraction)
+        return blind_spot_batch(
+            x, rng, fraction=config.n2v_fraction, struct=config.n2v_block
+        )
     return x, y
