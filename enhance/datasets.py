@@ -5,6 +5,7 @@ pydicom's wheel test files, dipy's wheel files); nothing is downloaded, a missin
 skipped with a warning (and named in the provenance). ``medical-v2`` adds, for training only,
 slices of the MNI152 T1 template in nilearn's wheel (``pip install --no-deps nilearn``), a
 whole-body bone scan from pydicom's test files and eleven natural photographs of scikit-image.
+``ultrasound-real-v1`` is real B-mode only, at native resolution, for self-supervised training.
 The reserved evaluation sets (the ``pydicom-data`` package, ``mricron-data``,
 ``insighttoolkit5-examples``) are never read.
 
@@ -283,6 +284,18 @@ RECIPES["medical-v2"] = RECIPES["medical-v1"] + (
                  "coins", "rocket", "hubble_deep_field")
 )
 
+#: ``ultrasound-real-v1``: real B-mode frames at their native resolution (no downsampling: the
+#: speckle is the training signal) for self-supervised despeckling (``noise2void`` with
+#: ``noisy_data``); training regions only, no validation. The echo cine's training frames
+#: (12-24, the region of ``medical-v1``: the sector without the scanner's text) and the one part
+#: of the lymph-node frame's training side that is plain grayscale B-mode at least 48 pixels
+#: wide: below the power-Doppler colour bar's labels, left of the Doppler box (checked by eye
+#: and by chroma: no colour pixel). The real-frame benchmark's frames (echo 0, 2, 4, 10, 27,
+#: Philips) are not in it.
+RECIPES["ultrasound-real-v1"] = (
+    Region("us-echo-native", "us_echo", "train", (0, 224, 32, 288), tuple(range(12, 25))),
+    Region("us-lymph-node-bmode", "us_lymph_node", "train", (236, 336, 16, 86)),
+)
 
 #: The MNI152 2009a T1 template inside nilearn's wheel (read by path: nilearn is not imported).
 MNI_FILE = ("datasets", "data", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")

@@ -135,3 +135,27 @@ def test_recipe_snapshot_holds_the_recipes_pixels_and_detects_tampering(recipe, 
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(EnhanceError, match="junk.npz"):
         datasets.load_recipe_snapshot(tmp_path / "junk.npz")
+
+
+def test_ultrasound_real_v1_is_native_b_mode_training_only_away_from_the_benchmark_frames():
+    pytest.importorskip("pydicom")
+    regions = datasets.RECIPES["ultrasound-real-v1"]
+    assert check_recipe("ultrasound-real-v1") == []
+    assert all(r.split == "train" and r.downsample == 1 for r in regions)
+    assert {datasets.SOURCES[r.source].modality for r in regions} == {"ultrasound"}
+    echo = [r for r in regions if r.source == "us_echo"]
+    # benchmarks/ultrasound_real.py measures echo frames 0, 2, 4, 10, 27 (and a Philips frame)
+    assert echo and all(set(r.frames) <= set(range(12, 25)) for r in echo)
+    recipe = load_recipe("ultrasound-real-v1")
+    assert not any("skipped" in p for p in recipe["provenance"]) and recipe["validation"] == []
+    assert len(recipe["train"]) == 14 and all(min(img.shape) >= 48 for img in recipe["train"])
+    assert recipe["train"][0].shape == (224, 256)  # native: not the 2x-downsampled medical-v1 cut
+    # the lymph-node cut is plain grayscale B-mode: no power-Doppler colour, no bar or label
+    import pydicom
+
+    (lymph,) = [r for r in regions if r.source == "us_lymph_node"]
+    rgb = pydicom.dcmread(datasets._pydicom_file("examples_jpeg2k.dcm")).pixel_array.astype(int)
+    r0, r1, c0, c1 = lymph.box
+    cut = rgb[r0:r1, c0:c1]
+    assert (cut.max(-1) - cut.min(-1)).max() == 0
+    assert cut.max() < 200  # the bar's white labels and the Doppler box's outline are > 200
