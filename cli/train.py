@@ -77,6 +77,7 @@ def _options():
         "log_every": (int, "INTEGER"),
         "augment": (TrueFalse(), "true|false"),
         "jitter": (TrueFalse(), "true|false"),
+        "jitter_table": (str, "NAME"),
         "noisy_data": (TrueFalse(), "true|false"),
         "n2v_fraction": (float, "FLOAT"),
         "jit_compile": (TrueFalse(auto=True), "auto|true|false"),

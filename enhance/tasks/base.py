@@ -110,6 +110,10 @@ class Task:
         none, and ``enhance score FOLDER`` / ``enhance bench --no-reference`` refuse it).
     spec : str or None
         The spec the degradation follows (the model card says it).
+    jitter_tables : dict
+        Name -> a jitter table like :attr:`jitter`: alternative training distributions of the
+        same degradation (``enhance train --jitter-table NAME``), e.g. parameter ranges fitted
+        to real images instead of the spec's. The task's own :attr:`jitter` stays the default.
     default_strength : float
         How much of the model's correction ``enhance run`` applies when ``--strength`` is not
         given (:meth:`blend`): 1.0, the model's output as it is, unless the task's real images
@@ -137,6 +141,7 @@ class Task:
     spec: str | None = "spec v1"
     input_transforms: dict = field(default_factory=dict)
     default_strength: float = 1.0
+    jitter_tables: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ degradations, training
     def defaults(self):
@@ -151,22 +156,35 @@ class Task:
         """All parameters of the validation preset (the function's defaults filled in)."""
         return {**self.defaults(), **self.presets[self.validation_preset]}
 
-    def sample_params(self, rng, jitter=True):
-        """Degradation parameters of one training image: drawn from :attr:`jitter` or the
-        validation preset's."""
+    def jitter_table(self, name=None):
+        """The jitter table called ``name`` (:attr:`jitter_tables`); None: :attr:`jitter`."""
+        if name is None:
+            return self.jitter
+        if name not in self.jitter_tables:
+            known = sorted(self.jitter_tables) or ["none"]
+            raise EnhanceError(f"task {self.name!r} has no jitter table {name!r} "
+                               f"(its tables: {', '.join(known)})")
+        return self.jitter_tables[name]
+
+    def sample_params(self, rng, jitter=True, *, table=None):
+        """Degradation parameters of one training image: drawn from :attr:`jitter` (or the
+        jitter table ``table``, :meth:`jitter_table`) or the validation preset's."""
         if not jitter:
             return self.validation_params()
-        return {name: draw(spec, rng) for name, spec in self.jitter.items()}
+        return {name: draw(spec, rng) for name, spec in self.jitter_table(table).items()}
 
-    def describe(self):
-        """The model card's entry: input convention, jitter ranges and validation preset."""
+    def describe(self, table=None):
+        """The model card's entry: input convention, jitter ranges (of the jitter table
+        ``table``, default the task's own) and validation preset."""
         function = f"{self.degradation.__module__}.{self.degradation.__name__}"
         return {
             "task": self.name,
             "model_input": self.model_input,
             "target": "the clean image",
             "degradation": f"{function} ({self.spec})" if self.spec else function,
-            "training_jitter": {name: list(spec) for name, spec in self.jitter.items()},
+            "training_jitter": {name: list(spec)
+                                for name, spec in self.jitter_table(table).items()},
+            **({"jitter_table": table} if table is not None else {}),
             "validation_degradation": {
                 "name": self.validation_preset,
                 "params": self.validation_params(),

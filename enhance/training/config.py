@@ -67,6 +67,10 @@ class TrainConfig:
     jitter : bool
         Jitter the degradation parameters (see :attr:`enhance.tasks.Task.jitter`); False trains
         on the spec preset only.
+    jitter_table : str or None
+        Draw the degradation parameters from the task's jitter table of that name
+        (:attr:`enhance.tasks.Task.jitter_tables`, e.g. speckle's ``real-bmode``: ranges fitted
+        to real B-mode frames) instead of its own jitter; None: the task's own.
     noisy_data : bool
         The training images are already noisy (``noise2void`` on real noisy data): they are
         not degraded, and there is no PSNR validation.
@@ -99,6 +103,7 @@ class TrainConfig:
     log_every: int = 10
     augment: bool = True
     jitter: bool = True
+    jitter_table: str | None = None
     noisy_data: bool = False
     n2v_fraction: float = 0.01
     jit_compile: bool | str = "auto"
@@ -158,6 +163,10 @@ class TrainConfig:
         if params.get("noise_map") and (self.mode != "supervised" or not task.noise_map):
             mapped = [t.name for t in all_tasks() if t.noise_map]
             raise EnhanceError(f"a noise-map model is trained supervised on {', '.join(mapped)}")
+        if self.jitter_table is not None:
+            task.jitter_table(self.jitter_table)  # one line naming the task's tables
+            if not self.jitter or self.noisy_data:
+                raise EnhanceError("jitter_table needs jitter=True and clean training data")
         if self.noisy_data and (self.mode != "noise2void" or not task.noisy_training_data):
             noisy = [t.name for t in all_tasks() if t.noisy_training_data]
             raise EnhanceError(f"noisy_data needs mode='noise2void' and task {' or '.join(noisy)}")

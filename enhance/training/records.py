@@ -86,7 +86,7 @@ def task_params(config):
 
     from .data import conditioned
 
-    described = describe(config.task)
+    described = describe(config.task, config.jitter_table)
     model_input = described["model_input"]
     if conditioned(config):
         model_input += (
@@ -97,6 +97,7 @@ def task_params(config):
         "mode": config.mode,
         "model_input": model_input,
         "training_jitter": described["training_jitter"] if config.jitter else None,
+        **({"jitter_table": config.jitter_table} if config.jitter_table else {}),
     }
 
 
