@@ -78,6 +78,7 @@ def _options():
         "augment": (TrueFalse(), "true|false"),
         "jitter": (TrueFalse(), "true|false"),
         "jitter_table": (str, "NAME"),
+        "init_weights": (str, "DIR"),
         "noisy_data": (TrueFalse(), "true|false"),
         "n2v_fraction": (float, "FLOAT"),
         "jit_compile": (TrueFalse(auto=True), "auto|true|false"),

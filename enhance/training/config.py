@@ -67,6 +67,10 @@ class TrainConfig:
     jitter : bool
         Jitter the degradation parameters (see :attr:`enhance.tasks.Task.jitter`); False trains
         on the spec preset only.
+    init_weights : str or None
+        A model directory (``enhance run --model`` takes) whose weights start the run instead of
+        a random initialisation: fine-tuning, e.g. a shipped model on your own images. Its
+        architecture and task must be this run's; the card records its weights' SHA-256.
     jitter_table : str or None
         Draw the degradation parameters from the task's jitter table of that name
         (:attr:`enhance.tasks.Task.jitter_tables`, e.g. speckle's ``real-bmode``: ranges fitted
@@ -104,6 +108,7 @@ class TrainConfig:
     augment: bool = True
     jitter: bool = True
     jitter_table: str | None = None
+    init_weights: str | None = None
     noisy_data: bool = False
     n2v_fraction: float = 0.01
     jit_compile: bool | str = "auto"
@@ -163,6 +168,8 @@ class TrainConfig:
         if params.get("noise_map") and (self.mode != "supervised" or not task.noise_map):
             mapped = [t.name for t in all_tasks() if t.noise_map]
             raise EnhanceError(f"a noise-map model is trained supervised on {', '.join(mapped)}")
+        if self.init_weights is not None and self.arch == "gan":
+            raise EnhanceError("init_weights starts a dncnn, dae or nafnet run, not the gan")
         if self.jitter_table is not None:
             task.jitter_table(self.jitter_table)  # one line naming the task's tables
             if not self.jitter or self.noisy_data:

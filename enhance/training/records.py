@@ -113,7 +113,7 @@ def make_card(config, dataset, data, out_dir, network_config, validation, extra)
         "arch_params": network_config["arch_params"],
         "receptive_field": network_config["receptive_field"],
         "size_factor": network_config["size_factor"],
-        "task": describe(config.task),
+        "task": describe(config.task, config.jitter_table),
         "mode": config.mode,
         "train_config": config.to_dict(),
         "training_data": {
