@@ -83,3 +83,25 @@ def test_jitter_table_config_is_checked_and_recorded(tmp_path):
     assert entry["training_jitter"]["psf_sigma"] == list(
         get_task("speckle").jitter_table("real-bmode")["psf_sigma"])
     assert entry["jitter_table"] == "real-bmode"
+
+
+def test_a_jitter_table_run_validates_on_the_tables_centre():
+    from enhance.training.validation import validation_items
+
+    task = get_task("speckle")
+    centre = task.validation_params("real-bmode")
+    assert centre["looks"] == 3 and centre["psf_sigma"] == pytest.approx((1.5, 2.9))
+    assert centre["thermal"] == pytest.approx(0.01)
+    assert task.validation_params() == {"looks": 2, "psf_sigma": (1.0, 1.5), "thermal": 0.02}
+    images = [("a", np.full((40, 40), 0.4, np.float32))]
+    name, table_items = validation_items(images, "speckle", table="real-bmode")
+    spec_name, spec_items = validation_items(images, "speckle")
+    assert (name, spec_name) == ("real-bmode", "speckle")
+    x_table, x_spec = table_items[0][1], spec_items[0][1]
+    assert not np.array_equal(x_table, x_spec)
+    # coarser grain: neighbouring pixels correlate more along both axes
+    def corr(x, axis):
+        d = x - x.mean()
+        return float((d * np.roll(d, 1, axis)).mean() / d.var())
+    assert corr(x_table, 1) > corr(x_spec, 1) + 0.1
+    assert task.describe("real-bmode")["validation_degradation"]["name"] == "real-bmode"

@@ -43,6 +43,21 @@ def draw(spec, rng):
     raise ValueError(f"unknown distribution {kind!r}")
 
 
+def centre(spec):
+    """The central value of a jitter entry (:func:`draw`'s distributions): the middle choice,
+    the midpoint of a uniform range, the geometric midpoint of a log-uniform one."""
+    kind = spec[0]
+    if kind == "uniform":
+        return (spec[1] + spec[2]) / 2
+    if kind == "log-uniform":
+        return math.sqrt(spec[1] * spec[2])
+    if kind == "choice":
+        return spec[1][(len(spec[1]) - 1) // 2]
+    if kind == "uniform-pair":
+        return tuple((lo + hi) / 2 for lo, hi in spec[1:])
+    raise ValueError(f"unknown distribution {kind!r}")
+
+
 class Direct:
     """The task's own input convention (:meth:`Task.prepare_input`); the output as the network
     gives it. The input transform ``gain`` of a model's ``task_params`` (the default)."""
@@ -152,9 +167,14 @@ class Task:
             if k not in ("x", "rng") and p.default is not inspect.Parameter.empty
         }
 
-    def validation_params(self):
-        """All parameters of the validation preset (the function's defaults filled in)."""
-        return {**self.defaults(), **self.presets[self.validation_preset]}
+    def validation_params(self, table=None):
+        """All parameters of the validation preset (the function's defaults filled in); with a
+        jitter ``table`` (:meth:`jitter_table`), the centre of its ranges instead (the middle
+        choice, the midpoint of each uniform range): what a run trained on it validates on."""
+        if table is None:
+            return {**self.defaults(), **self.presets[self.validation_preset]}
+        return {**self.defaults(), **{name: centre(spec)
+                                      for name, spec in self.jitter_table(table).items()}}
 
     def jitter_table(self, name=None):
         """The jitter table called ``name`` (:attr:`jitter_tables`); None: :attr:`jitter`."""
@@ -186,8 +206,8 @@ class Task:
                                 for name, spec in self.jitter_table(table).items()},
             **({"jitter_table": table} if table is not None else {}),
             "validation_degradation": {
-                "name": self.validation_preset,
-                "params": self.validation_params(),
+                "name": self.validation_preset if table is None else table,
+                "params": self.validation_params(table),
             },
         }
 

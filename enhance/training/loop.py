@@ -122,7 +122,8 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     preset, items = (None, [])
     if not config.noisy_data and dataset.get("validation"):
         preset, items = validation_items(
-            dataset["validation"], config.task, noise_map=conditioned(config)
+            dataset["validation"], config.task, noise_map=conditioned(config),
+            table=config.jitter_table,
         )
     sampler = PatchSampler(
         dataset["train"],
