@@ -262,8 +262,7 @@ def write_model_card(entry):
     path = MODEL if MODEL else resolve_model(task="speckle")
     found = read_model_dir(path, kind="enhancer")
     write_card(found.path, {**found.card, "real_bmode": entry})
-    print(f"
-wrote real_bmode into {found.path / 'card.json'}")
+    print(f"\nwrote real_bmode into {found.path / 'card.json'}")
 
 
 def strength_table(results):
