@@ -84,8 +84,9 @@ def run_default(frame, strength=None):
     of :data:`MODEL` when ``--model`` gave one."""
     from enhance.api import enhance_image
 
-    return np.asarray(enhance_image(frame.astype(np.float32), MODEL, task="speckle",
-                                    strength=strength), np.float64)
+    source = {"task": "speckle"} if MODEL is None else {"model": MODEL}
+    return np.asarray(enhance_image(frame.astype(np.float32), strength=strength, **source),
+                      np.float64)
 
 
 def blended(frame, model_output, strength):
