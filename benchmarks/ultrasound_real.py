@@ -1,7 +1,7 @@
 """The shipped speckle default against the classical despecklers, on real B-mode frames (issue 26).
 
     python benchmarks/ultrasound_real.py [--no-bm3d] [--no-synthetic] [--contact us_contact.png] [--workers 2]
-                                         [--model DIR]
+                                         [--model DIR] [--write-card]
 
 Real frames (no reference; none trained on, none from the reserved evaluation sets): the
 SonoSite echocardiogram cine of pydicom's wheel test files (``examples_ybr_color.dcm``) -- frame 0
@@ -29,6 +29,11 @@ strongest classical reference there is).
 
 ``--model DIR`` measures that model directory (e.g. a run's ``model/``) in the default's place,
 with the speckle task's default strength (a candidate for the default, before it is shipped).
+
+``--write-card`` puts the real-frame results into the measured model's ``card.json``
+(``real_bmode``: the frames, the measured strengths' ENL gain, edge keeping, mean ratio and
+ratio-image score, and per classical filter the frames above / below its curve at the task's
+default strength): the comparison table of the speckle models' cards.
 
 ``--contact PATH`` writes a PNG: for three real frames, input | default | best classical (the
 classical setting with the most edge keeping among those whose ENL gain is at least the
@@ -79,8 +84,9 @@ def run_default(frame, strength=None):
     of :data:`MODEL` when ``--model`` gave one."""
     from enhance.api import enhance_image
 
-    return np.asarray(enhance_image(frame.astype(np.float32), MODEL, task="speckle",
-                                    strength=strength), np.float64)
+    source = {"task": "speckle"} if MODEL is None else {"model": MODEL}
+    return np.asarray(enhance_image(frame.astype(np.float32), strength=strength, **source),
+                      np.float64)
 
 
 def blended(frame, model_output, strength):
@@ -205,7 +211,7 @@ def real_part(include_bm3d, contact, workers):
     print("\n(Outside a curve's range of ENL gain: below when one of its settings has more ENL gain and "
           "at least as much edge keeping, above for the converse, else n/a.)")
 
-    strength_table(results)
+    chosen = strength_table(results)
 
     # the best classical output per frame at the default's suppression
     best = {}
@@ -225,7 +231,39 @@ def real_part(include_bm3d, contact, workers):
         print(f"| {r['name']} | {d['enl_gain']:.2f} / {d['edge']:.3f} | {text} |")
     if contact:
         write_contact(contact, outputs, best, results)
-    return results, verdict
+    return results, verdict, chosen
+
+
+def card_entry(results, verdict, chosen, include_bm3d):
+    """The ``real_bmode`` entry of a model card (``--write-card``)."""
+    from enhance.tasks import get_task
+
+    def summary(points):
+        return {"enl_gain": round(float(np.exp(np.mean([math.log(p["enl_gain"]) for p in points]))), 3),
+                "edge_keeping": round(float(np.mean([p["edge"] for p in points])), 3),
+                "mean_ratio": round(float(np.mean([p["mean_ratio"] for p in points])), 3),
+                "ratio_image_score": round(float(np.mean([p["ratio_score"] for p in points])), 2)}
+
+    return {
+        "benchmark": "python benchmarks/ultrasound_real.py" + ("" if include_bm3d else " --no-bm3d"),
+        "frames": [r["name"] for r in results],
+        "default_strength": get_task("speckle").default_strength,
+        "at_default_strength": summary([r["default"] for r in results]),
+        "by_strength": {str(s): summary([r["strengths"][s] for r in results]) for s in STRENGTHS},
+        "curves_at_default_strength": {m: {"above": c["above"], "below": c["below"], "n/a": c["n/a"]}
+                                       for m, c in verdict.items()},
+        "strongest_strength_above_curves": chosen,
+    }
+
+
+def write_model_card(entry):
+    from enhance.modeldir import read_model_dir, write_card
+    from enhance.shipped import resolve_model
+
+    path = MODEL if MODEL else resolve_model(task="speckle")
+    found = read_model_dir(path, kind="enhancer")
+    write_card(found.path, {**found.card, "real_bmode": entry})
+    print(f"\nwrote real_bmode into {found.path / 'card.json'}")
 
 
 def strength_table(results):
@@ -362,13 +400,17 @@ def main(argv=None):
     parser.add_argument("--contact", help="write the contact sheet PNG here")
     parser.add_argument("--workers", type=int, default=1, help="processes (frames in parallel)")
     parser.add_argument("--model", help="a model directory measured in the default's place")
+    parser.add_argument("--write-card", action="store_true",
+                        help="write the real-frame results into the measured model's card")
     args = parser.parse_args(argv)
     global MODEL
     MODEL = args.model
     if MODEL:
         print(f"(the default below is {MODEL}, not the shipped model)")
     started = time.perf_counter()
-    real_part(not args.no_bm3d, args.contact, args.workers)
+    results, verdict, chosen = real_part(not args.no_bm3d, args.contact, args.workers)
+    if args.write_card:
+        write_model_card(card_entry(results, verdict, chosen, not args.no_bm3d))
     if not args.no_synthetic:
         synthetic_part(not args.no_bm3d, args.workers)
     print(f"\n{time.perf_counter() - started:.0f} s in all", file=sys.stderr)

@@ -77,6 +77,8 @@ def _options():
         "log_every": (int, "INTEGER"),
         "augment": (TrueFalse(), "true|false"),
         "jitter": (TrueFalse(), "true|false"),
+        "jitter_table": (str, "NAME"),
+        "init_weights": (str, "DIR"),
         "noisy_data": (TrueFalse(), "true|false"),
         "n2v_fraction": (float, "FLOAT"),
         "n2v_struct": (str, "ROWSxCOLS"),

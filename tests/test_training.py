@@ -283,3 +283,34 @@ def test_a_structured_blind_spot_is_a_checked_training_option(tmp_path):
 def test_a_bad_structured_blind_spot_is_refused(changes, match):
     with pytest.raises(EnhanceError, match=match):
         tiny_config(**changes)
+
+
+def test_init_weights_starts_from_a_model_directory_and_refuses_another_network(tmp_path):
+    from enhance.errors import ModelError
+    from enhance.training.loop import initial_weights
+    from enhance.training.networks import build_trainer
+
+    first = train(tiny_config(steps=10), data=DATA, out_dir=tmp_path / "a", progress=False)
+    source = load_model_dir(first.model_dir)
+    config = tiny_config(seed=6, init_weights=str(first.model_dir))
+    _, network, _ = build_trainer(config)
+    assert not all(np.array_equal(a, b) for a, b in zip(network.get_weights(), source.network.get_weights()))
+    entry = initial_weights(network, config)
+    assert all(np.array_equal(a, b) for a, b in zip(network.get_weights(), source.network.get_weights()))
+    assert entry == {"path": str(first.model_dir), "sha256": source.card["weights_sha256"]}
+    # a fine-tuning run (a Noise2Void one, from a supervised model) records where it started
+    tuned = train(tiny_config(seed=6, steps=4, val_every=4, mode="noise2void",
+                              init_weights=str(first.model_dir)),
+                  data=DATA, out_dir=tmp_path / "b", progress=False)
+    card = load_model_dir(tuned.model_dir).card
+    assert card["init_weights"]["sha256"] == source.card["weights_sha256"]
+    assert "--init-weights" in card["command"]
+    with pytest.raises(ModelError, match="arch_params differ"):
+        initial_weights(build_trainer(tiny_config(arch_params={"depth": 4, "width": 8}))[1],
+                        tiny_config(arch_params={"depth": 4, "width": 8},
+                                    init_weights=str(first.model_dir)))
+    with pytest.raises(ModelError, match="not a model directory"):
+        train(tiny_config(init_weights=str(tmp_path / "nowhere")), data=DATA,
+              out_dir=tmp_path / "c", progress=False)
+    with pytest.raises(EnhanceError, match="not the gan"):
+        TrainConfig(arch="gan", init_weights=str(first.model_dir))

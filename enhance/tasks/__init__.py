@@ -93,6 +93,7 @@ def register(task):
                            f"{task.validation_preset!r} is not one of its presets")
     accepted = set(inspect.signature(task.degradation).parameters) - {"x", "rng"}
     named = {"jitter": set(task.jitter), "told": set(task.told),
+             **{f"jitter table {k!r}": set(v) for k, v in task.jitter_tables.items()},
              **{f"preset {k!r}": set(v) for k, v in task.presets.items()}}
     for where, names in named.items():
         if names - accepted:
@@ -268,12 +269,14 @@ def finish_output(prediction, task, *, copy=True):
     return _finish(prediction, copy=copy)
 
 
-def describe(task):
-    """The task's model-card entry: input convention, jitter ranges and validation preset."""
-    return get_task(task).describe()
+def describe(task, table=None):
+    """The task's model-card entry: input convention, jitter ranges (of the jitter table
+    ``table``, :meth:`Task.jitter_table`) and validation preset."""
+    return get_task(task).describe(table)
 
 
-def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_map=False):
+def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_map=False, *,
+                       table=None):
     """Degrade a clean patch; return ``(model_input, target)`` as float32 arrays.
 
     Parameters
@@ -290,6 +293,9 @@ def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_m
         Explicit degradation parameters (then nothing is drawn for them).
     noise_map : bool, optional
         Stack :func:`noise_level_map` behind the input (a noise-conditioned model's input).
+    table : str, optional, keyword-only
+        Draw from the task's jitter table of that name (:meth:`Task.jitter_table`) instead of
+        its own jitter.
 
     Returns
     -------
@@ -298,7 +304,7 @@ def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_m
     """
     spec = get_task(task)
     if params is None:
-        params = spec.sample_params(rng, jitter)
+        params = spec.sample_params(rng, jitter, table=table)
     clean = np.asarray(clean_patch, dtype=np.float32)
     noisy = resolve(task, **params)(clean, rng)
     model_input = spec.prepare_input(noisy, exposure=params.get("exposure"))

@@ -43,6 +43,21 @@ def draw(spec, rng):
     raise ValueError(f"unknown distribution {kind!r}")
 
 
+def centre(spec):
+    """The central value of a jitter entry (:func:`draw`'s distributions): the middle choice,
+    the midpoint of a uniform range, the geometric midpoint of a log-uniform one."""
+    kind = spec[0]
+    if kind == "uniform":
+        return (spec[1] + spec[2]) / 2
+    if kind == "log-uniform":
+        return math.sqrt(spec[1] * spec[2])
+    if kind == "choice":
+        return spec[1][(len(spec[1]) - 1) // 2]
+    if kind == "uniform-pair":
+        return tuple((lo + hi) / 2 for lo, hi in spec[1:])
+    raise ValueError(f"unknown distribution {kind!r}")
+
+
 class Direct:
     """The task's own input convention (:meth:`Task.prepare_input`); the output as the network
     gives it. The input transform ``gain`` of a model's ``task_params`` (the default)."""
@@ -110,6 +125,10 @@ class Task:
         none, and ``enhance score FOLDER`` / ``enhance bench --no-reference`` refuse it).
     spec : str or None
         The spec the degradation follows (the model card says it).
+    jitter_tables : dict
+        Name -> a jitter table like :attr:`jitter`: alternative training distributions of the
+        same degradation (``enhance train --jitter-table NAME``), e.g. parameter ranges fitted
+        to real images instead of the spec's. The task's own :attr:`jitter` stays the default.
     default_strength : float
         How much of the model's correction ``enhance run`` applies when ``--strength`` is not
         given (:meth:`blend`): 1.0, the model's output as it is, unless the task's real images
@@ -137,6 +156,7 @@ class Task:
     spec: str | None = "spec v1"
     input_transforms: dict = field(default_factory=dict)
     default_strength: float = 1.0
+    jitter_tables: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ degradations, training
     def defaults(self):
@@ -147,29 +167,47 @@ class Task:
             if k not in ("x", "rng") and p.default is not inspect.Parameter.empty
         }
 
-    def validation_params(self):
-        """All parameters of the validation preset (the function's defaults filled in)."""
-        return {**self.defaults(), **self.presets[self.validation_preset]}
+    def validation_params(self, table=None):
+        """All parameters of the validation preset (the function's defaults filled in); with a
+        jitter ``table`` (:meth:`jitter_table`), the centre of its ranges instead (the middle
+        choice, the midpoint of each uniform range): what a run trained on it validates on."""
+        if table is None:
+            return {**self.defaults(), **self.presets[self.validation_preset]}
+        return {**self.defaults(), **{name: centre(spec)
+                                      for name, spec in self.jitter_table(table).items()}}
 
-    def sample_params(self, rng, jitter=True):
-        """Degradation parameters of one training image: drawn from :attr:`jitter` or the
-        validation preset's."""
+    def jitter_table(self, name=None):
+        """The jitter table called ``name`` (:attr:`jitter_tables`); None: :attr:`jitter`."""
+        if name is None:
+            return self.jitter
+        if name not in self.jitter_tables:
+            known = sorted(self.jitter_tables) or ["none"]
+            raise EnhanceError(f"task {self.name!r} has no jitter table {name!r} "
+                               f"(its tables: {', '.join(known)})")
+        return self.jitter_tables[name]
+
+    def sample_params(self, rng, jitter=True, *, table=None):
+        """Degradation parameters of one training image: drawn from :attr:`jitter` (or the
+        jitter table ``table``, :meth:`jitter_table`) or the validation preset's."""
         if not jitter:
             return self.validation_params()
-        return {name: draw(spec, rng) for name, spec in self.jitter.items()}
+        return {name: draw(spec, rng) for name, spec in self.jitter_table(table).items()}
 
-    def describe(self):
-        """The model card's entry: input convention, jitter ranges and validation preset."""
+    def describe(self, table=None):
+        """The model card's entry: input convention, jitter ranges (of the jitter table
+        ``table``, default the task's own) and validation preset."""
         function = f"{self.degradation.__module__}.{self.degradation.__name__}"
         return {
             "task": self.name,
             "model_input": self.model_input,
             "target": "the clean image",
             "degradation": f"{function} ({self.spec})" if self.spec else function,
-            "training_jitter": {name: list(spec) for name, spec in self.jitter.items()},
+            "training_jitter": {name: list(spec)
+                                for name, spec in self.jitter_table(table).items()},
+            **({"jitter_table": table} if table is not None else {}),
             "validation_degradation": {
-                "name": self.validation_preset,
-                "params": self.validation_params(),
+                "name": self.validation_preset if table is None else table,
+                "params": self.validation_params(table),
             },
         }
 

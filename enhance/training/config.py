@@ -67,6 +67,14 @@ class TrainConfig:
     jitter : bool
         Jitter the degradation parameters (see :attr:`enhance.tasks.Task.jitter`); False trains
         on the spec preset only.
+    init_weights : str or None
+        A model directory (``enhance run --model`` takes) whose weights start the run instead of
+        a random initialisation: fine-tuning, e.g. a shipped model on your own images. Its
+        architecture and task must be this run's; the card records its weights' SHA-256.
+    jitter_table : str or None
+        Draw the degradation parameters from the task's jitter table of that name
+        (:attr:`enhance.tasks.Task.jitter_tables`, e.g. speckle's ``real-bmode``: ranges fitted
+        to real B-mode frames) instead of its own jitter; None: the task's own.
     noisy_data : bool
         The training images are already noisy (``noise2void`` on real noisy data): they are
         not degraded, and there is no PSNR validation.
@@ -105,6 +113,8 @@ class TrainConfig:
     log_every: int = 10
     augment: bool = True
     jitter: bool = True
+    jitter_table: str | None = None
+    init_weights: str | None = None
     noisy_data: bool = False
     n2v_fraction: float = 0.01
     n2v_struct: str | None = None
@@ -193,6 +203,12 @@ class TrainConfig:
                     f"n2v_struct {self.n2v_struct} is not square: train it with augment false "
                     "(90-degree rotations swap rows and columns)"
                 )
+        if self.init_weights is not None and self.arch == "gan":
+            raise EnhanceError("init_weights starts a dncnn, dae or nafnet run, not the gan")
+        if self.jitter_table is not None:
+            task.jitter_table(self.jitter_table)  # one line naming the task's tables
+            if not self.jitter or self.noisy_data:
+                raise EnhanceError("jitter_table needs jitter=True and clean training data")
         if self.noisy_data and (self.mode != "noise2void" or not task.noisy_training_data):
             noisy = [t.name for t in all_tasks() if t.noisy_training_data]
             raise EnhanceError(f"noisy_data needs mode='noise2void' and task {' or '.join(noisy)}")

@@ -94,7 +94,8 @@ def training_batch(sampler, rng, config):
             x = y = crop
         else:
             x, y = make_training_pair(
-                crop, rng, config.task, jitter=config.jitter, noise_map=noise_map
+                crop, rng, config.task, jitter=config.jitter, noise_map=noise_map,
+                table=config.jitter_table,
             )
         if margin:
             x, y = x[margin:-margin, margin:-margin], y[margin:-margin, margin:-margin]

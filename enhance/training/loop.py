@@ -100,6 +100,9 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     columns = history_columns(config)
 
     step, best_psnr, wall_before, best_info = 0, None, 0.0, {}
+    started_from = {}
+    if config.init_weights is not None:
+        started_from = {"init_weights": initial_weights(network, config)}
     if resume and run_state.exists():
         saved_config = run_state.read_state()["config"]
         check_resumable(saved_config, config)
@@ -119,7 +122,8 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     preset, items = (None, [])
     if not config.noisy_data and dataset.get("validation"):
         preset, items = validation_items(
-            dataset["validation"], config.task, noise_map=conditioned(config)
+            dataset["validation"], config.task, noise_map=conditioned(config),
+            table=config.jitter_table,
         )
     sampler = PatchSampler(
         dataset["train"],
@@ -163,7 +167,8 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
                 out_dir,
                 network_config,
                 best_info["validation"],
-                {"best_step": best_info["best_step"], "steps_done": step, "wall_time_s": round(wall, 1)},
+                {"best_step": best_info["best_step"], "steps_done": step, "wall_time_s": round(wall, 1),
+                 **started_from},
             )
             if improved:
                 save_model_dir(model_dir, network, network_config, card)
@@ -209,3 +214,35 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     wall = wall_before + time.perf_counter() - session_start
     wall = run_state.read_state().get("wall_s", wall)
     return TrainResult(model_dir, read_history(history_path, step), best_psnr, step, wall)
+
+
+def initial_weights(network, config):
+    """Load ``config.init_weights``' weights into ``network`` (a checkpoint restored after it
+    replaces them when the run resumes); returns the card's entry ``{"path", "sha256"}``.
+
+    Raises
+    ------
+    ModelError
+        One line: not a model directory, weights not matching its card, or a model of another
+        architecture, builder parameters or task than the run's.
+    """
+    from ..errors import ModelError
+    from ..modeldir import read_model_dir
+    from ..models import registry
+
+    found = read_model_dir(config.init_weights, kind="enhancer")
+    theirs = {"arch": found.config.get("arch"), "task": found.config.get("task"),
+              "arch_params": registry.resolve_params(found.config)}
+    ours = {"arch": config.arch, "task": config.task,
+            "arch_params": registry.resolve_params({"arch": config.arch,
+                                                    "arch_params": config.arch_params})}
+    differ = sorted(k for k in ours if ours[k] != theirs[k])
+    if differ:
+        raise ModelError(f"{found.path}: its {', '.join(differ)} differ from this run's "
+                         f"({', '.join(f'{k}={theirs[k]!r}' for k in differ)}); --init-weights "
+                         "needs the same network and task")
+    try:
+        network.load_weights(str(found.weights))
+    except Exception as error:  # h5py / Keras raise many kinds on a mismatched file
+        raise ModelError(f"{found.weights}: weights do not fit the network ({error})") from error
+    return {"path": str(config.init_weights), "sha256": found.sha256}

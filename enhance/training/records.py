@@ -86,7 +86,7 @@ def task_params(config):
 
     from .data import conditioned
 
-    described = describe(config.task)
+    described = describe(config.task, config.jitter_table)
     model_input = described["model_input"]
     if conditioned(config):
         model_input += (
@@ -97,6 +97,7 @@ def task_params(config):
         "mode": config.mode,
         "model_input": model_input,
         "training_jitter": described["training_jitter"] if config.jitter else None,
+        **({"jitter_table": config.jitter_table} if config.jitter_table else {}),
     }
 
 
@@ -112,7 +113,7 @@ def make_card(config, dataset, data, out_dir, network_config, validation, extra)
         "arch_params": network_config["arch_params"],
         "receptive_field": network_config["receptive_field"],
         "size_factor": network_config["size_factor"],
-        "task": describe(config.task),
+        "task": describe(config.task, config.jitter_table),
         "mode": config.mode,
         "train_config": config.to_dict(),
         "training_data": {

@@ -14,18 +14,22 @@ import numpy as np
 from ..tasks import make_training_pair
 
 
-def validation_items(validation, task, noise_map=False):
-    """Degrade each validation image once, with the spec preset and the spec's seed rule."""
+def validation_items(validation, task, noise_map=False, table=None):
+    """Degrade each validation image once, with the spec preset and the spec's seed rule; a run
+    on a jitter ``table`` validates on the table's centre (:meth:`enhance.tasks.Task.
+    validation_params`) with the same seeds, and the returned name is the table's."""
     from ..degrade import benchmark_seed
-    from ..tasks import degradation_id, get_task, validation_params
+    from ..tasks import degradation_id, get_task
 
-    preset = get_task(task).validation_preset
-    index = degradation_id(preset)
+    spec = get_task(task)
+    preset = spec.validation_preset if table is None else table
+    index = degradation_id(spec.validation_preset)
+    params = spec.validation_params(table)
     items = []
     for number, (name, clean) in enumerate(validation):
         rng = np.random.default_rng(benchmark_seed(index, number))
         model_input, target = make_training_pair(
-            clean, rng, task, params=validation_params(task), noise_map=noise_map
+            clean, rng, task, params=params, noise_map=noise_map
         )
         items.append((name, model_input, target))
     return preset, items
