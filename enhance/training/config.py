@@ -197,7 +197,9 @@ class TrainConfig:
             if self.mode != "noise2void":
                 raise EnhanceError("n2v_struct is a blind spot of mode='noise2void'")
             if max(block) * 2 >= self.patch:
-                raise EnhanceError(f"n2v_struct {self.n2v_struct} must be less than half the patch {self.patch}")
+                raise EnhanceError(
+                    f"n2v_struct {self.n2v_struct} must be less than half the patch {self.patch}"
+                )
             if self.augment and block[0] != block[1]:
                 raise EnhanceError(
                     f"n2v_struct {self.n2v_struct} is not square: train it with augment false "
