@@ -30,8 +30,9 @@ strongest classical reference there is).
 ``--model DIR`` measures that model directory (e.g. a run's ``model/``) in the default's place,
 with the speckle task's default strength (a candidate for the default, before it is shipped).
 
-``--write-card`` puts the real-frame results into the measured model's ``card.json``
-(``real_bmode``: the frames, the measured strengths' ENL gain, edge keeping, mean ratio and
+``--write-card`` puts the real-frame results into the shipped default's ``card.json``
+(``real_bmode``; with ``--model``, ``real_bmode_candidates[run name]`` with the candidate's
+training command: the comparison the default was chosen by): the frames, the measured strengths' ENL gain, edge keeping, mean ratio and
 ratio-image score, and per classical filter the frames above / below its curve at the task's
 default strength): the comparison table of the speckle models' cards.
 
@@ -257,13 +258,26 @@ def card_entry(results, verdict, chosen, include_bm3d):
 
 
 def write_model_card(entry):
+    """The shipped default's card gets ``real_bmode``; with ``--model``, the candidate's results
+    (and the command that trained it) go into the default's ``real_bmode_candidates``, under the
+    candidate's run name: the comparison the default was chosen by, on the card it ships with."""
     from enhance.modeldir import read_model_dir, write_card
     from enhance.shipped import resolve_model
 
-    path = MODEL if MODEL else resolve_model(task="speckle")
-    found = read_model_dir(path, kind="enhancer")
-    write_card(found.path, {**found.card, "real_bmode": entry})
-    print(f"\nwrote real_bmode into {found.path / 'card.json'}")
+    shipped = read_model_dir(resolve_model(task="speckle"), kind="enhancer")
+    card = dict(shipped.card)
+    if MODEL:
+        candidate = read_model_dir(MODEL, kind="enhancer")
+        candidates = dict(card.get("real_bmode_candidates") or {})
+        candidates[candidate.card.get("name", candidate.path.name)] = {
+            **entry, "command": candidate.card.get("command"),
+            "weights_sha256": candidate.sha256}
+        card["real_bmode_candidates"] = candidates
+    else:
+        card["real_bmode"] = entry
+    write_card(shipped.path, card)
+    print(f"\nwrote {'real_bmode_candidates' if MODEL else 'real_bmode'} into "
+          f"{shipped.path / 'card.json'}")
 
 
 def strength_table(results):
