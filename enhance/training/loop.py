@@ -242,7 +242,10 @@ def initial_weights(network, config):
                          f"({', '.join(f'{k}={theirs[k]!r}' for k in differ)}); --init-weights "
                          "needs the same network and task")
     try:
-        network.load_weights(str(found.weights))
+        with warnings.catch_warnings():
+            # the compiled network has an optimizer, the saved one none: nothing to load there
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            network.load_weights(str(found.weights))
     except Exception as error:  # h5py / Keras raise many kinds on a mismatched file
         raise ModelError(f"{found.weights}: weights do not fit the network ({error})") from error
     return {"path": str(config.init_weights), "sha256": found.sha256}
