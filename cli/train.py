@@ -79,6 +79,7 @@ def _options():
         "jitter": (TrueFalse(), "true|false"),
         "jitter_table": (str, "NAME"),
         "init_weights": (str, "DIR"),
+        "target_realizations": (int, "K"),
         "noisy_data": (TrueFalse(), "true|false"),
         "n2v_fraction": (float, "FLOAT"),
         "n2v_struct": (str, "ROWSxCOLS"),

@@ -105,3 +105,56 @@ def test_a_jitter_table_run_validates_on_the_tables_centre():
         return float((d * np.roll(d, 1, axis)).mean() / d.var())
     assert corr(x_table, 1) > corr(x_spec, 1) + 0.1
     assert task.describe("real-bmode")["validation_degradation"]["name"] == "real-bmode"
+
+
+def test_target_realizations_is_the_degraded_images_mean():
+    """``target_realizations`` K: the target is the mean of K more degradations (same
+    parameters), so it follows the degraded image's brightness -- here a bright patch whose
+    speckle is clipped at 1 and a near-black one lifted by the clipped thermal floor -- not the
+    clean value, and it is far less noisy than the input."""
+    params = {"looks": 2, "psf_sigma": (1.0, 1.5), "thermal": 0.02}
+    for level in (0.9, 0.01):
+        clean = np.full((96, 96), level, np.float32)
+        x, clean_target = make_training_pair(clean, np.random.default_rng(1), "speckle",
+                                             params=params)
+        assert np.array_equal(clean_target, clean)
+        x8, y8 = make_training_pair(clean, np.random.default_rng(1), "speckle", params=params,
+                                    target_realizations=8)
+        assert np.array_equal(x8, x)  # the input is drawn first, as without
+        noisy_mean = np.mean([make_training_pair(clean, np.random.default_rng(s), "speckle",
+                                                 params=params)[0].mean() for s in range(20)])
+        assert abs(noisy_mean - level) > 0.03 * level  # clipping moves the degraded mean
+        assert abs(y8.mean() - noisy_mean) < 0.01 * max(noisy_mean, 0.05)
+        assert y8.std() < 0.5 * x8.std()
+        again = make_training_pair(clean, np.random.default_rng(1), "speckle", params=params,
+                                   target_realizations=8)[1]
+        assert np.array_equal(again, y8)
+
+
+def test_target_realizations_config_is_checked_recorded_and_resumable(tmp_path):
+    for bad in (-1, 1.5):
+        with pytest.raises(EnhanceError, match="target_realizations must be an integer"):
+            TrainConfig(task="speckle", target_realizations=bad)
+    with pytest.raises(EnhanceError, match="mode='supervised'"):
+        TrainConfig(task="gaussian", arch="dae", mode="noise2void", target_realizations=4)
+    config = TrainConfig(task="speckle", arch="dae", jitter_table="real-bmode",
+                         target_realizations=8)
+    assert "--target-realizations 8" in config.command(tmp_path)
+    assert "--target-realizations" not in TrainConfig(task="speckle").command(tmp_path)
+    entry = get_task("speckle").describe("real-bmode", target_realizations=8)
+    assert entry["target"].startswith("the mean of 8 further")
+    assert get_task("speckle").describe()["target"] == "the clean image"
+    from enhance.training.records import check_resumable
+    from enhance.training.validation import VALIDATION_REALIZATIONS, validation_items
+
+    # a run saved before the field existed resumes under its default, not under another value
+    saved = {k: v for k, v in TrainConfig(task="speckle").to_dict().items()
+             if k != "target_realizations"}
+    check_resumable(saved, TrainConfig(task="speckle"))
+    with pytest.raises(EnhanceError, match="target_realizations"):
+        check_resumable(saved, TrainConfig(task="speckle", target_realizations=2))
+    images = [("a", np.full((40, 40), 0.95, np.float32))]
+    _, items = validation_items(images, "speckle", target_realizations=8)
+    _, plain = validation_items(images, "speckle")
+    assert np.array_equal(items[0][1], plain[0][1]) and VALIDATION_REALIZATIONS >= 8
+    assert items[0][2].mean() < 0.95 - 0.02 and np.array_equal(plain[0][2], images[0][1])

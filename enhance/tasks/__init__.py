@@ -269,14 +269,14 @@ def finish_output(prediction, task, *, copy=True):
     return _finish(prediction, copy=copy)
 
 
-def describe(task, table=None):
-    """The task's model-card entry: input convention, jitter ranges (of the jitter table
-    ``table``, :meth:`Task.jitter_table`) and validation preset."""
-    return get_task(task).describe(table)
+def describe(task, table=None, *, target_realizations=0):
+    """The task's model-card entry: input convention, target, jitter ranges (of the jitter
+    table ``table``, :meth:`Task.jitter_table`) and validation preset."""
+    return get_task(task).describe(table, target_realizations=target_realizations)
 
 
 def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_map=False, *,
-                       table=None):
+                       table=None, target_realizations=0):
     """Degrade a clean patch; return ``(model_input, target)`` as float32 arrays.
 
     Parameters
@@ -296,6 +296,13 @@ def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_m
     table : str, optional, keyword-only
         Draw from the task's jitter table of that name (:meth:`Task.jitter_table`) instead of
         its own jitter.
+    target_realizations : int, optional, keyword-only
+        0 (default): the target is the clean patch. ``K > 0``: the target is the mean of ``K``
+        further independent degradations of the clean patch with the same parameters (drawn
+        from ``rng`` after the input's; each made into a model input, the noise map aside), as
+        in Noise2Noise (Lehtinen et al. 2018): the network learns the degraded image's local
+        mean -- the B-mode's echogenicity at the scanner's resolution, its clipping and thermal
+        floor included -- so it keeps mean brightness by construction and does not deblur.
 
     Returns
     -------
@@ -306,11 +313,18 @@ def make_training_pair(clean_patch, rng, task, jitter=True, params=None, noise_m
     if params is None:
         params = spec.sample_params(rng, jitter, table=table)
     clean = np.asarray(clean_patch, dtype=np.float32)
-    noisy = resolve(task, **params)(clean, rng)
+    degradation = resolve(task, **params)
+    noisy = degradation(clean, rng)
     model_input = spec.prepare_input(noisy, exposure=params.get("exposure"))
+    target = clean
+    if target_realizations:
+        total = np.zeros(clean.shape, dtype=np.float64)
+        for _ in range(int(target_realizations)):
+            total += spec.prepare_input(degradation(clean, rng), exposure=params.get("exposure"))
+        target = (total / int(target_realizations)).astype(np.float32)
     if noise_map:
         model_input = np.stack([model_input, spec.noise_level_map(model_input, params)], axis=-1)
-    return model_input, clean
+    return model_input, target
 
 
 def blind_spot_batch(noisy, rng, fraction=0.01, radius=2, struct=None):

@@ -193,14 +193,18 @@ class Task:
             return self.validation_params()
         return {name: draw(spec, rng) for name, spec in self.jitter_table(table).items()}
 
-    def describe(self, table=None):
-        """The model card's entry: input convention, jitter ranges (of the jitter table
-        ``table``, default the task's own) and validation preset."""
+    def describe(self, table=None, *, target_realizations=0):
+        """The model card's entry: input convention, target (the clean image, or with
+        ``target_realizations`` K the mean of K further degradations: :func:`enhance.tasks.
+        make_training_pair`), jitter ranges (of the jitter table ``table``, default the task's
+        own) and validation preset."""
         function = f"{self.degradation.__module__}.{self.degradation.__name__}"
         return {
             "task": self.name,
             "model_input": self.model_input,
-            "target": "the clean image",
+            "target": "the clean image" if not target_realizations else (
+                f"the mean of {int(target_realizations)} further independent degradations of the "
+                "clean image with the same parameters (the degraded image's local mean)"),
             "degradation": f"{function} ({self.spec})" if self.spec else function,
             "training_jitter": {name: list(spec)
                                 for name, spec in self.jitter_table(table).items()},

@@ -75,6 +75,13 @@ class TrainConfig:
         Draw the degradation parameters from the task's jitter table of that name
         (:attr:`enhance.tasks.Task.jitter_tables`, e.g. speckle's ``real-bmode``: ranges fitted
         to real B-mode frames) instead of its own jitter; None: the task's own.
+    target_realizations : int
+        0: the target is the clean image. ``K > 0``: the mean of ``K`` further independent
+        degradations of the clean patch with the same parameters (Noise2Noise's target,
+        averaged; :func:`enhance.tasks.make_training_pair`): the network learns the degraded
+        image's local mean instead of the image behind it -- for B-mode speckle, despeckling
+        that keeps the brightness and the scanner's resolution (no deblurring, no tone change
+        from clipping or the thermal floor). Validation then scores against the mean of 32.
     noisy_data : bool
         The training images are already noisy (``noise2void`` on real noisy data): they are
         not degraded, and there is no PSNR validation.
@@ -115,6 +122,7 @@ class TrainConfig:
     jitter: bool = True
     jitter_table: str | None = None
     init_weights: str | None = None
+    target_realizations: int = 0
     noisy_data: bool = False
     n2v_fraction: float = 0.01
     n2v_struct: str | None = None
@@ -211,6 +219,11 @@ class TrainConfig:
             task.jitter_table(self.jitter_table)  # one line naming the task's tables
             if not self.jitter or self.noisy_data:
                 raise EnhanceError("jitter_table needs jitter=True and clean training data")
+        if int(self.target_realizations) != self.target_realizations or self.target_realizations < 0:
+            raise EnhanceError(f"target_realizations must be an integer >= 0, got "
+                               f"{self.target_realizations!r}")
+        if self.target_realizations and (self.mode != "supervised" or self.noisy_data):
+            raise EnhanceError("target_realizations needs mode='supervised' on clean training data")
         if self.noisy_data and (self.mode != "noise2void" or not task.noisy_training_data):
             noisy = [t.name for t in all_tasks() if t.noisy_training_data]
             raise EnhanceError(f"noisy_data needs mode='noise2void' and task {' or '.join(noisy)}")

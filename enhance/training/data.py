@@ -95,7 +95,7 @@ def training_batch(sampler, rng, config):
         else:
             x, y = make_training_pair(
                 crop, rng, config.task, jitter=config.jitter, noise_map=noise_map,
-                table=config.jitter_table,
+                table=config.jitter_table, target_realizations=config.target_realizations,
             )
         if margin:
             x, y = x[margin:-margin, margin:-margin], y[margin:-margin, margin:-margin]

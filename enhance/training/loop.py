@@ -123,7 +123,7 @@ def train(config, *, data="medical-v1", out_dir, resume=True, progress=None):
     if not config.noisy_data and dataset.get("validation"):
         preset, items = validation_items(
             dataset["validation"], config.task, noise_map=conditioned(config),
-            table=config.jitter_table,
+            table=config.jitter_table, target_realizations=config.target_realizations,
         )
     sampler = PatchSampler(
         dataset["train"],

@@ -39,6 +39,8 @@ def check_resumable(saved, config):
         The configurations differ in more than :data:`RESUMABLE_CHANGES`.
     """
     current = config.to_dict()
+    # a field added since the run was saved counts as its default (which is the old behaviour)
+    saved = {**{k: v for k, v in type(config)().to_dict().items() if k not in saved}, **saved}
     changed = {k for k in set(saved) | set(current) if saved.get(k) != current.get(k)}
     if changed - RESUMABLE_CHANGES:
         raise EnhanceError(
@@ -86,7 +88,8 @@ def task_params(config):
 
     from .data import conditioned
 
-    described = describe(config.task, config.jitter_table)
+    described = describe(config.task, config.jitter_table,
+                     target_realizations=config.target_realizations)
     model_input = described["model_input"]
     if conditioned(config):
         model_input += (
@@ -113,7 +116,8 @@ def make_card(config, dataset, data, out_dir, network_config, validation, extra)
         "arch_params": network_config["arch_params"],
         "receptive_field": network_config["receptive_field"],
         "size_factor": network_config["size_factor"],
-        "task": describe(config.task, config.jitter_table),
+        "task": describe(config.task, config.jitter_table,
+                     target_realizations=config.target_realizations),
         "mode": config.mode,
         "train_config": config.to_dict(),
         "training_data": {

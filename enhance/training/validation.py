@@ -14,10 +14,17 @@ import numpy as np
 from ..tasks import make_training_pair
 
 
-def validation_items(validation, task, noise_map=False, table=None):
+#: Realizations averaged into a validation target when a run's target is the degraded image's
+#: mean (``TrainConfig.target_realizations``): the validation scores the estimate of that mean.
+VALIDATION_REALIZATIONS = 32
+
+
+def validation_items(validation, task, noise_map=False, table=None, *, target_realizations=0):
     """Degrade each validation image once, with the spec preset and the spec's seed rule; a run
     on a jitter ``table`` validates on the table's centre (:meth:`enhance.tasks.Task.
-    validation_params`) with the same seeds, and the returned name is the table's."""
+    validation_params`) with the same seeds, and the returned name is the table's. A run whose
+    target is the mean of degradations (``target_realizations`` > 0) is validated against the
+    mean of :data:`VALIDATION_REALIZATIONS` of them, drawn after the input from the same seed."""
     from ..degrade import benchmark_seed
     from ..tasks import degradation_id, get_task
 
@@ -29,7 +36,8 @@ def validation_items(validation, task, noise_map=False, table=None):
     for number, (name, clean) in enumerate(validation):
         rng = np.random.default_rng(benchmark_seed(index, number))
         model_input, target = make_training_pair(
-            clean, rng, task, params=params, noise_map=noise_map
+            clean, rng, task, params=params, noise_map=noise_map,
+            target_realizations=VALIDATION_REALIZATIONS if target_realizations else 0,
         )
         items.append((name, model_input, target))
     return preset, items
