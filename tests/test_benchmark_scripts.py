@@ -61,3 +61,29 @@ def test_every_shipped_denoiser_command_can_be_rerun_into_another_folder(reprodu
         assert f"--out runs/{trained} " in card["command"] + " "
     with pytest.raises(SystemExit):
         reproduce_shipped.retrain_command("enhance synth train DATA --out x", "/y")
+
+
+def test_ultrasound_strength_is_the_strongest_below_no_curve_on_any_frame(monkeypatch, capsys):
+    """benchmarks/ultrasound_real.py's choice of the speckle task's default strength: the
+    strongest strength with a positive margin that no classical curve beats on any frame."""
+    script = _import_script("ultrasound_real", monkeypatch)
+
+    def point(gain, edge):
+        return {"enl_gain": gain, "edge": edge, "mean_ratio": 1.0, "ratio_score": 30.0}
+
+    curve = {("bilateral", "a"): point(1.5, 0.80), ("bilateral", "b"): point(2.0, 0.60),
+             ("nlm", "a"): point(1.6, 0.78), ("nlm", "b"): point(2.2, 0.55)}
+
+    def frame(name, at_075):
+        return {"name": name, "classical": curve,
+                "strengths": {0.25: point(1.2, 0.99), 0.5: point(1.5, 0.90),
+                              0.75: point(2.0, at_075), 1.0: point(2.0, 0.50)}}
+
+    assert script.strength_table([frame("f1", 0.70), frame("f2", 0.70)]) == 0.75
+    # one frame below one curve at 0.75: the choice falls back to 0.5
+    assert script.strength_table([frame("f1", 0.70), frame("f2", 0.55)]) == 0.5
+    # a near-identity model (no suppression) has no positive margin: no strength is chosen
+    identity = {"name": "f", "classical": curve,
+                "strengths": {s: point(1.0, 1.0) for s in script.STRENGTHS}}
+    assert script.strength_table([identity]) is None
+    assert "below no classical curve" in capsys.readouterr().out
