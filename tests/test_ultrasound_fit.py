@@ -158,3 +158,19 @@ def test_target_realizations_config_is_checked_recorded_and_resumable(tmp_path):
     _, plain = validation_items(images, "speckle")
     assert np.array_equal(items[0][1], plain[0][1]) and VALIDATION_REALIZATIONS >= 8
     assert items[0][2].mean() < 0.95 - 0.02 and np.array_equal(plain[0][2], images[0][1])
+
+
+def test_broad_table_covers_the_spec_jitter_and_the_real_bmode_fit():
+    task = get_task("speckle")
+    broad = task.jitter_table("bmode-broad")
+    for table in (task.jitter, task.jitter_table("real-bmode")):
+        assert set(table["looks"][1]) <= set(broad["looks"][1])
+        for axis in (1, 2):  # axial, lateral (low, high)
+            assert broad["psf_sigma"][axis][0] <= table["psf_sigma"][axis][0]
+            assert broad["psf_sigma"][axis][1] >= table["psf_sigma"][axis][1]
+        assert broad["thermal"][1] <= table["thermal"][1] <= broad["thermal"][2]
+    drawn = [task.sample_params(np.random.default_rng(s), table="bmode-broad") for s in range(300)]
+    lateral = [p["psf_sigma"][1] for p in drawn]
+    # both grains are drawn: finer than the real fit's and coarser than the spec jitter's
+    assert min(lateral) < task.jitter_table("real-bmode")["psf_sigma"][2][0]
+    assert max(lateral) > task.jitter["psf_sigma"][2][1]

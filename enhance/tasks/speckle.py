@@ -76,5 +76,12 @@ TASK = SpeckleTask(
             "psf_sigma": ("uniform-pair", (0.9, 2.1), (2.0, 3.8)),
             "thermal": ("uniform", 0.0, 0.02),
         },
+        # both of the above: the spec's fine grain and the real frames' coarse one (for a
+        # despeckler that is trained for real frames and still meets the spec's speckle)
+        "bmode-broad": {
+            "looks": ("choice", [1, 2, 3, 4, 5]),
+            "psf_sigma": ("uniform-pair", (0.7, 2.1), (1.1, 3.8)),
+            "thermal": ("uniform", 0.0, 0.04),
+        },
     },
 )
