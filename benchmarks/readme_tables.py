@@ -42,6 +42,7 @@ END = "<!-- quality-table:end -->"
 DISPLAY = {
     "bm3d": "BM3D", "vst_bm3d": "VST+BM3D", "gain_bm3d": "gain+BM3D", "bm3d_log": "log-BM3D",
     "nlm": "NLM", "tv": "TV", "frost": "Frost", "lee": "Lee", "srad": "SRAD", "clahe": "CLAHE",
+    "obnlm": "OBNLM", "nlm_log": "log-NLM",
     "gaussian_filter": "Gaussian filter",
     "vst_nlm": "VST+NLM", "vst_tv": "VST+TV", "vst_wavelet": "VST+wavelet",
     "vst_bilateral": "VST+bilateral", "vst_median": "VST+median",

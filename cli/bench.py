@@ -96,7 +96,7 @@ def bench(ctx, data, out_dir, degradations, methods, models, seed, workers, grid
     method is told the exposure; Gaussian: classical methods and noise-conditioned models are told
     sigma) and scored with PSNR and SSIM (data_range 1.0). Finished cells are cached in the report folder: running
     again computes only what is missing. The default method set (fast) does "samples/*" (the 8
-    clean samples, 5 degradations, 512 cells) in minutes on two CPU cores, most of it
+    clean samples, 5 degradations, 520 cells) in minutes on two CPU cores, most of it
     vst_bm3d; --methods all adds bm3d, gain_bm3d, bm3d_log (seconds per image each), nlm_log and obnlm. Into a report folder that holds degradations or methods this
     run leaves out, the new report says which it dropped (their cells stay cached).
 

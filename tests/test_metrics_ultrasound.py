@@ -149,6 +149,30 @@ def test_ratio_score_prefers_the_true_backscatter_to_a_blur_and_the_identity():
     assert same["score"] > ideal["score"]
 
 
+def test_ratio_score_reads_the_grain_of_correlated_speckle():
+    """The limit the README states: on PSF-correlated B-mode speckle (the spec's, and the grain
+    fitted to real frames) the second-order term measures the speckle's own grain, so the ideal
+    despeckler scores worse than a sigma = 3 Gaussian blur; on uncorrelated speckle it does not."""
+    from enhance import degrade
+
+    clean = np.full((256, 256), 0.4, np.float32)
+    yy, xx = np.mgrid[:256, :256]
+    clean[(yy - 80) ** 2 + (xx - 80) ** 2 < 30 ** 2] = 0.8
+    clean[(yy - 170) ** 2 + (xx - 170) ** 2 < 35 ** 2] = 0.1
+    scores = {}
+    for psf in ((0.01, 0.01), (1.0, 1.5), (1.5, 2.9)):
+        noisy = degrade.speckle(clean, np.random.default_rng(0), looks=3, psf_sigma=psf,
+                                thermal=0.0).astype(np.float64)
+        regions = mu.homogeneous_regions(noisy, size=16, count=8)
+        scores[psf] = (mu.ratio_image_score(noisy, clean, regions)["score"],
+                       mu.ratio_image_score(noisy, ndi.gaussian_filter(noisy, 3), regions)["score"])
+    ideal, blur = scores[(0.01, 0.01)]
+    assert ideal < 2 and blur > ideal
+    for psf in ((1.0, 1.5), (1.5, 2.9)):
+        ideal, blur = scores[psf]
+        assert ideal > 30 and ideal > blur, (psf, ideal, blur)
+
+
 def test_report_keys_and_errors():
     noisy = intensity_speckle(np.full((64, 80), 0.2), 3, seed=7)
     alone = mu.despeckling_report(noisy)

@@ -117,13 +117,38 @@ def test_the_mni_generator_beats_the_gaussian_baseline_without_copies():
 
 
 def test_each_default_model_is_the_best_shipped_one_for_its_task():
+    """By validation PSNR, or for a task whose default is chosen on real frames (speckle), by
+    its card's real-frame comparison: below no classical curve on any frame at the task's
+    default strength, and no other shipped model of the task measured there dominates it."""
+    from enhance.tasks import get_task
+
     best = {}
     for path in RESTORATION:
         info = read_model_info(path)
         score = info["card"]["validation"]["results"]["model"]["psnr"]
         if score > best.get(info["task"], ("", -1.0))[1]:
             best[info["task"]] = (info["name"], score)
-    assert {task: name for task, (name, _) in best.items()} == DEFAULT_MODELS
+    by_validation = {t: n for t, n in DEFAULT_MODELS.items()
+                     if get_task(t).default_chosen_on == "validation"}
+    assert {t: best[t][0] for t in by_validation} == by_validation
+    for task, name in DEFAULT_MODELS.items():
+        if get_task(task).default_chosen_on != "real frames":
+            continue
+        card = read_model_info(weights_dir() / name)["card"]
+        real = card["real_bmode"]
+        assert real["default_strength"] == get_task(task).default_strength
+        assert real["strongest_strength_above_curves"] == real["default_strength"]
+        assert "bm3d_log" in real["curves_at_default_strength"]  # measured with BM3D
+        for method, counts in real["curves_at_default_strength"].items():
+            assert counts["below"] == 0, (method, counts)
+        ours = real["at_default_strength"]
+        shipped = {p.name for p in RESTORATION if read_model_info(p)["task"] == task}
+        others = {k: v for k, v in card.get("real_bmode_candidates", {}).items() if k in shipped}
+        assert others, "the other shipped models of the task are measured beside the default"
+        for other, entry in others.items():
+            theirs = entry["at_default_strength"]
+            assert not (theirs["enl_gain"] >= ours["enl_gain"]
+                        and theirs["edge_keeping"] >= ours["edge_keeping"]), other
 
 
 # --- where shipped models are found and how a model is named (issue 13 item 1, issue 14 items 1, 4) ---

@@ -29,6 +29,11 @@ for family in ${families[*]}; do
       run dae-gaussian --arch dae --task gaussian --arch-params '{"residual": true}' --steps 10000 --seed 1 --data medical-v2
       run dae-lowlight --arch dae --task lowlight --arch-params '{"residual": true}' --loss relative_mse --steps 10000 --seed 1 --data medical-v2
       run dae-speckle  --arch dae --task speckle --arch-params '{"residual": true}' --steps 3000 --seed 1
+      # the speckle default, for real B-mode frames (issue 26): first the speckle fitted to real
+      # frames (jitter table real-bmode) with the clean target, then the degraded image's mean as
+      # the target (brightness kept, no deblurring), starting from those weights
+      enhance train --arch dae --task speckle --arch-params '{"residual": true}' --steps 3000 --seed 1 --jitter-table real-bmode --out runs/dae-speckle-bmode -q
+      run dae-speckle-bmode-mean --arch dae --task speckle --arch-params '{"residual": true}' --steps 1500 --seed 2 --jitter-table real-bmode --init-weights runs/dae-speckle-bmode/model --target-realizations 8
       # non-blind: told the noise level (a noise-level map as a second input channel)
       run dae-gaussian-sigma --arch dae --task gaussian --arch-params '{"noise_map": true, "residual": true}' --loss relative_mse --steps 10000 --seed 1 --data medical-v2
       derive_vst dae-gaussian-sigma dae-lowlight-vst

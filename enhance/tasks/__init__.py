@@ -74,6 +74,10 @@ JITTER: dict = {}
 VALIDATION_DEGRADATION: dict = {}
 
 
+#: How a task's default model may be chosen (:attr:`Task.default_chosen_on`).
+DEFAULT_CHOICES = ("validation", "real frames")
+
+
 def register(task):
     """Add a :class:`Task` (after the built-in ones); its presets join :data:`PRESETS`.
 
@@ -91,6 +95,9 @@ def register(task):
     if task.validation_preset not in task.presets:
         raise EnhanceError(f"task {task.name!r}: its validation preset "
                            f"{task.validation_preset!r} is not one of its presets")
+    if task.default_chosen_on not in DEFAULT_CHOICES:
+        raise EnhanceError(f"task {task.name!r}: default_chosen_on must be one of "
+                           f"{', '.join(DEFAULT_CHOICES)}, got {task.default_chosen_on!r}")
     accepted = set(inspect.signature(task.degradation).parameters) - {"x", "rng"}
     named = {"jitter": set(task.jitter), "told": set(task.told),
              **{f"jitter table {k!r}": set(v) for k, v in task.jitter_tables.items()},

@@ -108,6 +108,12 @@ class Task:
         A model must be told the acquisition's exposure.
     default_model : str or None
         The shipped model ``enhance run --task`` uses.
+    default_chosen_on : str
+        How :attr:`default_model` was chosen: ``"validation"``, the shipped model of the task
+        with the best PSNR on the recipe's validation images under the task's validation
+        degradation; ``"real frames"``, on real images without reference (speckle: the card's
+        ``real_bmode``, ``benchmarks/ultrasound_real.py``), where the synthetic degradation
+        and the real one part ways.
     context_margin : int
         Pixels of context degraded around a training patch (then cropped); the image gets twice
         that of reflected context at inference (:meth:`inference_border`).
@@ -147,6 +153,7 @@ class Task:
     told: tuple = ()
     needs_exposure: bool = False
     default_model: str | None = None
+    default_chosen_on: str = "validation"
     context_margin: int = 0
     noise_map: bool = False
     noisy_training_data: bool = True
