@@ -71,4 +71,10 @@ def models(as_json):
             f"{_about(info)}"
         )
     click.echo("* the default model of its task (enhance run --task TASK)")
+    from ..tasks import all_tasks
+
+    for task in all_tasks():
+        if task.default_model and task.default_chosen_on == "real frames":
+            click.echo(f"* {task.name}'s default is chosen on real frames, not by val PSNR on the "
+                       "synthetic degradation (its card's real_bmode; README)")
     click.echo(f"models in {weights_dir()}")

@@ -207,6 +207,7 @@ def test_models_lists_every_shipped_model_with_its_kind(runner):
     expected = {p.name: read_model_info(p)["kind"] for p in shipped_model_dirs()}
     assert rows == expected
     assert {"enhancer", "generator", "features"} <= set(expected.values())
+    assert "* speckle's default is chosen on real frames" in result.output
 
 
 def test_a_generator_is_taken_by_name_and_refused_where_an_enhancer_is_needed(runner, small_input,
