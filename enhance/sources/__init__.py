@@ -18,6 +18,7 @@ The batch engine (:func:`enhance.batch.run_batch`) sees items, not where they ca
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -254,23 +255,23 @@ class RunSource:
         stored fail the run (:meth:`finish`)."""
         from .derived import is_dicom_output
 
-        if self.store is None:
+        if self.store is None or not os.path.lexists(self.out_dir / batch.MANIFEST_NAME):
             return
-        log = batch.Manifest(self.out_dir / batch.MANIFEST_NAME)
-        records = {record.get("input"): record for record in log.records()}
-        pending = []
-        for item in files:
-            key = str(item.path) if redact is None else redact({"input": str(item.path)})["input"]
-            record = records.get(key)
-            if (record is None or record.get("status") not in ("done", "skipped")
-                    or not record.get("model") or self._stored_here(record)):
-                continue
-            target = Path(str(record.get("output") or ""))
-            if target.is_file() and is_dicom_output(target):
-                pending.append((item, target, record))
-        if not pending:
-            return
+        # the manifest is read under the lock: another run cannot append between the reading
+        # and the stores (nor store the same outputs twice)
         with batch.OutputLock(self.out_dir):
+            log = batch.Manifest(self.out_dir / batch.MANIFEST_NAME)
+            records = {record.get("input"): record for record in log.records()}
+            pending = []
+            for item in files:
+                key = str(item.path) if redact is None else redact({"input": str(item.path)})["input"]
+                record = records.get(key)
+                if (record is None or record.get("status") not in ("done", "skipped")
+                        or not record.get("model") or self._stored_here(record)):
+                    continue
+                target = Path(str(record.get("output") or ""))
+                if target.is_file() and is_dicom_output(target):
+                    pending.append((item, target, record))
             for item, target, record in pending:
                 try:
                     stored = self.store.store_output(target, source=item.path, model=record["model"],
