@@ -286,6 +286,36 @@ def test_outputs_a_run_could_not_store_are_stored_by_the_rerun_without_enhancing
     assert spy["store"] == 0
 
 
+def test_the_stores_of_a_rerun_wait_for_the_lock_and_refuse_a_planted_manifest_link(
+        server, tmp_path, credentials, spy):
+    """The rerun that stores what a first run could not: while another run holds the lock on
+    OUT it stores nothing and says so in one line; with the manifest replaced by a link to a
+    file outside OUT it stores nothing, names the link, and leaves that file as it was."""
+    from enhance.batch import MANIFEST_NAME, OutputLock
+    from enhance.errors import EnhanceError
+    from enhance.pipeline import enhance_folder
+
+    source = make_study(tmp_path / "study", ct_slices=1, mr=False)
+    upload(server, source)
+    down = f"http://127.0.0.1:{orthanc.free_port()}/dicom-web"  # nothing listens there
+    out = tmp_path / "out"
+    assert len(enhance_folder(tmp_path / "study", out, store=down, connection=FAST).failed) == 1
+    spy.update(retrieve=0, store=0)
+    with OutputLock(out):  # another run writing into OUT
+        with pytest.raises(EnhanceError, match="another") as caught:
+            enhance_folder(tmp_path / "study", out, store=server.root, connection=FAST)
+    assert "\n" not in str(caught.value) and spy["store"] == 0
+    outside = tmp_path / "elsewhere.jsonl"
+    (out / MANIFEST_NAME).rename(outside)
+    before = outside.read_bytes()
+    (out / MANIFEST_NAME).symlink_to(outside)
+    result = _run_cli(tmp_path / "study", out, "--store", server.root, "-q")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert MANIFEST_NAME in result.output and "link" in result.output
+    assert spy["store"] == 0 and outside.read_bytes() == before
+    assert len(server_instances(server, source[0].StudyInstanceUID)) == 1  # the source only
+
+
 def test_a_deidentified_copy_is_stored_as_a_new_study_with_a_redacted_manifest(
         server, tmp_path, credentials, spy):
     from enhance.pipeline import enhance_folder
