@@ -9,6 +9,7 @@ time). The card and the task parameters go into the model directory.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def check_resumable(saved, config):
     """
     current = config.to_dict()
     # a field added since the run was saved counts as its default (which is the old behaviour)
-    saved = {**{k: v for k, v in type(config)().to_dict().items() if k not in saved}, **saved}
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(config)}
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
     changed = {k for k in set(saved) | set(current) if saved.get(k) != current.get(k)}
     if changed - RESUMABLE_CHANGES:
         raise EnhanceError(
