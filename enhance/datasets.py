@@ -182,6 +182,22 @@ SOURCES = {
             "b0 diffusion EPI, 128 x 128 x 10 (noisy)",
         ),
         Source(
+            "mr_sagittal_head",
+            "matplotlib",
+            "matplotlib/mpl-data/sample_data/s1045.ima.gz",
+            "MR",
+            "matplotlib sample data (PSF licence), see mpl-data/sample_data/README.txt",
+            "sagittal head MR slice, 256 x 256, 16-bit big-endian raw",
+        ),
+        Source(
+            "photo_grace_hopper",
+            "matplotlib",
+            "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+            "natural photograph",
+            "public domain (US Navy)",
+            "portrait of Grace Hopper, 600 x 512 RGB JPEG",
+        ),
+        Source(
             "nm_bone",
             "pydicom",
             "pydicom/data/test_files/JPEG2000.dcm",
@@ -284,6 +300,26 @@ RECIPES["medical-v2"] = RECIPES["medical-v1"] + (
                  "coins", "rocket", "hubble_deep_field")
 )
 
+#: ``medical-v3``: ``medical-v2`` (same validation, same training regions) and more of the same
+#: kinds, for the data-limited low-light training (issue 29): the MNI template's slices between
+#: those of v2 (every 5th, v2's left out), the eleven photographs once more at their native scale
+#: (v2 has them 2x downsampled: the same scenes at another scale), a sagittal head MR and a
+#: portrait from matplotlib's sample data. About three times v2's training pixels.
+RECIPES["medical-v3"] = RECIPES["medical-v2"] + (
+    Region("mni-axial-more", "mni_axial", "train", None,
+           tuple(f for f in range(30, 170, 5) if f not in range(40, 160, 20))),
+    Region("mni-coronal-more", "mni_coronal", "train", None,
+           tuple(f for f in range(35, 205, 5) if f not in range(40, 200, 27))),
+    Region("mni-sagittal-more", "mni_sagittal", "train", None,
+           tuple(f for f in range(30, 165, 5) if f not in range(40, 160, 24))),
+    Region("mr-sagittal-head", "mr_sagittal_head", "train"),
+    Region("photo-grace-hopper", "photo_grace_hopper", "train", None, (), 2),
+) + tuple(
+    Region(f"photo-{name.replace('_', '-')}-native", f"photo_{name}", "train")
+    for name in ("camera", "astronaut", "coffee", "chelsea", "brick", "grass", "gravel", "moon",
+                 "coins", "rocket", "hubble_deep_field")
+)
+
 #: ``ultrasound-real-v1``: real B-mode frames at their native resolution (no downsampling: the
 #: speckle is the training signal) for self-supervised despeckling (``noise2void`` with
 #: ``noisy_data``); training regions only, no validation. The echo cine's training frames
@@ -345,8 +381,27 @@ def _pydicom_file(name):
     return path
 
 
+def _matplotlib_sample(key):
+    """matplotlib's bundled sample images, read by path (matplotlib is not imported)."""
+    name = SOURCES[key].access.rsplit("/", 1)[-1]
+    path = _package_file("matplotlib", "mpl-data", "sample_data", name)
+    if key == "mr_sagittal_head":
+        import gzip
+
+        with gzip.open(path) as stream:
+            raw = stream.read()
+        if len(raw) != 256 * 256 * 2:
+            raise EnhanceError(f"{path}: {len(raw)} bytes, not a 256 x 256 16-bit image")
+        return _robust_unit(np.frombuffer(raw, ">u2").reshape(256, 256))
+    from skimage.io import imread
+
+    return _scale_8bit(imread(path))
+
+
 def _load_source(key):
     """The whole source as float64 grayscale in [0, 1]: (H, W) or (frames, H, W)."""
+    if key in ("mr_sagittal_head", "photo_grace_hopper"):
+        return _matplotlib_sample(key)
     if key in ("retina", "microaneurysms", "cell", "ihc") or key.startswith("photo_"):
         import skimage.data
 

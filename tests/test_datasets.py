@@ -60,6 +60,27 @@ def test_medical_v2_loads_more_training_pixels_from_more_modalities(recipe):
     assert not any("skipped" in p for p in v2["provenance"])
 
 
+def test_medical_v3_extends_v2_with_more_of_the_same_kinds_and_no_leak():
+    pytest.importorskip("nilearn")
+    v2, v3 = datasets.RECIPES["medical-v2"], datasets.RECIPES["medical-v3"]
+    assert v3[: len(v2)] == v2
+    assert all(region.split == "train" for region in v3[len(v2):])
+    assert check_recipe("medical-v3") == []
+    # the added template slices are other slices than v2's (no image twice)
+    for plane in ("axial", "coronal", "sagittal"):
+        old = next(r for r in v2 if r.name == f"mni-{plane}").frames
+        new = next(r for r in v3 if r.name == f"mni-{plane}-more").frames
+        assert new and not set(old) & set(new)
+    loaded = {name: load_recipe(name) for name in ("medical-v2", "medical-v3")}
+    assert [n for n, _ in loaded["medical-v3"]["validation"]] == [
+        n for n, _ in loaded["medical-v2"]["validation"]]
+    pixels = {name: sum(image.size for image in r["train"]) for name, r in loaded.items()}
+    assert pixels["medical-v3"] > 3 * pixels["medical-v2"]
+    assert not any("skipped" in p for p in loaded["medical-v3"]["provenance"])
+    head = next(p for p in loaded["medical-v3"]["provenance"] if p.get("name") == "mr-sagittal-head")
+    assert head["modality"] == "MR" and head["shape"] == [256, 256]
+
+
 def test_the_overlap_check_can_fail(monkeypatch):
     bad = datasets.RECIPES["medical-v1"] + (
         Region("leak", "cell", "train", (300, 400, 300, 400)),
