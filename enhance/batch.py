@@ -603,6 +603,7 @@ def run_batch(
     progress=None,
     engine=None,
     redact=None,
+    held=None,
 ):
     """Process ``files`` into ``out_dir``: one by one here, or elsewhere through ``engine``.
 
@@ -640,6 +641,10 @@ def run_batch(
         ``redact(record) -> record``: what the manifest holds of each file's record (e.g.
         :func:`enhance.outputs.redactor` under ``--anonymize``: no input name); the results
         returned keep the inputs' names.
+    held : OutputLock, optional, keyword-only
+        The lock on ``out_dir``, already held by the caller for longer than the batch (the PACS
+        store's resume, :meth:`enhance.sources.RunSource.attached`): the batch runs under it
+        instead of taking its own, so that no other run can take the folder in between.
 
     Returns
     -------
@@ -656,7 +661,11 @@ def run_batch(
     """
     out_dir = Path(out_dir)
     log = Manifest(out_dir / manifest) if manifest and not dry_run else None
-    lock = OutputLock(out_dir) if not dry_run else contextlib.nullcontext()
+    if held is not None and (held._fd is None
+                             or os.path.realpath(held.out_dir) != os.path.realpath(out_dir)):
+        raise EnhanceError(f"{out_dir}: run_batch was given a lock that does not hold this folder")
+    lock = (OutputLock(out_dir) if held is None else contextlib.nullcontext()) if not dry_run \
+        else contextlib.nullcontext()
     results = []
     total = len(files)
     with lock:

@@ -485,9 +485,10 @@ def enhance_folder(source, out_dir, options=None, *, progress=None, file_progres
             # a DICOMweb source's items retrieved ahead, outputs stored behind (enhance.sources)
             with run_source.attached(process, files=files, output_for=output_for,
                                      overwrite=options.overwrite, progress=record,
-                                     redact=redact) as (process, report):
+                                     redact=redact) as (process, report, held):
                 ran = batch.run_batch(files, out_dir, process, output_for=output_for,
-                                      redact=redact, overwrite=options.overwrite, progress=report)
+                                      redact=redact, overwrite=options.overwrite, progress=report,
+                                      held=held)
             ran = run_source.finish(ran)  # outputs that could not be stored: failures
         result = RunResult(ran.results, ran.root, model=ref)
         if options.preview and options.anonymize and result.results:  # labels are input names

@@ -237,6 +237,21 @@ def test_a_lock_that_is_a_folder_is_refused_in_one_line(tmp_path):
         batch.run_batch(files, out, process, output_for=output_for)
 
 
+def test_a_batch_runs_under_a_lock_its_caller_holds_and_refuses_one_that_does_not_hold_out(tmp_path):
+    files, out, process, output_for = _writing_batch(tmp_path)
+    with batch.OutputLock(out) as held:
+        result = batch.run_batch(files, out, process, output_for=output_for, held=held)
+        assert result.results and all(r.status == "done" for r in result.results)
+        with pytest.raises(EnhanceError, match="another enhance run"):  # still held here
+            batch.OutputLock(out).acquire()
+    assert not (out / batch.LOCK_NAME).exists()
+    elsewhere = batch.OutputLock(tmp_path / "other")
+    with elsewhere, pytest.raises(EnhanceError, match="does not hold this folder"):
+        batch.run_batch(files, out, process, output_for=output_for, held=elsewhere, overwrite=True)
+    with pytest.raises(EnhanceError, match="does not hold this folder"):  # taken, then released
+        batch.run_batch(files, out, process, output_for=output_for, held=elsewhere, overwrite=True)
+
+
 def test_a_planted_symlink_manifest_is_neither_read_nor_appended_to(tmp_path):
     files, out, process, output_for = _writing_batch(tmp_path)
     victim = tmp_path / "victim.jsonl"

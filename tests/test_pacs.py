@@ -316,6 +316,39 @@ def test_the_stores_of_a_rerun_wait_for_the_lock_and_refuse_a_planted_manifest_l
     assert len(server_instances(server, source[0].StudyInstanceUID)) == 1  # the source only
 
 
+def test_a_rerun_with_a_store_holds_the_lock_from_its_resume_to_the_end_of_its_batch(
+        server, tmp_path, credentials, spy, monkeypatch):
+    """No window between the stores of what a first run left unstored and the batch: when the
+    batch starts, the lock taken before the resume is still held (another run is refused)."""
+    from enhance import batch
+    from enhance.batch import OutputLock
+    from enhance.errors import EnhanceError
+    from enhance.pipeline import enhance_folder
+
+    source = make_study(tmp_path / "study", ct_slices=1, mr=False)
+    down = f"http://127.0.0.1:{orthanc.free_port()}/dicom-web"  # nothing listens there
+    out = tmp_path / "out"
+    assert len(enhance_folder(tmp_path / "study", out, store=down, connection=FAST).failed) == 1
+    spy.update(retrieve=0, store=0)
+    seen, real = [], batch.run_batch
+
+    def probing(files, out_dir, *args, **kwargs):
+        try:
+            OutputLock(out_dir).acquire().release()  # what another run would try
+            seen.append("free")
+        except EnhanceError:
+            seen.append("held")
+        seen.append(spy["store"])  # the resume's store happened before the batch
+        return real(files, out_dir, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "run_batch", probing)
+    result = enhance_folder(tmp_path / "study", out, store=server.root, connection=FAST)
+    assert result.ok and seen == ["held", 1] and spy["store"] == 1
+    assert not (out / ".enhance.lock").exists()  # released at the end
+    with OutputLock(out):  # and free again for the next run
+        pass
+
+
 def test_a_deidentified_copy_is_stored_as_a_new_study_with_a_redacted_manifest(
         server, tmp_path, credentials, spy):
     from enhance.pipeline import enhance_folder

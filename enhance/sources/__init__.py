@@ -159,15 +159,31 @@ class RunSource:
         manifest gets its record again with ``stored`` (or ``store_error``: the output is kept,
         :meth:`finish` fails it, a rerun stores it). ``progress`` is called as before; the last
         call waits for the stores, so that all of them happen while the batch holds the lock.
+        Yields ``(process, progress, held)``: ``held`` is the lock on OUT taken (with a store)
+        before the resume, to give to :func:`enhance.batch.run_batch`, or None.
         ``redact`` is :func:`enhance.batch.run_batch`'s (``--anonymize``): the records appended
         here are redacted the same way.
         """
         if self.remote is None and self.store is None:
-            yield process, progress
+            yield process, progress, None
             return
+        if self.store is None:
+            with self._attached(process, files=files, output_for=output_for, overwrite=overwrite,
+                                progress=progress, redact=redact) as pair:
+                yield (*pair, None)
+            return
+        # with a store, the lock on OUT is held from the resume's reading of the manifest to the
+        # end of the batch (given to run_batch as ``held``): no other run can start in between
+        with batch.OutputLock(self.out_dir) as held:
+            self.resume(files, output_for, redact=redact, held=held)
+            with self._attached(process, files=files, output_for=output_for, overwrite=overwrite,
+                                progress=progress, redact=redact) as pair:
+                yield (*pair, held)
+
+    @contextlib.contextmanager
+    def _attached(self, process, *, files, output_for, overwrite, progress, redact):
         from concurrent.futures import ThreadPoolExecutor
 
-        self.resume(files, output_for, redact=redact)
         fetcher = ThreadPoolExecutor(1, thread_name_prefix="enhance-retrieve") if self.remote else None
         storer = ThreadPoolExecutor(1, thread_name_prefix="enhance-store") if self.store else None
         position = {str(item.path): n for n, item in enumerate(files)}
@@ -248,7 +264,7 @@ class RunSource:
         stored = record.get("stored")
         return isinstance(stored, dict) and same_service(stored.get("root", ""), self.store_root)
 
-    def resume(self, files, output_for, *, redact=None):
+    def resume(self, files, output_for, *, redact=None, held=None):
         """Store the finished outputs of ``files`` that the manifest records as not stored
         into ``store`` (a run without ``--store``, or one the server went away from), holding
         the lock on OUT; their manifest records get ``stored``. The ones that still cannot be
@@ -257,9 +273,10 @@ class RunSource:
 
         if self.store is None or not os.path.lexists(self.out_dir / batch.MANIFEST_NAME):
             return
-        # the manifest is read under the lock: another run cannot append between the reading
-        # and the stores (nor store the same outputs twice)
-        with batch.OutputLock(self.out_dir):
+        # the manifest is read under the lock (``held``: the caller's, kept through the batch):
+        # another run cannot append between the reading and the stores (nor store the same
+        # outputs twice)
+        with batch.OutputLock(self.out_dir) if held is None else contextlib.nullcontext():
             log = batch.Manifest(self.out_dir / batch.MANIFEST_NAME)
             records = {record.get("input"): record for record in log.records()}
             pending = []
