@@ -46,8 +46,12 @@ def _marker(tag, suffix=""):
     return f"{MARK}{tag:08X}{suffix}"
 
 
-def _value(tag, vr, index):
-    """(value, needle or None) of attribute ``tag`` with VR ``vr`` in the test file."""
+def _value(tag, vr, index, day=0):
+    """(value, needle or None) of attribute ``tag`` with VR ``vr`` in the test file.
+
+    Dates (DA, DT) are consecutive days from 1901-01-01 (``day``: the how-manieth date of the
+    file): all of them lie within a year, closer together than the shortest date shift of a key
+    (365 days), so that no shifted date can equal another attribute's needle."""
     if vr in _TEXT:
         text = _marker(tag)
         return text, text
@@ -60,10 +64,10 @@ def _value(tag, vr, index):
         text = f"86{index:05d}"
         return text, text
     if vr == "DA":
-        text = (datetime.date(1901, 1, 1) + datetime.timedelta(days=index)).strftime("%Y%m%d")
+        text = (datetime.date(1901, 1, 1) + datetime.timedelta(days=day)).strftime("%Y%m%d")
         return text, text
     if vr == "DT":
-        text = (datetime.date(1901, 1, 1) + datetime.timedelta(days=index)).strftime("%Y%m%d")
+        text = (datetime.date(1901, 1, 1) + datetime.timedelta(days=day)).strftime("%Y%m%d")
         return text + "101010", text
     if vr == "TM":
         return "101010", None  # kept by the option: not counted
@@ -121,6 +125,7 @@ def build_profile_file(folder, *, table=None, rows=64):
     ds.SpecificCharacterSet = "ISO_IR 100"
     needles = {}
     deep = {0x0040A730, 0x00400555}  # ContentSequence, AcquisitionContextSequence
+    day = 0  # dates so far (see _value)
     for index, tag in enumerate(sorted(_single_tags(table))):
         group = tag >> 16
         if group == 0x0000 or tag == 0x00280301 or group == 0x7FE0:
@@ -134,7 +139,8 @@ def build_profile_file(folder, *, table=None, rows=64):
                 needles[_marker(tag + 1, "T")] = f"{keyword_for_tag(tag)} (TextValue, 2nd level)"
                 needles[_marker(tag + 2, "T")] = f"{keyword_for_tag(tag)} (TextValue, 3rd level)"
         else:
-            value, needle = _value(tag, vr, index)
+            value, needle = _value(tag, vr, index, day)
+            day += vr in ("DA", "DT")
             if needle is not None:
                 needles[needle] = keyword_for_tag(tag) or f"({group:04X},{tag & 0xFFFF:04X})"
         target = ds.file_meta if group == 0x0002 else ds

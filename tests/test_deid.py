@@ -61,6 +61,25 @@ def test_a_file_carrying_the_whole_table_keeps_no_value_of_it(tmp_path, compare)
         "ImplementationVersionName"]
 
 
+@pytest.mark.filterwarnings("ignore")
+def test_no_key_shifts_one_date_of_the_test_file_onto_another_dates_needle(tmp_path, compare):
+    """The test file's dates lie within a year, closer than the shortest shift of any key (365
+    days): with the key of the shortest shift found among 4000, no shifted date is a needle.
+    (Its dates used to span 636 days: a key shifting by under that made the run-level leak
+    test fail at random, a shifted AcquisitionDateTime equal to another attribute's date.)"""
+    import datetime
+
+    path, needles = compare.build_profile_file(tmp_path / "in")
+    dates = sorted(datetime.datetime.strptime(n, "%Y%m%d").date()
+                   for n in needles if len(n) == 8 and n.isdigit())
+    assert len(dates) > 50 and (dates[-1] - dates[0]).days < 365
+    keys = (index.to_bytes(4, "big") * 8 for index in range(4000))
+    deid = max((Deidentifier(key) for key in keys), key=lambda d: d.shift_days)
+    assert -400 < deid.shift_days <= -365
+    out = write_image(tmp_path / "o.dcm", read_image(path), anonymize=deid)
+    assert compare.leaks(out.read_bytes(), needles) == []
+
+
 def test_the_preamble_is_zeroed_when_anonymizing_only(tmp_path):
     src = pydicom.dcmread(SAMPLES / "ct_small.dcm")
     src.preamble = b"MRN-48213 Jane Doe".ljust(128, b"\0")
