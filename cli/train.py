@@ -140,7 +140,7 @@ def _with_config_options(command):
 @click.option("--task", type=TaskChoice(), default="gaussian",
               show_default=True)
 @click.option("--data", default="medical-v1", show_default=True,
-              help="A recipe of offline medical images (medical-v1, medical-v2; ultrasound-real-v1: "
+              help="A recipe of offline medical images (medical-v1, medical-v2, medical-v3; ultrasound-real-v1: "
                    "real B-mode frames for noise2void), a folder of clean "
                    "images, or a recipe snapshot (.npz, enhance.datasets.save_recipe_snapshot).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
