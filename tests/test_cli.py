@@ -253,3 +253,13 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(small_input, tmp_path
     record = json.loads((tmp_path / "p" / "manifest.jsonl").read_text().splitlines()[0])
     assert record["runtime"] == "openvino"
     assert '"runtime": "openvino"' in (tmp_path / "p" / "manifest.jsonl").read_text()
+
+
+def test_train_help_names_every_data_recipe():
+    from enhance.datasets import RECIPES
+
+    result = CliRunner().invoke(cli, ["train", "--help"], terminal_width=400)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    missing = [name for name in RECIPES if name not in text]
+    assert not missing, f"enhance train --help does not name the recipes {missing}"
