@@ -664,8 +664,7 @@ def run_batch(
     if held is not None and (held._fd is None
                              or os.path.realpath(held.out_dir) != os.path.realpath(out_dir)):
         raise EnhanceError(f"{out_dir}: run_batch was given a lock that does not hold this folder")
-    lock = (OutputLock(out_dir) if held is None else contextlib.nullcontext()) if not dry_run \
-        else contextlib.nullcontext()
+    lock = contextlib.nullcontext() if dry_run or held is not None else OutputLock(out_dir)
     results = []
     total = len(files)
     with lock:

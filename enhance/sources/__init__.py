@@ -167,14 +167,10 @@ class RunSource:
         if self.remote is None and self.store is None:
             yield process, progress, None
             return
-        if self.store is None:
-            with self._attached(process, files=files, output_for=output_for, overwrite=overwrite,
-                                progress=progress, redact=redact) as pair:
-                yield (*pair, None)
-            return
         # with a store, the lock on OUT is held from the resume's reading of the manifest to the
         # end of the batch (given to run_batch as ``held``): no other run can start in between
-        with batch.OutputLock(self.out_dir) as held:
+        lock = batch.OutputLock(self.out_dir) if self.store is not None else contextlib.nullcontext()
+        with lock as held:
             self.resume(files, output_for, redact=redact, held=held)
             with self._attached(process, files=files, output_for=output_for, overwrite=overwrite,
                                 progress=progress, redact=redact) as pair:
